@@ -1,0 +1,101 @@
+CREATE TABLE users (
+    id TEXT PRIMARY KEY NOT NULL,
+    username TEXT NOT NULL UNIQUE,
+    email TEXT,
+    name TEXT,
+    groups TEXT NOT NULL DEFAULT '[]',
+    roles TEXT NOT NULL DEFAULT '[]',
+    password_hash TEXT,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    secret_hash TEXT,
+    public BOOLEAN NOT NULL DEFAULT FALSE,
+    redirect_uris TEXT NOT NULL,
+    post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]',
+    scopes TEXT NOT NULL,
+    grant_types TEXT NOT NULL,
+    auth_method TEXT NOT NULL,
+    skip_consent BOOLEAN NOT NULL DEFAULT FALSE,
+    require_mfa BOOLEAN NOT NULL DEFAULT FALSE,
+    backchannel_logout_uri TEXT,
+    id_token_alg TEXT NOT NULL DEFAULT 'RS256',
+    created_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY NOT NULL,
+    sid TEXT NOT NULL UNIQUE,
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    auth_time TIMESTAMP,
+    amr TEXT NOT NULL DEFAULT '[]',
+    ip TEXT,
+    user_agent TEXT,
+    created_at TIMESTAMP NOT NULL,
+    last_seen_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
+CREATE INDEX sessions_user_id ON sessions(user_id);
+
+CREATE TABLE auth_requests (
+    id TEXT PRIMARY KEY NOT NULL,
+    client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    params TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE auth_codes (
+    code_hash TEXT PRIMARY KEY NOT NULL,
+    client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    redirect_uri TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    grant_data TEXT NOT NULL,
+    family_id TEXT NOT NULL,
+    used BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    family_id TEXT NOT NULL,
+    client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    scope TEXT NOT NULL,
+    grant_data TEXT NOT NULL,
+    rotated BOOLEAN NOT NULL DEFAULT FALSE,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
+CREATE INDEX tokens_family_id ON tokens(family_id);
+CREATE INDEX tokens_user_id ON tokens(user_id);
+
+CREATE TABLE consents (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    scopes TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY NOT NULL,
+    alg TEXT NOT NULL,
+    private_pem TEXT NOT NULL,
+    public_jwk TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    activated_at TIMESTAMP,
+    retired_at TIMESTAMP
+);

@@ -1,0 +1,159 @@
+//! Application state, the route table and the server.
+
+use actix_web::dev::Service;
+use actix_web::{App, HttpServer, web};
+use chrono::NaiveDateTime;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::context::Ctx;
+use crate::db::{self, DbConn, Pool};
+use crate::error::InternalError;
+use crate::keys::signing::{self, KeySet};
+use crate::oidc::discovery;
+use crate::sign_in::password;
+
+use crate::web::errors::WebError;
+
+/// Everything handlers share. Built once.
+pub struct AppState {
+    pub config: Config,
+    pub pool: Pool,
+    pub clock: Clock,
+    pub keys: KeySet,
+    /// The discovery document, serialized once.
+    pub discovery_json: Arc<String>,
+    pub dummy_hash: String,
+}
+
+impl AppState {
+    /// Opens the database (migrating it), ensures a signing key and loads it.
+    pub fn new(config: Config, clock: Clock) -> Result<AppState, InternalError> {
+        let pool = db::connect(&config.database_url, config.db_pool_size)?;
+        let mut conn = pool.get()?;
+        let now = clock.naive();
+        db::transaction(&mut conn, |c| signing::ensure_signing_key(c, now).map(|_| ()))?;
+        let keys = signing::load(&mut conn)?;
+        drop(conn);
+        let discovery_json = Arc::new(serde_json::to_string(&discovery::metadata(
+            &config,
+            &keys.algs,
+        ))?);
+        Ok(AppState {
+            config,
+            pool,
+            clock,
+            keys,
+            discovery_json,
+            dummy_hash: password::dummy_hash()?,
+        })
+    }
+
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            config: &self.config,
+            keys: &self.keys,
+            dummy_hash: &self.dummy_hash,
+        }
+    }
+}
+
+/// Runs a use case on the blocking pool inside one database transaction.
+pub async fn run<T, F>(state: &web_data::Data, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
+{
+    let st = state.clone();
+    actix_web::web::block(move || {
+        let mut conn = st.pool.get()?;
+        let now = st.clock.naive();
+        db::transaction(&mut conn, |c| f(c, st.ctx(), now))
+    })
+    .await
+    .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
+    .map_err(WebError::Internal)
+}
+
+/// Runs blocking work that manages its own transactions (e.g. Argon2 between two of them).
+pub async fn run_conn<T, F>(state: &web_data::Data, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
+{
+    let st = state.clone();
+    actix_web::web::block(move || {
+        let mut conn = st.pool.get()?;
+        let now = st.clock.naive();
+        f(&mut conn, st.ctx(), now)
+    })
+    .await
+    .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
+    .map_err(WebError::Internal)
+}
+
+pub mod web_data {
+    pub type Data = actix_web::web::Data<super::AppState>;
+}
+
+/// The route table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use crate::web::{oauth, oidc, pages};
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(oidc::discovery::metadata),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(oidc::discovery::metadata),
+    )
+    .route("/jwks", web::get().to(oidc::discovery::jwks))
+    .route("/authorize", web::get().to(oauth::authorize::get))
+    .route("/authorize", web::post().to(oauth::authorize::post))
+    .route("/authorize/resume", web::get().to(oauth::authorize::resume))
+    .route("/token", web::post().to(oauth::token::token))
+    .route("/userinfo", web::get().to(oidc::userinfo::get))
+    .route("/userinfo", web::post().to(oidc::userinfo::post))
+    .route("/login", web::get().to(pages::login::show))
+    .route("/login", web::post().to(pages::login::submit))
+    .route("/consent", web::get().to(pages::consent::show))
+    .route("/consent", web::post().to(pages::consent::submit))
+    .route("/", web::get().to(pages::home::show))
+    .route("/healthz", web::get().to(pages::home::healthz))
+    .route("/static/css/portcullis.css", web::get().to(pages::home::css));
+}
+
+/// Builds the HTTP server on an already bound listener.
+pub fn build_server(
+    listener: TcpListener,
+    state: web_data::Data,
+) -> std::io::Result<actix_web::dev::Server> {
+    let hsts = !state.config.dev_mode;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(actix_web::web::FormConfig::default().limit(64 * 1024))
+            .app_data(actix_web::web::PayloadConfig::new(64 * 1024))
+            .wrap_fn(move |req, srv| {
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    crate::web::security_headers::apply(&mut res, hsts);
+                    Ok(res)
+                }
+            })
+            .configure(routes)
+            .default_service(actix_web::web::to(crate::web::pages::home::not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

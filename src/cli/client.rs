@@ -1,0 +1,258 @@
+//! `portcullis client …`
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::cli::{CliError, clock, open, output, tx};
+use crate::config::Config;
+use crate::keys::secrets::{random_token, sha256_hex};
+use crate::oauth::redirect::validate_registered;
+use crate::oauth::scope;
+use crate::store::clients::{self, Client};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client application; prints its secret once
+    Add {
+        client_id: String,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// A public client (no secret; PKCE required)
+        #[arg(long)]
+        public: bool,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        #[arg(long)]
+        auth_method: Option<String>,
+        #[arg(long)]
+        skip_consent: bool,
+        #[arg(long)]
+        require_mfa: bool,
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        #[arg(long)]
+        id_token_alg: Option<String>,
+    },
+    /// List clients
+    List,
+    /// Show one client
+    Show { client_id: String },
+    /// Remove a client with its codes, tokens and consents
+    Remove { client_id: String },
+}
+
+const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+
+fn client_json(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "public": c.public,
+        "redirect_uris": c.redirect_uri_list(),
+        "post_logout_redirect_uris": c.post_logout_redirect_uri_list(),
+        "scopes": c.scope_list(),
+        "grant_types": c.grant_type_list(),
+        "token_endpoint_auth_method": c.auth_method,
+        "skip_consent": c.skip_consent,
+        "require_mfa": c.require_mfa,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "id_token_signed_response_alg": c.id_token_alg,
+        "created_at": c.created_at.and_utc().to_rfc3339(),
+    })
+}
+
+fn validate_client_id(id: &str) -> Result<(), CliError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '~'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError(format!(
+            "invalid client id {id:?}: use 1-64 letters, digits, '.', '_', '-' or '~'"
+        )))
+    }
+}
+
+pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliError> {
+    let now = clock().naive();
+    match cmd {
+        ClientCommand::Add {
+            client_id,
+            redirect_uris,
+            post_logout_redirect_uris,
+            name,
+            public,
+            scopes,
+            grant_types,
+            auth_method,
+            skip_consent,
+            require_mfa,
+            backchannel_logout_uri,
+            id_token_alg,
+        } => {
+            validate_client_id(&client_id)?;
+            let grant_types = if grant_types.is_empty() {
+                vec!["authorization_code".to_string(), "refresh_token".to_string()]
+            } else {
+                grant_types
+            };
+            for g in &grant_types {
+                if !GRANT_TYPES.contains(&g.as_str()) {
+                    return Err(CliError(format!(
+                        "unsupported grant type {g:?}: supported are {}",
+                        GRANT_TYPES.join(", ")
+                    )));
+                }
+            }
+            if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+                return Err(CliError("at least one --redirect-uri is required".into()));
+            }
+            for u in redirect_uris.iter().chain(&post_logout_redirect_uris) {
+                validate_registered(u).map_err(CliError)?;
+            }
+            if let Some(u) = &backchannel_logout_uri {
+                validate_registered(u).map_err(CliError)?;
+            }
+            let auth_method = match (auth_method.as_deref(), public) {
+                (None, true) | (Some("none"), true) => "none",
+                (None, false) => "client_secret_basic",
+                (Some(m @ ("client_secret_basic" | "client_secret_post")), false) => m,
+                (Some("none"), false) => {
+                    return Err(CliError("--auth-method none needs --public".into()));
+                }
+                (Some(m), true) if m != "none" => {
+                    return Err(CliError("a --public client uses --auth-method none".into()));
+                }
+                (Some("private_key_jwt"), _) => {
+                    return Err(CliError("--auth-method private_key_jwt is not supported yet".into()));
+                }
+                (Some(m), _) => {
+                    return Err(CliError(format!(
+                        "unknown --auth-method {m:?}: use client_secret_basic, client_secret_post or none"
+                    )));
+                }
+            }
+            .to_string();
+            let alg = id_token_alg.unwrap_or_else(|| "RS256".into());
+            if alg != "RS256" {
+                return Err(CliError(format!(
+                    "--id-token-alg {alg} is not supported yet (RS256 only)"
+                )));
+            }
+            let scopes: Vec<String> = if scopes.is_empty() {
+                let mut d = vec!["openid", "profile", "email", "groups"];
+                if grant_types.iter().any(|g| g == "refresh_token") {
+                    d.push("offline_access");
+                }
+                d.into_iter().map(str::to_string).collect()
+            } else {
+                let mut all = Vec::new();
+                for s in &scopes {
+                    for one in scope::parse(s).map_err(CliError)? {
+                        if !scope::SUPPORTED.contains(&one.as_str()) {
+                            return Err(CliError(format!(
+                                "unknown scope {one:?}: supported are {}",
+                                scope::SUPPORTED.join(", ")
+                            )));
+                        }
+                        if !all.contains(&one) {
+                            all.push(one);
+                        }
+                    }
+                }
+                all
+            };
+            let name = name.unwrap_or_else(|| client_id.clone());
+            if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+                return Err(CliError("invalid --name: 1-128 printable characters".into()));
+            }
+            let secret = (!public).then(random_token);
+            let client = Client {
+                client_id: client_id.clone(),
+                name,
+                secret_hash: secret.as_deref().map(sha256_hex),
+                public,
+                redirect_uris: serde_json::to_string(&redirect_uris).unwrap_or_default(),
+                post_logout_redirect_uris: serde_json::to_string(&post_logout_redirect_uris)
+                    .unwrap_or_default(),
+                scopes: scope::join(&scopes),
+                grant_types: serde_json::to_string(&grant_types).unwrap_or_default(),
+                auth_method,
+                skip_consent,
+                require_mfa,
+                backchannel_logout_uri,
+                id_token_alg: alg,
+                created_at: now,
+            };
+            let mut conn = open(config)?;
+            tx(&mut conn, |c| {
+                if clients::find(c, &client_id)?.is_some() {
+                    return Err(CliError(format!("client {client_id:?} already exists")));
+                }
+                clients::insert(c, &client)?;
+                Ok(())
+            })?;
+            let doc = json!({"client_id": client_id, "client_secret": secret});
+            let text = match &secret {
+                Some(s) => format!(
+                    "client_id: {client_id}\nclient_secret: {s}\n(the secret is shown once: store it now)"
+                ),
+                None => format!("client_id: {client_id}\n(public client: no secret, PKCE required)"),
+            };
+            output(json, &doc, &text);
+            Ok(())
+        }
+        ClientCommand::List => {
+            let mut conn = open(config)?;
+            let list = clients::list(&mut conn)?;
+            let doc = json!(list.iter().map(client_json).collect::<Vec<_>>());
+            let text = list
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}\t{}\t{}",
+                        c.client_id,
+                        if c.public { "public" } else { "confidential" },
+                        c.name
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &doc, &text);
+            Ok(())
+        }
+        ClientCommand::Show { client_id } => {
+            let mut conn = open(config)?;
+            let c = clients::find(&mut conn, &client_id)?
+                .ok_or_else(|| CliError(format!("no client {client_id:?}")))?;
+            let doc = client_json(&c);
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            output(json, &doc, &text);
+            Ok(())
+        }
+        ClientCommand::Remove { client_id } => {
+            let mut conn = open(config)?;
+            tx(&mut conn, |c| {
+                if clients::delete(c, &client_id)? == 0 {
+                    return Err(CliError(format!("no client {client_id:?}")));
+                }
+                Ok(())
+            })?;
+            output(
+                json,
+                &json!({"client_id": client_id, "removed": true}),
+                &format!("client {client_id} removed"),
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `portcullis keys …`
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::cli::{CliError, clock, open, output, tx};
+use crate::config::Config;
+use crate::keys::signing;
+use crate::store::signing_keys;
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys with their state
+    List,
+}
+
+pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError> {
+    match cmd {
+        KeysCommand::List => {
+            let mut conn = open(config)?;
+            let now = clock().naive();
+            tx(&mut conn, |c| {
+                signing::ensure_signing_key(c, now)?;
+                Ok(())
+            })?;
+            let keys = signing_keys::list(&mut conn)?;
+            let doc = json!(
+                keys.iter()
+                    .map(|k| json!({
+                        "kid": k.kid,
+                        "alg": k.alg,
+                        "state": k.state,
+                        "created_at": k.created_at.and_utc().to_rfc3339(),
+                        "activated_at": k.activated_at.map(|t| t.and_utc().to_rfc3339()),
+                        "retired_at": k.retired_at.map(|t| t.and_utc().to_rfc3339()),
+                    }))
+                    .collect::<Vec<_>>()
+            );
+            let text = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        k.kid,
+                        k.alg,
+                        k.state,
+                        k.created_at.and_utc().to_rfc3339()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &doc, &text);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The command line: parse, resolve configuration, run one subcommand.
+
+pub mod client;
+pub mod keys;
+pub mod serve;
+pub mod user;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::clock::Clock;
+use crate::config::{Config, Overrides};
+use crate::db::{self, DbConn};
+use crate::error::InternalError;
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "An OAuth 2.0 / OpenID Connect identity provider")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Configuration file (TOML)
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080
+    #[arg(long, global = true, env = "PORTCULLIS_BIND")]
+    pub bind: Option<String>,
+    /// Issuer URL (https://, or http://localhost for development)
+    #[arg(long, global = true, env = "PORTCULLIS_ISSUER")]
+    pub issuer: Option<String>,
+    /// postgres://… or sqlite://PATH
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Print one JSON document instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Manage users
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage client applications
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Signing keys
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// A failure to report on one line with exit status 1.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl From<InternalError> for CliError {
+    fn from(e: InternalError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for CliError {
+    fn from(e: diesel::result::Error) -> Self {
+        CliError(format!("database: {e}"))
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError(m)) => {
+            eprintln!("error: {}", m.lines().next().unwrap_or("failed"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let config = load_config(&cli.global)?;
+    let json = cli.global.json;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::serve(config),
+        Command::Migrate => {
+            open(&config)?;
+            output(json, &serde_json::json!({"migrated": true}), "migrations applied");
+            Ok(())
+        }
+        Command::User(c) => user::run(&config, c, json),
+        Command::Client(c) => client::run(&config, c, json),
+        Command::Keys(c) => keys::run(&config, c, json),
+    }
+}
+
+pub fn load_config(g: &Global) -> Result<Config, CliError> {
+    let o = Overrides {
+        config: g.config.clone(),
+        bind: g.bind.clone(),
+        issuer: g.issuer.clone(),
+        database_url: g.database_url.clone(),
+    };
+    Config::load(&o, &|k| std::env::var(k).ok()).map_err(CliError)
+}
+
+/// Opens (and migrates) the database for a one-shot command.
+pub fn open(config: &Config) -> Result<db::PooledConn, CliError> {
+    let pool = db::connect(&config.database_url, 1)?;
+    pool.get()
+        .map_err(|e| CliError(format!("cannot open the database: {e}")))
+}
+
+pub fn clock() -> Clock {
+    Clock::System
+}
+
+/// Prints the JSON document or the text.
+pub fn output(json: bool, value: &serde_json::Value, text: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Reads one line from stdin, without its trailing newline.
+pub fn read_password_stdin() -> Result<String, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError(format!("cannot read the password from stdin: {e}")))?;
+    while line.ends_with('\n') || line.ends_with('\r') {
+        line.pop();
+    }
+    if line.is_empty() {
+        return Err(CliError("no password on stdin".into()));
+    }
+    Ok(line)
+}
+
+/// Runs a change in one transaction.
+pub fn tx<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    db::transaction(conn, |c| f(c).map_err(TxError::from)).map_err(|e: TxError| e.0)
+}
+
+/// Carries a CLI error through a transaction (which also needs to wrap diesel errors).
+pub struct TxError(pub CliError);
+
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        TxError(CliError(format!("database: {e}")))
+    }
+}
+
+impl From<CliError> for TxError {
+    fn from(e: CliError) -> Self {
+        TxError(e)
+    }
+}

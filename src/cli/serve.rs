@@ -1,0 +1,61 @@
+//! `portcullis serve`: first-start bootstrap, then the HTTP server until SIGINT/SIGTERM.
+
+use std::net::TcpListener;
+
+use crate::app::AppState;
+use crate::bootstrap::{self, Bootstrap};
+use crate::cli::CliError;
+use crate::clock::Clock;
+use crate::config::Config;
+
+pub fn serve(config: Config) -> Result<(), CliError> {
+    init_tracing();
+    if config.dev_mode {
+        tracing::warn!(issuer = %config.issuer, "development mode: plain http on localhost, cookies without Secure");
+    }
+    let state = AppState::new(config, Clock::System)?;
+    let mut conn = state
+        .pool
+        .get()
+        .map_err(|e| CliError(format!("cannot open the database: {e}")))?;
+    let given = std::env::var("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD").ok();
+    match bootstrap::ensure_admin(&mut conn, given, state.clock.naive())? {
+        Bootstrap::Created {
+            generated_password: Some(pw),
+        } => {
+            eprintln!(
+                "Created the bootstrap user 'admin' with password: {pw}\n(shown once: store it now, then change it)"
+            );
+        }
+        Bootstrap::Created { .. } => {
+            tracing::info!("created the bootstrap user 'admin' with the configured password")
+        }
+        Bootstrap::NameTaken => tracing::warn!(
+            "no user holds the admin role, and a user named 'admin' already exists; nothing was created"
+        ),
+        Bootstrap::NotNeeded => {}
+    }
+    drop(conn);
+    let listener = TcpListener::bind(&state.config.bind)
+        .map_err(|e| CliError(format!("cannot listen on {}: {e}", state.config.bind)))?;
+    tracing::info!(bind = %state.config.bind, issuer = %state.config.issuer, "listening");
+    let data = actix_web::web::Data::new(state);
+    let system = actix_web::rt::System::new();
+    system
+        .block_on(async move {
+            let server = crate::app::build_server(listener, data)?;
+            server.await
+        })
+        .map_err(|e| CliError(format!("server error: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,254 @@
+//! `portcullis user …`
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::cli::{CliError, clock, open, output, read_password_stdin, tx};
+use crate::config::Config;
+use crate::keys::secrets::{random_id, random_token};
+use crate::sign_in::password;
+use crate::store::{sessions, tokens, users};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Read the password from one line of stdin (otherwise one is generated and printed once)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (ends their sessions and tokens)
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Stop a user from signing in (ends their sessions and tokens)
+    Disable { username: String },
+    /// Let a disabled user sign in again
+    Enable { username: String },
+    /// Show one user
+    Show { username: String },
+    /// List users
+    List,
+}
+
+pub fn validate_username(u: &str) -> Result<(), CliError> {
+    let ok = !u.is_empty()
+        && u.len() <= 64
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError(format!(
+            "invalid username {u:?}: use 1-64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
+}
+
+fn validate_label(kind: &str, v: &str) -> Result<(), CliError> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError(format!(
+            "invalid {kind} {v:?}: use 1-64 letters, digits, '.', '_', '-' or ':'"
+        )))
+    }
+}
+
+fn validate_email(e: &str) -> Result<(), CliError> {
+    let parts: Vec<&str> = e.split('@').collect();
+    let ok = e.len() <= 254
+        && parts.len() == 2
+        && !parts[0].is_empty()
+        && parts[1].contains('.')
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError(format!("invalid email address {e:?}")))
+    }
+}
+
+fn user_json(u: &users::User) -> serde_json::Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.email,
+        "name": u.name,
+        "groups": u.group_list(),
+        "roles": u.role_list(),
+        "disabled": u.disabled,
+        "has_password": u.password_hash.is_some(),
+        "created_at": u.created_at.and_utc().to_rfc3339(),
+    })
+}
+
+pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError> {
+    let now = clock().naive();
+    match cmd {
+        UserCommand::Add {
+            username,
+            email,
+            name,
+            groups,
+            roles,
+            password_stdin,
+        } => {
+            validate_username(&username)?;
+            if let Some(e) = &email {
+                validate_email(e)?;
+            }
+            if let Some(n) = &name {
+                if n.chars().count() > 128 || n.chars().any(char::is_control) {
+                    return Err(CliError("invalid name: at most 128 printable characters".into()));
+                }
+            }
+            for g in &groups {
+                validate_label("group", g)?;
+            }
+            for r in &roles {
+                validate_label("role", r)?;
+            }
+            let (pw, generated) = if password_stdin {
+                (read_password_stdin()?, false)
+            } else {
+                (random_token(), true)
+            };
+            password::check_policy(&pw).map_err(CliError)?;
+            let hash = password::hash(&pw)?;
+            let mut conn = open(config)?;
+            let user = users::User {
+                id: random_id(),
+                username: username.clone(),
+                email: email.filter(|e| !e.is_empty()),
+                name: name.filter(|n| !n.is_empty()),
+                groups: serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into()),
+                roles: serde_json::to_string(&roles).unwrap_or_else(|_| "[]".into()),
+                password_hash: Some(hash),
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            };
+            tx(&mut conn, |c| {
+                if users::find_by_username(c, &username)?.is_some() {
+                    return Err(CliError(format!("user {username:?} already exists")));
+                }
+                users::insert(c, &user)?;
+                Ok(())
+            })?;
+            let mut doc = user_json(&user);
+            let mut text = format!("created user {username} ({})", user.id);
+            if generated {
+                doc["password"] = json!(pw);
+                text.push_str(&format!("\npassword: {pw}\n(shown once: store it now)"));
+            }
+            output(json, &doc, &text);
+            Ok(())
+        }
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
+            if !password_stdin {
+                return Err(CliError("set-password needs --password-stdin".into()));
+            }
+            let pw = read_password_stdin()?;
+            password::check_policy(&pw).map_err(CliError)?;
+            let hash = password::hash(&pw)?;
+            let mut conn = open(config)?;
+            tx(&mut conn, |c| {
+                let u = find(c, &username)?;
+                users::set_password(c, &u.id, &hash, now)?;
+                sessions::delete_for_user(c, &u.id)?;
+                tokens::revoke_for_user(c, &u.id)?;
+                Ok(())
+            })?;
+            output(
+                json,
+                &json!({"username": username, "password_changed": true}),
+                &format!("password of {username} changed; their sessions and tokens were ended"),
+            );
+            Ok(())
+        }
+        UserCommand::Disable { username } => set_disabled(config, &username, true, json),
+        UserCommand::Enable { username } => set_disabled(config, &username, false, json),
+        UserCommand::Show { username } => {
+            let mut conn = open(config)?;
+            let u = find(&mut conn, &username)?;
+            let doc = user_json(&u);
+            let text = format!(
+                "username: {}\nid: {}\nemail: {}\nname: {}\ngroups: {}\nroles: {}\ndisabled: {}\ncreated: {}",
+                u.username,
+                u.id,
+                u.email.clone().unwrap_or_default(),
+                u.name.clone().unwrap_or_default(),
+                u.group_list().join(", "),
+                u.role_list().join(", "),
+                u.disabled,
+                u.created_at.and_utc().to_rfc3339()
+            );
+            output(json, &doc, &text);
+            Ok(())
+        }
+        UserCommand::List => {
+            let mut conn = open(config)?;
+            let list = users::list(&mut conn)?;
+            let doc = json!(list.iter().map(user_json).collect::<Vec<_>>());
+            let text = list
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}\t{}\t{}",
+                        u.username,
+                        if u.disabled { "disabled" } else { "active" },
+                        u.role_list().join(",")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &doc, &text);
+            Ok(())
+        }
+    }
+}
+
+fn find(c: &mut crate::db::DbConn, username: &str) -> Result<users::User, CliError> {
+    users::find_by_username(c, username)?
+        .ok_or_else(|| CliError(format!("no user {username:?}")))
+}
+
+fn set_disabled(config: &Config, username: &str, disabled: bool, json: bool) -> Result<(), CliError> {
+    let now = clock().naive();
+    let mut conn = open(config)?;
+    tx(&mut conn, |c| {
+        let u = find(c, username)?;
+        users::set_disabled(c, &u.id, disabled, now)?;
+        if disabled {
+            sessions::delete_for_user(c, &u.id)?;
+            tokens::revoke_for_user(c, &u.id)?;
+        }
+        Ok(())
+    })?;
+    let word = if disabled { "disabled" } else { "enabled" };
+    output(
+        json,
+        &json!({"username": username, "disabled": disabled}),
+        &format!("user {username} {word}"),
+    );
+    Ok(())
+}

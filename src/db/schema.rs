@@ -1,0 +1,126 @@
+//! Portable schema shared by both backends (TEXT ids and JSON, naive-UTC timestamps).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        email -> Nullable<Text>,
+        name -> Nullable<Text>,
+        groups -> Text,
+        roles -> Text,
+        password_hash -> Nullable<Text>,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        public -> Bool,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        scopes -> Text,
+        grant_types -> Text,
+        auth_method -> Text,
+        skip_consent -> Bool,
+        require_mfa -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
+        id_token_alg -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        sid -> Text,
+        user_id -> Nullable<Text>,
+        csrf_token -> Text,
+        auth_time -> Nullable<Timestamp>,
+        amr -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auth_requests (id) {
+        id -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auth_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        grant_data -> Text,
+        family_id -> Text,
+        used -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+        kind -> Text,
+        family_id -> Text,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        scope -> Text,
+        grant_data -> Text,
+        rotated -> Bool,
+        revoked -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_pem -> Text,
+        public_jwk -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    clients,
+    sessions,
+    auth_requests,
+    auth_codes,
+    tokens,
+    consents,
+    signing_keys,
+);

@@ -1,0 +1,4 @@
+//! Key material: random secrets and their hashes, signing keys and the JWKS.
+
+pub mod secrets;
+pub mod signing;

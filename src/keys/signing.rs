@@ -1,0 +1,127 @@
+//! Signing keys: generation, the in-memory key set used to sign, and the published JWKS.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDateTime;
+use openidconnect::core::CoreRsaPrivateSigningKey;
+use openidconnect::{JsonWebKeyId, PrivateSigningKey};
+use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use serde_json::json;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::random_id;
+use crate::store::signing_keys::{self, SigningKey};
+
+pub const STATE_ACTIVE: &str = "active";
+pub const RS256: &str = "RS256";
+
+/// The key that signs, parsed once.
+pub struct ActiveKey {
+    pub kid: String,
+    pub alg: String,
+    pub key: CoreRsaPrivateSigningKey,
+}
+
+impl fmt::Debug for ActiveKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActiveKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The keys this instance signs with and publishes.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    pub active: Arc<ActiveKey>,
+    /// `{"keys":[…]}`, serialized once.
+    pub jwks_json: Arc<String>,
+    /// The `alg` values of the published keys, for discovery.
+    pub algs: Vec<String>,
+}
+
+/// Makes a new RSA-2048 key row (active).
+pub fn generate_rsa(now: NaiveDateTime) -> Result<SigningKey, InternalError> {
+    let mut rng = rand::rngs::OsRng;
+    let private = rsa::RsaPrivateKey::new(&mut rng, 2048)
+        .map_err(|e| InternalError::new(format!("RSA key generation failed: {e}")))?;
+    let pem = private
+        .to_pkcs1_pem(LineEnding::LF)
+        .map_err(|e| InternalError::new(format!("RSA key encoding failed: {e}")))?;
+    let kid = random_id();
+    let public = private.to_public_key();
+    let jwk = json!({
+        "kty": "RSA",
+        "use": "sig",
+        "alg": RS256,
+        "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    });
+    Ok(SigningKey {
+        kid,
+        alg: RS256.to_string(),
+        private_pem: pem.to_string(),
+        public_jwk: jwk.to_string(),
+        state: STATE_ACTIVE.to_string(),
+        created_at: now,
+        activated_at: Some(now),
+        retired_at: None,
+    })
+}
+
+/// Generates the first signing key when there is none. Returns true when it made one.
+pub fn ensure_signing_key(conn: &mut DbConn, now: NaiveDateTime) -> Result<bool, InternalError> {
+    let keys = signing_keys::list(conn)?;
+    if keys.iter().any(|k| k.state == STATE_ACTIVE) {
+        return Ok(false);
+    }
+    let key = generate_rsa(now)?;
+    signing_keys::insert(conn, &key)?;
+    Ok(true)
+}
+
+/// Loads the published keys and parses the newest active one for signing.
+pub fn load(conn: &mut DbConn) -> Result<KeySet, InternalError> {
+    let rows = signing_keys::list(conn)?;
+    let active_row = rows
+        .iter()
+        .rev()
+        .find(|k| k.state == STATE_ACTIVE)
+        .ok_or_else(|| InternalError::new("no active signing key"))?;
+    let key = CoreRsaPrivateSigningKey::from_pem(
+        &active_row.private_pem,
+        Some(JsonWebKeyId::new(active_row.kid.clone())),
+    )
+    .map_err(|e| InternalError::new(format!("signing key {} unreadable: {e}", active_row.kid)))?;
+    let mut published = Vec::new();
+    let mut algs = Vec::new();
+    for k in &rows {
+        let jwk: serde_json::Value = serde_json::from_str(&k.public_jwk)?;
+        published.push(jwk);
+        if !algs.contains(&k.alg) {
+            algs.push(k.alg.clone());
+        }
+    }
+    let jwks_json = serde_json::to_string(&json!({ "keys": published }))?;
+    Ok(KeySet {
+        active: Arc::new(ActiveKey {
+            kid: active_row.kid.clone(),
+            alg: active_row.alg.clone(),
+            key,
+        }),
+        jwks_json: Arc::new(jwks_json),
+        algs,
+    })
+}
+
+/// The public JWK the active key would publish, for checks.
+pub fn active_public_jwk(set: &KeySet) -> serde_json::Value {
+    serde_json::to_value(set.active.key.as_verification_key()).unwrap_or_default()
+}

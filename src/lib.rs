@@ -1,0 +1,16 @@
+//! Portcullis: an OAuth 2.0 / OpenID Connect identity provider.
+
+pub mod app;
+pub mod bootstrap;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod keys;
+pub mod oauth;
+pub mod oidc;
+pub mod sign_in;
+pub mod store;
+pub mod web;

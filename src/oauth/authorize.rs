@@ -1,0 +1,485 @@
+//! The authorization endpoint's use cases: validate a request, park it while the user signs in
+//! and consents, then issue a code through oxide-auth's authorization flow.
+
+use chrono::{Duration, NaiveDateTime};
+use oxide_auth::code_grant::extensions::Pkce;
+use oxide_auth::endpoint::AuthorizationFlow;
+use oxide_auth::frontends::simple::request::Request;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::random_token;
+use crate::oauth::errors::AuthorizeError;
+use crate::oauth::grant_data::GrantData;
+use crate::oauth::primitives::{Approved, DbAuthorizer, Flags, FlowEndpoint, OidcExtension, OneClient};
+use crate::oauth::redirect::AuthResponse;
+use crate::oauth::scope;
+use crate::store::auth_requests::{self, AuthRequest};
+use crate::store::clients::{self, Client};
+use crate::store::sessions::Session;
+use crate::store::{consents, users};
+
+/// What the endpoint does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The client or redirect URI cannot be trusted: an HTML error page, never a redirect.
+    ErrorPage(String),
+    /// Answer the client (code or error) at its redirect URI.
+    Respond(AuthResponse),
+    /// The user must sign in first.
+    Login { request_id: String },
+    /// The user must approve the requested scopes.
+    Consent { request_id: String },
+}
+
+/// A request that passed validation.
+#[derive(Debug, Clone)]
+pub struct Valid {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub form_post: bool,
+    /// Granted scopes: requested ∩ registered ∩ supported.
+    pub scopes: Vec<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The parameters as received (single values), for the flow.
+    pub params: BTreeMap<String, String>,
+}
+
+impl Valid {
+    fn error(&self, ctx: Ctx<'_>, e: AuthorizeError, description: &str) -> Outcome {
+        Outcome::Respond(error_response(
+            ctx,
+            &self.redirect_uri,
+            self.form_post,
+            self.state.as_deref(),
+            e,
+            description,
+        ))
+    }
+}
+
+/// An error answer at a trusted redirect URI: only `error`, `error_description`, `state`, `iss`.
+pub fn error_response(
+    ctx: Ctx<'_>,
+    redirect_uri: &str,
+    form_post: bool,
+    state: Option<&str>,
+    e: AuthorizeError,
+    description: &str,
+) -> AuthResponse {
+    let mut params = vec![
+        ("error".to_string(), e.code().to_string()),
+        ("error_description".to_string(), description.to_string()),
+    ];
+    if let Some(s) = state {
+        params.push(("state".into(), s.to_string()));
+    }
+    params.push(("iss".into(), ctx.config.issuer.clone()));
+    AuthResponse {
+        redirect_uri: redirect_uri.to_string(),
+        params,
+        form_post,
+    }
+}
+
+/// Checks a request as received (GET query or POST body). `Err` carries the answer.
+pub fn validate(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    pairs: &[(String, String)],
+) -> Result<Result<Valid, Outcome>, InternalError> {
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    let mut duplicated: Option<String> = None;
+    for (k, v) in pairs {
+        if params.insert(k.clone(), v.clone()).is_some() && duplicated.is_none() {
+            duplicated = Some(k.clone());
+        }
+    }
+    let page = |m: &str| Ok(Err(Outcome::ErrorPage(m.to_string())));
+    if matches!(duplicated.as_deref(), Some("client_id") | Some("redirect_uri")) {
+        return page("The request repeats client_id or redirect_uri.");
+    }
+    let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
+        return page("The request has no client_id.");
+    };
+    let Some(client) = clients::find(conn, client_id)? else {
+        return page("The application that sent you here is not registered.");
+    };
+    let registered = client.redirect_uri_list();
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(uri) if registered.iter().any(|r| r == uri) => uri.clone(),
+        Some(_) => return page("The redirect URI of this request is not registered for the application."),
+        None if registered.len() == 1 && !requested_openid(&params) => registered[0].clone(),
+        None => return page("The request has no redirect_uri."),
+    };
+    let form_post = params.get("response_mode").map(String::as_str) == Some("form_post");
+    let mut valid = Valid {
+        client,
+        redirect_uri,
+        state: params.get("state").cloned(),
+        form_post,
+        scopes: Vec::new(),
+        prompt: Vec::new(),
+        max_age: None,
+        login_hint: params.get("login_hint").cloned(),
+        params: BTreeMap::new(),
+    };
+    let invalid = |v: &Valid, m: &str| Ok(Err(v.error(ctx, AuthorizeError::InvalidRequest, m)));
+    if let Some(d) = duplicated {
+        return invalid(&valid, &format!("parameter {d} is repeated"));
+    }
+    match params.get("response_mode").map(String::as_str) {
+        None | Some("query") | Some("form_post") => {}
+        Some(_) => return invalid(&valid, "unsupported response_mode"),
+    }
+    if params.contains_key("request") {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::RequestNotSupported,
+            "request objects are not supported",
+        )));
+    }
+    if params.contains_key("request_uri") {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::RequestUriNotSupported,
+            "request_uri is not supported",
+        )));
+    }
+    match params.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        None | Some("") => return invalid(&valid, "response_type is required"),
+        Some(_) => {
+            return Ok(Err(valid.error(
+                ctx,
+                AuthorizeError::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+    }
+    if !valid.client.grant_type_list().iter().any(|g| g == "authorization_code") {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::UnauthorizedClient,
+            "the client may not use the authorization code grant",
+        )));
+    }
+    let requested = match scope::parse(params.get("scope").map(String::as_str).unwrap_or("")) {
+        Ok(s) => s,
+        Err(m) => return Ok(Err(valid.error(ctx, AuthorizeError::InvalidScope, &m))),
+    };
+    let allowed = valid.client.scope_list();
+    let refresh_allowed = valid.client.grant_type_list().iter().any(|g| g == "refresh_token");
+    valid.scopes = requested
+        .into_iter()
+        .filter(|s| scope::SUPPORTED.contains(&s.as_str()) && allowed.contains(s))
+        .filter(|s| s != scope::OFFLINE_ACCESS || refresh_allowed)
+        .collect();
+    if valid.scopes.is_empty() {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::InvalidScope,
+            "none of the requested scopes is available to this client",
+        )));
+    }
+    match params.get("code_challenge_method").map(String::as_str) {
+        None | Some("S256") => {}
+        Some(_) => return invalid(&valid, "code_challenge_method must be S256"),
+    }
+    match params.get("code_challenge") {
+        Some(c) => {
+            let ok = c.len() == 43
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return invalid(&valid, "code_challenge must be a base64url SHA-256 value");
+            }
+            if !params.contains_key("code_challenge_method") {
+                return invalid(&valid, "code_challenge_method must be S256");
+            }
+        }
+        None if valid.client.public => {
+            return invalid(&valid, "PKCE (code_challenge with S256) is required for public clients");
+        }
+        None => {}
+    }
+    if let Some(p) = params.get("prompt") {
+        let values: Vec<String> = p.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        if values
+            .iter()
+            .any(|v| !matches!(v.as_str(), "none" | "login" | "consent" | "select_account"))
+        {
+            return invalid(&valid, "unsupported prompt value");
+        }
+        if values.iter().any(|v| v == "none") && values.len() > 1 {
+            return invalid(&valid, "prompt=none cannot be combined with other values");
+        }
+        valid.prompt = values;
+    }
+    if let Some(m) = params.get("max_age") {
+        match m.parse::<i64>() {
+            Ok(v) if v >= 0 => valid.max_age = Some(v),
+            _ => return invalid(&valid, "max_age must be a non-negative integer"),
+        }
+    }
+    if params.get("nonce").is_some_and(|n| n.len() > 512) {
+        return invalid(&valid, "nonce is too long");
+    }
+    valid.params = params;
+    Ok(Ok(valid))
+}
+
+fn requested_openid(params: &BTreeMap<String, String>) -> bool {
+    params
+        .get("scope")
+        .is_some_and(|s| scope::contains(s, scope::OPENID))
+}
+
+/// A new authorization request: validate, remember it, then decide.
+pub fn start(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    pairs: &[(String, String)],
+    session: Option<&Session>,
+    now: NaiveDateTime,
+) -> Result<Outcome, InternalError> {
+    let valid = match validate(conn, ctx, pairs)? {
+        Ok(v) => v,
+        Err(outcome) => return Ok(outcome),
+    };
+    let row = AuthRequest {
+        id: random_token(),
+        client_id: valid.client.client_id.clone(),
+        params: serde_json::to_string(&valid.params)?,
+        created_at: now,
+        expires_at: now + Duration::seconds(ctx.config.lifetimes.auth_request),
+    };
+    auth_requests::insert(conn, &row)?;
+    evaluate(conn, ctx, &row, &valid, session, now)
+}
+
+/// A parked request and its validated form, if it still exists.
+pub fn load(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    request_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<(AuthRequest, Valid)>, InternalError> {
+    let Some(row) = auth_requests::find(conn, request_id)?.filter(|r| r.expires_at > now) else {
+        return Ok(None);
+    };
+    let params: BTreeMap<String, String> = serde_json::from_str(&row.params)?;
+    let pairs: Vec<(String, String)> = params.into_iter().collect();
+    match validate(conn, ctx, &pairs)? {
+        Ok(v) => Ok(Some((row, v))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Continues a parked request after sign-in or consent.
+pub fn resume(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    request_id: &str,
+    session: Option<&Session>,
+    now: NaiveDateTime,
+) -> Result<Outcome, InternalError> {
+    match load(conn, ctx, request_id, now)? {
+        Some((row, valid)) => evaluate(conn, ctx, &row, &valid, session, now),
+        None => Ok(Outcome::ErrorPage(
+            "This sign-in request has expired or was already completed. Return to the application and try again.".into(),
+        )),
+    }
+}
+
+/// The user's answer on the consent page.
+pub fn decide(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    request_id: &str,
+    session: &Session,
+    allow: bool,
+    now: NaiveDateTime,
+) -> Result<Outcome, InternalError> {
+    let Some((row, valid)) = load(conn, ctx, request_id, now)? else {
+        return resume(conn, ctx, request_id, Some(session), now);
+    };
+    let Some(user_id) = session.user_id.clone() else {
+        return evaluate(conn, ctx, &row, &valid, Some(session), now);
+    };
+    if !allow {
+        auth_requests::delete(conn, &row.id)?;
+        return Ok(valid.error(ctx, AuthorizeError::AccessDenied, "the user denied the request"));
+    }
+    let mut granted: Vec<String> = consents::find(conn, &user_id, &valid.client.client_id)?
+        .map(|c| c.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    for s in &valid.scopes {
+        if !granted.contains(s) {
+            granted.push(s.clone());
+        }
+    }
+    let created_at = consents::find(conn, &user_id, &valid.client.client_id)?
+        .map(|c| c.created_at)
+        .unwrap_or(now);
+    consents::put(
+        conn,
+        &consents::Consent {
+            user_id,
+            client_id: valid.client.client_id.clone(),
+            scopes: scope::join(&granted),
+            created_at,
+            updated_at: now,
+        },
+    )?;
+    evaluate(conn, ctx, &row, &valid, Some(session), now)
+}
+
+/// Decides between sign-in, consent and issuing a code.
+fn evaluate(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    row: &AuthRequest,
+    valid: &Valid,
+    session: Option<&Session>,
+    now: NaiveDateTime,
+) -> Result<Outcome, InternalError> {
+    let prompt_none = valid.prompt.iter().any(|p| p == "none");
+    let signed_in = match session.and_then(|s| s.user_id.as_ref().map(|u| (s, u))) {
+        Some((s, uid)) => match users::find(conn, uid)? {
+            Some(u) if !u.disabled => Some((s, u)),
+            _ => None,
+        },
+        None => None,
+    };
+    let needs_login = match &signed_in {
+        None => true,
+        Some((s, _)) => {
+            let auth_time = s.auth_time.unwrap_or(s.created_at);
+            let forced = valid.prompt.iter().any(|p| p == "login") && auth_time < row.created_at;
+            let too_old = valid
+                .max_age
+                .is_some_and(|m| auth_time + Duration::seconds(m) < now);
+            forced || too_old
+        }
+    };
+    if needs_login {
+        if prompt_none {
+            auth_requests::delete(conn, &row.id)?;
+            return Ok(valid.error(ctx, AuthorizeError::LoginRequired, "the user is not signed in"));
+        }
+        return Ok(Outcome::Login {
+            request_id: row.id.clone(),
+        });
+    }
+    let Some((session, user)) = signed_in else {
+        return Ok(Outcome::Login {
+            request_id: row.id.clone(),
+        });
+    };
+    if !valid.client.skip_consent {
+        let consent = consents::find(conn, &user.id, &valid.client.client_id)?;
+        let covered = consent.as_ref().is_some_and(|c| {
+            valid.scopes.iter().all(|s| scope::contains(&c.scopes, s))
+        });
+        let fresh = consent.as_ref().is_some_and(|c| c.updated_at >= row.created_at);
+        let forced = valid.prompt.iter().any(|p| p == "consent");
+        if !covered || (forced && !fresh) {
+            if prompt_none {
+                auth_requests::delete(conn, &row.id)?;
+                return Ok(valid.error(
+                    ctx,
+                    AuthorizeError::ConsentRequired,
+                    "the user has not approved this application",
+                ));
+            }
+            return Ok(Outcome::Consent {
+                request_id: row.id.clone(),
+            });
+        }
+    }
+    if auth_requests::delete(conn, &row.id)? != 1 {
+        return Ok(Outcome::ErrorPage(
+            "This sign-in request was already completed.".into(),
+        ));
+    }
+    issue_code(conn, ctx, valid, session, &user.id, now)
+}
+
+/// Runs oxide-auth's authorization flow for an approved request and builds the response.
+fn issue_code(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    valid: &Valid,
+    session: &Session,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Outcome, InternalError> {
+    let flags = RefCell::new(Flags::default());
+    let facts = GrantData {
+        auth_time: session.auth_time.map(|t| t.and_utc().timestamp()),
+        amr: serde_json::from_str(&session.amr).unwrap_or_default(),
+        sid: Some(session.sid.clone()),
+        max_age_requested: valid.max_age.is_some(),
+        ..Default::default()
+    };
+    let granted = scope::join(&valid.scopes);
+    let mut query: HashMap<String, String> = valid.params.clone().into_iter().collect();
+    query.insert("redirect_uri".into(), valid.redirect_uri.clone());
+    let shared = RefCell::new(conn);
+    let code = {
+        let mut endpoint = FlowEndpoint {
+            registrar: OneClient {
+                client: &valid.client,
+                granted: Some(granted),
+            },
+            authorizer: Some(DbAuthorizer {
+                conn: &shared,
+                now,
+                code_lifetime: ctx.config.lifetimes.code,
+                facts,
+                flags: &flags,
+                issued_code: None,
+            }),
+            issuer: None,
+            solicitor: Some(Approved(user_id.to_string())),
+            extension: OidcExtension {
+                pkce: if valid.client.public { Pkce::required() } else { Pkce::optional() },
+                flags: &flags,
+            },
+        };
+        let request = Request {
+            query,
+            ..Default::default()
+        };
+        let result = AuthorizationFlow::prepare(&mut endpoint).and_then(|mut f| f.execute(request));
+        match result {
+            Ok(_) => endpoint.authorizer.and_then(|a| a.issued_code),
+            Err(e) => {
+                tracing::error!(error = ?e, "authorization flow failed");
+                None
+            }
+        }
+    };
+    if let Some(msg) = flags.borrow().internal.clone() {
+        return Err(InternalError::new(msg));
+    }
+    let Some(code) = code else {
+        return Ok(valid.error(ctx, AuthorizeError::ServerError, "the code could not be issued"));
+    };
+    let mut params = vec![("code".to_string(), code)];
+    if let Some(s) = &valid.state {
+        params.push(("state".into(), s.clone()));
+    }
+    params.push(("iss".into(), ctx.config.issuer.clone()));
+    Ok(Outcome::Respond(AuthResponse {
+        redirect_uri: valid.redirect_uri.clone(),
+        params,
+        form_post: valid.form_post,
+    }))
+}

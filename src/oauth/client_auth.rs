@@ -1,0 +1,138 @@
+//! Client authentication at the token endpoint: `client_secret_basic`, `client_secret_post`, `none`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use std::collections::BTreeMap;
+
+use crate::keys::secrets::verify_hashed;
+use crate::store::clients::Client;
+
+/// How the client presented itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub client_id: String,
+    pub secret: Option<String>,
+    /// True when they came in the Authorization header.
+    pub basic: bool,
+}
+
+/// Why client authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuthError {
+    /// Malformed or ambiguous credentials: `invalid_request`.
+    Malformed(&'static str),
+    /// Unknown client, wrong or missing secret: `invalid_client`.
+    Failed { basic: bool },
+}
+
+/// Reads credentials from the Basic header or the form body; both at once is refused (RFC 6749 §2.3).
+pub fn credentials(
+    authorization: Option<&str>,
+    form: &BTreeMap<String, String>,
+) -> Result<Credentials, ClientAuthError> {
+    let body_id = form.get("client_id").filter(|s| !s.is_empty());
+    let body_secret = form.get("client_secret").filter(|s| !s.is_empty());
+    if let Some(header) = authorization {
+        let Some(encoded) = header
+            .strip_prefix("Basic ")
+            .or_else(|| header.strip_prefix("basic "))
+        else {
+            return Err(ClientAuthError::Malformed(
+                "unsupported Authorization scheme at the token endpoint",
+            ));
+        };
+        if body_secret.is_some() {
+            return Err(ClientAuthError::Malformed(
+                "more than one client authentication method used",
+            ));
+        }
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(ClientAuthError::Failed { basic: true })?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or(ClientAuthError::Failed { basic: true })?;
+        let id = form_decode(id).ok_or(ClientAuthError::Failed { basic: true })?;
+        let secret = form_decode(secret).ok_or(ClientAuthError::Failed { basic: true })?;
+        if let Some(b) = body_id {
+            if *b != id {
+                return Err(ClientAuthError::Malformed(
+                    "client_id in the body differs from the authenticated client",
+                ));
+            }
+        }
+        return Ok(Credentials {
+            client_id: id,
+            secret: Some(secret),
+            basic: true,
+        });
+    }
+    match body_id {
+        Some(id) => Ok(Credentials {
+            client_id: id.clone(),
+            secret: body_secret.cloned(),
+            basic: false,
+        }),
+        None => Err(ClientAuthError::Failed { basic: false }),
+    }
+}
+
+/// Checks presented credentials against the registered client.
+pub fn authenticate(client: &Client, creds: &Credentials) -> Result<(), ClientAuthError> {
+    let failed = ClientAuthError::Failed { basic: creds.basic };
+    if client.public {
+        // A public client has no secret; presenting one is a confused client.
+        return match creds.secret.as_deref() {
+            None | Some("") => Ok(()),
+            Some(_) => Err(failed),
+        };
+    }
+    match (&client.secret_hash, creds.secret.as_deref()) {
+        (Some(hash), Some(secret)) if verify_hashed(secret, hash) => Ok(()),
+        _ => Err(failed),
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one Basic credential part (RFC 6749 §2.3.1).
+fn form_decode(s: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}")).ok()?;
+    pairs.into_iter().next().map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = format!("Basic {}", STANDARD.encode("my%20app:s%3Acret"));
+        let c = credentials(Some(&h), &form(&[])).unwrap();
+        assert_eq!(c.client_id, "my app");
+        assert_eq!(c.secret.as_deref(), Some("s:cret"));
+        assert!(c.basic);
+    }
+
+    #[test]
+    fn two_authentication_methods_at_once_are_refused() {
+        let h = format!("Basic {}", STANDARD.encode("a:b"));
+        let err = credentials(Some(&h), &form(&[("client_secret", "b")])).unwrap_err();
+        assert!(matches!(err, ClientAuthError::Malformed(_)));
+    }
+
+    #[test]
+    fn missing_client_is_invalid_client() {
+        assert_eq!(
+            credentials(None, &form(&[])).unwrap_err(),
+            ClientAuthError::Failed { basic: false }
+        );
+    }
+}

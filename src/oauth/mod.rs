@@ -1,0 +1,10 @@
+//! OAuth 2.0: authorization requests, the token endpoint and the oxide-auth primitives over diesel.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod errors;
+pub mod grant_data;
+pub mod primitives;
+pub mod redirect;
+pub mod scope;
+pub mod token;

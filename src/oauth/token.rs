@@ -1,0 +1,235 @@
+//! The token endpoint's use case: client authentication, then oxide-auth's access-token or
+//! refresh flow over our primitives, with its error codes corrected to RFC 6749 / RFC 7636.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::NaiveDateTime;
+use oxide_auth::code_grant::extensions::Pkce;
+use oxide_auth::endpoint::{AccessTokenFlow, RefreshFlow};
+use oxide_auth::frontends::simple::request::{Body, Request, Response, Status};
+use serde_json::{Map, Value, json};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::oauth::client_auth::{self, ClientAuthError};
+use crate::oauth::errors::TokenError;
+use crate::oauth::primitives::{DbAuthorizer, DbIssuer, Flags, FlowEndpoint, OidcExtension, OneClient};
+use crate::oauth::grant_data::GrantData;
+use crate::store::clients::{self, Client};
+
+/// What the token endpoint answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenReply {
+    Success(Map<String, Value>),
+    Error {
+        error: TokenError,
+        description: String,
+        /// Set for 401 answers.
+        www_authenticate: Option<String>,
+    },
+}
+
+impl TokenReply {
+    fn err(error: TokenError, description: &str) -> TokenReply {
+        TokenReply::Error {
+            error,
+            description: description.to_string(),
+            www_authenticate: None,
+        }
+    }
+}
+
+/// Handles one token request: the form body as pairs, and the Authorization header if any.
+pub fn token(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    pairs: &[(String, String)],
+    authorization: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<TokenReply, InternalError> {
+    let mut form: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in pairs {
+        if form.insert(k.clone(), v.clone()).is_some() {
+            return Ok(TokenReply::err(
+                TokenError::InvalidRequest,
+                &format!("parameter {k} is repeated"),
+            ));
+        }
+    }
+    let creds = match client_auth::credentials(authorization, &form) {
+        Ok(c) => c,
+        Err(e) => return Ok(client_auth_error(e)),
+    };
+    let Some(client) = clients::find(conn, &creds.client_id)? else {
+        return Ok(client_auth_error(ClientAuthError::Failed { basic: creds.basic }));
+    };
+    if let Err(e) = client_auth::authenticate(&client, &creds) {
+        return Ok(client_auth_error(e));
+    }
+    let grant_type = match form.get("grant_type") {
+        Some(g) if !g.is_empty() => g.clone(),
+        _ => return Ok(TokenReply::err(TokenError::InvalidRequest, "grant_type is required")),
+    };
+    if !matches!(grant_type.as_str(), "authorization_code" | "refresh_token") {
+        return Ok(TokenReply::err(
+            TokenError::UnsupportedGrantType,
+            "this grant type is not supported",
+        ));
+    }
+    if !client.grant_type_list().iter().any(|g| *g == grant_type) {
+        return Ok(TokenReply::err(
+            TokenError::UnauthorizedClient,
+            "the client may not use this grant type",
+        ));
+    }
+    // oxide-auth reads credentials from a Basic header (its refresh flow only from there), and
+    // does not form-decode them: hand it the already authenticated pair in a uniform way.
+    let mut body: HashMap<String, String> = form.into_iter().collect();
+    body.remove("client_secret");
+    let auth = match (&creds.secret, client.public) {
+        (Some(secret), false) => Some(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", client.client_id, secret))
+        )),
+        _ => None,
+    };
+    if auth.is_some() {
+        body.remove("client_id");
+    } else {
+        body.insert("client_id".into(), client.client_id.clone());
+    }
+    let request = Request {
+        query: HashMap::new(),
+        urlbody: body,
+        auth,
+    };
+    run_flow(conn, ctx, &client, &grant_type, request, now)
+}
+
+fn run_flow(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    client: &Client,
+    grant_type: &str,
+    request: Request,
+    now: NaiveDateTime,
+) -> Result<TokenReply, InternalError> {
+    let flags = RefCell::new(Flags::default());
+    let shared = RefCell::new(conn);
+    let (result, id_token, expires_in) = {
+        let mut endpoint = FlowEndpoint {
+            registrar: OneClient {
+                client,
+                granted: None,
+            },
+            authorizer: Some(DbAuthorizer {
+                conn: &shared,
+                now,
+                code_lifetime: ctx.config.lifetimes.code,
+                facts: GrantData::default(),
+                flags: &flags,
+                issued_code: None,
+            }),
+            issuer: Some(DbIssuer {
+                conn: &shared,
+                ctx,
+                now,
+                client,
+                flags: &flags,
+                id_token: None,
+                expires_in: ctx.config.lifetimes.access_token,
+            }),
+            solicitor: None,
+            extension: OidcExtension {
+                pkce: if client.public { Pkce::required() } else { Pkce::optional() },
+                flags: &flags,
+            },
+        };
+        let result = if grant_type == "authorization_code" {
+            AccessTokenFlow::prepare(&mut endpoint).and_then(|mut f| {
+                f.allow_credentials_in_body(true);
+                f.execute(request)
+            })
+        } else {
+            RefreshFlow::prepare(&mut endpoint).and_then(|mut f| f.execute(request))
+        };
+        let (id_token, expires_in) = endpoint
+            .issuer
+            .map(|i| (i.id_token, i.expires_in))
+            .unwrap_or((None, ctx.config.lifetimes.access_token));
+        (result, id_token, expires_in)
+    };
+    let flags = flags.into_inner();
+    if let Some(msg) = flags.internal {
+        return Err(InternalError::new(msg));
+    }
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if flags.bad_grant {
+                return Ok(TokenReply::err(TokenError::InvalidGrant, "the grant is invalid, expired or already used"));
+            }
+            return Err(InternalError::new(format!("token flow failed: {e:?}")));
+        }
+    };
+    Ok(convert(response, &flags, id_token, expires_in))
+}
+
+/// Turns oxide-auth's answer into ours, correcting its error codes.
+fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64) -> TokenReply {
+    let body: Map<String, Value> = r
+        .body
+        .as_ref()
+        .map(Body::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    match r.status {
+        Status::Ok => {
+            let mut out = Map::new();
+            for key in ["access_token", "refresh_token", "scope"] {
+                if let Some(v) = body.get(key) {
+                    out.insert(key.into(), v.clone());
+                }
+            }
+            out.insert("token_type".into(), json!("Bearer"));
+            out.insert("expires_in".into(), json!(expires_in));
+            if let Some(t) = id_token {
+                out.insert("id_token".into(), json!(t));
+            }
+            TokenReply::Success(out)
+        }
+        Status::Unauthorized => client_auth_error(ClientAuthError::Failed { basic: true }),
+        _ => {
+            let code = body.get("error").and_then(Value::as_str).unwrap_or("invalid_request");
+            let error = if flags.pkce_failed {
+                return TokenReply::err(TokenError::InvalidGrant, "the PKCE code_verifier does not match");
+            } else if flags.bad_grant {
+                TokenError::InvalidGrant
+            } else {
+                TokenError::from_code(code).unwrap_or(TokenError::InvalidRequest)
+            };
+            let description = match error {
+                TokenError::InvalidGrant => "the grant is invalid, expired or already used",
+                TokenError::InvalidScope => "the requested scope exceeds what was granted",
+                TokenError::UnsupportedGrantType => "this grant type is not supported",
+                _ => "the request is missing a parameter or malformed",
+            };
+            TokenReply::err(error, description)
+        }
+    }
+}
+
+fn client_auth_error(e: ClientAuthError) -> TokenReply {
+    match e {
+        ClientAuthError::Malformed(m) => TokenReply::err(TokenError::InvalidRequest, m),
+        // 401 with a Basic challenge whichever way the client tried (RFC 6749 §5.2 allows it).
+        ClientAuthError::Failed { .. } => TokenReply::Error {
+            error: TokenError::InvalidClient,
+            description: "client authentication failed".into(),
+            www_authenticate: Some("Basic realm=\"portcullis\"".into()),
+        },
+    }
+}

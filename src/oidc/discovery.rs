@@ -1,0 +1,37 @@
+//! Provider metadata (OpenID Connect Discovery 1.0, RFC 8414): built once, served from memory.
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::oauth::scope;
+use crate::oidc::claims;
+
+/// The metadata document. It advertises only what works.
+pub fn metadata(config: &Config, signing_algs: &[String]) -> Value {
+    let u = |p: &str| config.url(p);
+    json!({
+        "issuer": config.issuer,
+        "authorization_endpoint": u("/authorize"),
+        "token_endpoint": u("/token"),
+        "userinfo_endpoint": u("/userinfo"),
+        "jwks_uri": u("/jwks"),
+        "scopes_supported": scope::SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": signing_algs,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "claims_supported": claims::SUPPORTED,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "require_request_uri_registration": false,
+        "authorization_response_iss_parameter_supported": true,
+        "userinfo_signing_alg_values_supported": [],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": ["en"],
+        "claim_types_supported": ["normal"],
+    })
+}

@@ -1,0 +1,44 @@
+//! The userinfo endpoint's use case: a bearer token in, the user's claims out.
+
+use chrono::NaiveDateTime;
+use serde_json::{Map, Value};
+
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::sha256_hex;
+use crate::oauth::scope;
+use crate::oidc::claims;
+use crate::store::{tokens, users};
+
+#[derive(Debug)]
+pub enum UserinfoError {
+    /// Unknown, expired or revoked token, or the user is gone or disabled.
+    InvalidToken,
+    /// The token was not issued with the `openid` scope.
+    InsufficientScope,
+    Internal(InternalError),
+}
+
+impl From<diesel::result::Error> for UserinfoError {
+    fn from(e: diesel::result::Error) -> Self {
+        UserinfoError::Internal(e.into())
+    }
+}
+
+pub fn userinfo(
+    conn: &mut DbConn,
+    access_token: &str,
+    now: NaiveDateTime,
+) -> Result<Map<String, Value>, UserinfoError> {
+    let token = tokens::find(conn, &sha256_hex(access_token))?
+        .filter(|t| t.kind == tokens::ACCESS && !t.revoked && t.expires_at > now)
+        .ok_or(UserinfoError::InvalidToken)?;
+    if !scope::contains(&token.scope, scope::OPENID) {
+        return Err(UserinfoError::InsufficientScope);
+    }
+    let user_id = token.user_id.ok_or(UserinfoError::InsufficientScope)?;
+    let user = users::find(conn, &user_id)?
+        .filter(|u| !u.disabled)
+        .ok_or(UserinfoError::InvalidToken)?;
+    Ok(claims::for_scopes(&user, &token.scope))
+}

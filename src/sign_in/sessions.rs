@@ -1,0 +1,105 @@
+//! Server-side browser sessions: the cookie holds a random id, the database holds everything else.
+
+use chrono::{Duration, NaiveDateTime};
+
+use crate::config::Lifetimes;
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::{random_id, random_token, sha256_hex};
+use crate::store::sessions::{self, Session};
+
+/// Where a session comes from, for the account page and the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session and the cookie value that names it (only its hash is stored).
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub cookie: String,
+    pub session: Session,
+}
+
+fn new_row(
+    user_id: Option<String>,
+    amr: &[&str],
+    origin: &Origin,
+    now: NaiveDateTime,
+    lifetimes: &Lifetimes,
+) -> Opened {
+    let cookie = random_token();
+    let session = Session {
+        id_hash: sha256_hex(&cookie),
+        sid: random_id(),
+        auth_time: user_id.as_ref().map(|_| now),
+        user_id,
+        csrf_token: random_token(),
+        amr: serde_json::to_string(amr).unwrap_or_else(|_| "[]".into()),
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.clone().map(|u| u.chars().take(256).collect()),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + Duration::seconds(lifetimes.session_absolute),
+    };
+    Opened { cookie, session }
+}
+
+/// A session for a visitor who has not signed in yet (it carries the CSRF token of the forms).
+pub fn open_anonymous(
+    conn: &mut DbConn,
+    origin: &Origin,
+    now: NaiveDateTime,
+    lifetimes: &Lifetimes,
+) -> Result<Opened, InternalError> {
+    let o = new_row(None, &[], origin, now, lifetimes);
+    sessions::insert(conn, &o.session)?;
+    Ok(o)
+}
+
+/// Signs the browser in: the old session (if any) is deleted and a new id issued (no fixation).
+pub fn sign_in(
+    conn: &mut DbConn,
+    previous: Option<&Session>,
+    user_id: &str,
+    amr: &[&str],
+    origin: &Origin,
+    now: NaiveDateTime,
+    lifetimes: &Lifetimes,
+) -> Result<Opened, InternalError> {
+    if let Some(p) = previous {
+        sessions::delete(conn, &p.id_hash)?;
+    }
+    let o = new_row(Some(user_id.to_string()), amr, origin, now, lifetimes);
+    sessions::insert(conn, &o.session)?;
+    Ok(o)
+}
+
+/// The live session named by a cookie: not past its absolute expiry nor idle too long.
+/// Sliding: seeing it again moves the idle deadline (written at most once a minute).
+pub fn current(
+    conn: &mut DbConn,
+    cookie: &str,
+    now: NaiveDateTime,
+    lifetimes: &Lifetimes,
+) -> Result<Option<Session>, InternalError> {
+    let Some(s) = sessions::find(conn, &sha256_hex(cookie))? else {
+        return Ok(None);
+    };
+    let idle_deadline = s.last_seen_at + Duration::seconds(lifetimes.session_idle);
+    if s.expires_at <= now || idle_deadline <= now {
+        sessions::delete(conn, &s.id_hash)?;
+        return Ok(None);
+    }
+    if now - s.last_seen_at >= Duration::seconds(60) {
+        sessions::touch(conn, &s.id_hash, now)?;
+    }
+    Ok(Some(s))
+}
+
+/// Ends a session.
+pub fn end(conn: &mut DbConn, session: &Session) -> Result<(), InternalError> {
+    sessions::delete(conn, &session.id_hash)?;
+    Ok(())
+}

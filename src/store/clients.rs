@@ -1,0 +1,70 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::clients;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// Hex SHA-256 of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub public: bool,
+    /// JSON array of exact redirect URIs.
+    pub redirect_uris: String,
+    /// JSON array of exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: String,
+    /// Space-separated scopes the client may ask for.
+    pub scopes: String,
+    /// JSON array of grant types.
+    pub grant_types: String,
+    pub auth_method: String,
+    pub skip_consent: bool,
+    pub require_mfa: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub id_token_alg: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl Client {
+    pub fn redirect_uri_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.redirect_uris).unwrap_or_default()
+    }
+    pub fn post_logout_redirect_uri_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.post_logout_redirect_uris).unwrap_or_default()
+    }
+    pub fn grant_type_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.grant_types).unwrap_or_default()
+    }
+    pub fn scope_list(&self) -> Vec<String> {
+        self.scopes.split_whitespace().map(str::to_string).collect()
+    }
+}
+
+pub fn insert(conn: &mut DbConn, client: &Client) -> QueryResult<()> {
+    diesel::insert_into(clients::table)
+        .values(client)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConn, client_id: &str) -> QueryResult<Option<Client>> {
+    clients::table
+        .find(client_id)
+        .select(Client::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<Client>> {
+    clients::table
+        .order(clients::client_id.asc())
+        .select(Client::as_select())
+        .load(conn)
+}
+
+pub fn delete(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(clients::table.find(client_id)).execute(conn)
+}

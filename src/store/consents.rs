@@ -1,0 +1,33 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::consents;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consents)]
+pub struct Consent {
+    pub user_id: String,
+    pub client_id: String,
+    /// Space-separated scopes granted.
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn find(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<Option<Consent>> {
+    consents::table
+        .find((user_id, client_id))
+        .select(Consent::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Replaces the stored consent (call inside a transaction).
+pub fn put(conn: &mut DbConn, c: &Consent) -> QueryResult<()> {
+    diesel::delete(consents::table.find((&c.user_id, &c.client_id))).execute(conn)?;
+    diesel::insert_into(consents::table)
+        .values(c)
+        .execute(conn)
+        .map(|_| ())
+}

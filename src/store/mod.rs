@@ -1,0 +1,10 @@
+//! Diesel queries, one file per group of tables. No HTTP, no policy.
+
+pub mod auth_codes;
+pub mod auth_requests;
+pub mod clients;
+pub mod consents;
+pub mod sessions;
+pub mod signing_keys;
+pub mod tokens;
+pub mod users;

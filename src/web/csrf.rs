@@ -1,0 +1,28 @@
+//! CSRF protection of page forms: a synchronizer token bound to the server-side session,
+//! compared in constant time, plus an Origin check when the browser sends one.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use crate::config::Config;
+use crate::keys::secrets::ct_eq;
+use crate::store::sessions::Session;
+
+/// True when the form's token matches the session's.
+pub fn token_ok(session: Option<&Session>, presented: Option<&str>) -> bool {
+    match (session, presented) {
+        (Some(s), Some(p)) => ct_eq(&s.csrf_token, p),
+        _ => false,
+    }
+}
+
+/// Refuses a cross-origin POST (the Origin header, when present, must be ours).
+pub fn origin_ok(req: &HttpRequest, config: &Config) -> bool {
+    match req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(o) => match url::Url::parse(&config.issuer) {
+            Ok(issuer) => issuer.origin().ascii_serialization() == o,
+            Err(_) => false,
+        },
+    }
+}

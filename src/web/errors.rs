@@ -1,0 +1,139 @@
+//! The only place that maps errors to HTTP: OAuth JSON, the HTML error page.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use std::fmt;
+
+use crate::error::InternalError;
+use crate::keys::secrets::random_id;
+use crate::oauth::errors::TokenError;
+
+/// What a handler can fail with.
+#[derive(Debug)]
+pub enum WebError {
+    /// Logged once with a reference; the user sees a generic page.
+    Internal(InternalError),
+    /// A page-level refusal with a message safe to show.
+    Page(StatusCode, String),
+}
+
+impl fmt::Display for WebError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebError::Internal(e) => write!(f, "internal error: {e}"),
+            WebError::Page(s, m) => write!(f, "{s}: {m}"),
+        }
+    }
+}
+
+impl From<InternalError> for WebError {
+    fn from(e: InternalError) -> Self {
+        WebError::Internal(e)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    reference: Option<&'a str>,
+}
+
+/// The HTML error page.
+pub fn error_page(status: StatusCode, message: &str, reference: Option<&str>) -> HttpResponse {
+    let title = if status.is_server_error() {
+        "Something went wrong"
+    } else {
+        "This request cannot be completed"
+    };
+    let body = ErrorPage {
+        title,
+        message,
+        reference,
+    }
+    .render()
+    .unwrap_or_else(|_| message.to_string());
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::Page(s, _) => *s,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            WebError::Internal(e) => {
+                let reference = random_id();
+                tracing::error!(reference = %reference, error = %e, "internal error");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete your request. Please try again later.",
+                    Some(&reference),
+                )
+            }
+            WebError::Page(status, message) => error_page(*status, message, None),
+        }
+    }
+}
+
+/// The OAuth JSON error of the token-side endpoints (RFC 6749 §5.2), never cached.
+pub fn oauth_json_error(
+    error: TokenError,
+    description: &str,
+    www_authenticate: Option<&str>,
+) -> HttpResponse {
+    let status = if www_authenticate.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut b = HttpResponse::build(status);
+    b.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if let Some(w) = www_authenticate {
+        if let Ok(v) = HeaderValue::from_str(w) {
+            b.insert_header((header::WWW_AUTHENTICATE, v));
+        }
+    }
+    b.json(serde_json::json!({
+        "error": error.code(),
+        "error_description": ascii_description(description),
+    }))
+}
+
+/// `error_description` may only hold printable ASCII without `"` and `\` (RFC 6749 §5.2).
+pub fn ascii_description(s: &str) -> String {
+    s.chars()
+        .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+        .collect()
+}
+
+/// A bearer-token failure at a protected resource (RFC 6750 §3).
+pub fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> HttpResponse {
+    let challenge = match error {
+        Some(e) => format!(
+            "Bearer realm=\"portcullis\", error=\"{e}\", error_description=\"{}\"",
+            ascii_description(description)
+        ),
+        None => "Bearer realm=\"portcullis\"".to_string(),
+    };
+    let mut b = HttpResponse::build(status);
+    b.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        b.insert_header((header::WWW_AUTHENTICATE, v));
+    }
+    match error {
+        Some(e) => b.json(serde_json::json!({"error": e, "error_description": ascii_description(description)})),
+        None => b.finish(),
+    }
+}

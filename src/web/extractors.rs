@@ -1,0 +1,56 @@
+//! Small request readers shared by handlers.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use crate::sign_in::sessions::Origin;
+
+/// `application/x-www-form-urlencoded` pairs, in order, duplicates kept (callers decide).
+pub fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+/// The single value of a form field, if present once.
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let mut it = pairs.iter().filter(|(k, _)| k == name);
+    let first = it.next()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some(first.1.as_str())
+}
+
+/// True when the body was sent as a form.
+pub fn is_form(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false)
+}
+
+/// The peer address and user agent (the peer address may be missing, e.g. in some test setups).
+pub fn origin(req: &HttpRequest) -> Origin {
+    Origin {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+/// The Authorization header as text.
+pub fn authorization(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}

@@ -1,0 +1,10 @@
+//! HTTP: extract, call one use case, render. The only layer that knows actix.
+
+pub mod csrf;
+pub mod errors;
+pub mod extractors;
+pub mod oauth;
+pub mod oidc;
+pub mod pages;
+pub mod security_headers;
+pub mod session_cookie;

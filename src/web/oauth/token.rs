@@ -1,0 +1,37 @@
+//! `/token`.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::{run, web_data::Data};
+use crate::oauth::errors::TokenError;
+use crate::oauth::token::{self, TokenReply};
+use crate::web::errors::{WebError, oauth_json_error};
+use crate::web::extractors::{authorization, form_pairs, is_form};
+
+pub async fn token(state: Data, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, WebError> {
+    if !is_form(&req) {
+        return Ok(oauth_json_error(
+            TokenError::InvalidRequest,
+            "the body must be application/x-www-form-urlencoded",
+            None,
+        ));
+    }
+    let pairs = form_pairs(&body);
+    let auth = authorization(&req);
+    let reply = run(&state, move |c, ctx, now| {
+        token::token(c, ctx, &pairs, auth.as_deref(), now)
+    })
+    .await?;
+    Ok(match reply {
+        TokenReply::Success(body) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(body),
+        TokenReply::Error {
+            error,
+            description,
+            www_authenticate,
+        } => oauth_json_error(error, &description, www_authenticate.as_deref()),
+    })
+}

@@ -1,0 +1,3 @@
+pub mod consent;
+pub mod home;
+pub mod login;
