@@ -55,6 +55,8 @@ diesel::table! {
         id -> Text,
         client_id -> Text,
         params -> Text,
+        login_sid -> Nullable<Text>,
+        consented -> Bool,
         created_at -> Timestamp,
         expires_at -> Timestamp,
     }

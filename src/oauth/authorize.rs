@@ -256,6 +256,8 @@ pub fn start(
         id: random_token(),
         client_id: valid.client.client_id.clone(),
         params: serde_json::to_string(&valid.params)?,
+        login_sid: None,
+        consented: false,
         created_at: now,
         expires_at: now + Duration::seconds(ctx.config.lifetimes.auth_request),
     };
@@ -295,6 +297,12 @@ pub fn resume(
             "This sign-in request has expired or was already completed. Return to the application and try again.".into(),
         )),
     }
+}
+
+/// Marks a parked request as signed in by this browser session (after the sign-in page).
+pub fn signed_in_for(conn: &mut DbConn, request_id: &str, sid: &str) -> Result<(), InternalError> {
+    auth_requests::set_login_sid(conn, request_id, sid)?;
+    Ok(())
 }
 
 /// The user's answer on the consent page.
@@ -337,6 +345,11 @@ pub fn decide(
             updated_at: now,
         },
     )?;
+    auth_requests::set_consented(conn, &row.id)?;
+    let row = AuthRequest {
+        consented: true,
+        ..row
+    };
     evaluate(conn, ctx, &row, &valid, Some(session), now)
 }
 
@@ -361,11 +374,12 @@ fn evaluate(
         None => true,
         Some((s, _)) => {
             let auth_time = s.auth_time.unwrap_or(s.created_at);
-            let forced = valid.prompt.iter().any(|p| p == "login") && auth_time < row.created_at;
+            let fresh = row.login_sid.as_deref() == Some(s.sid.as_str());
+            let forced = valid.prompt.iter().any(|p| p == "login");
             let too_old = valid
                 .max_age
                 .is_some_and(|m| auth_time + Duration::seconds(m) < now);
-            forced || too_old
+            !fresh && (forced || too_old)
         }
     };
     if needs_login {
@@ -387,7 +401,7 @@ fn evaluate(
         let covered = consent.as_ref().is_some_and(|c| {
             valid.scopes.iter().all(|s| scope::contains(&c.scopes, s))
         });
-        let fresh = consent.as_ref().is_some_and(|c| c.updated_at >= row.created_at);
+        let fresh = row.consented;
         let forced = valid.prompt.iter().any(|p| p == "consent");
         if !covered || (forced && !fresh) {
             if prompt_none {

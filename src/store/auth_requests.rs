@@ -12,6 +12,10 @@ pub struct AuthRequest {
     pub client_id: String,
     /// JSON object of the request parameters.
     pub params: String,
+    /// The session that signed in for this request (satisfies `prompt=login`).
+    pub login_sid: Option<String>,
+    /// The user approved this request on the consent page (satisfies `prompt=consent`).
+    pub consented: bool,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
 }
@@ -34,4 +38,18 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthRequest>> {
 /// Removes the request; the row count says whether this caller consumed it.
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::delete(auth_requests::table.find(id)).execute(conn)
+}
+
+/// Records that the browser session `sid` signed in for this request.
+pub fn set_login_sid(conn: &mut DbConn, id: &str, sid: &str) -> QueryResult<usize> {
+    diesel::update(auth_requests::table.find(id))
+        .set(auth_requests::login_sid.eq(sid))
+        .execute(conn)
+}
+
+/// Records that the user approved this request.
+pub fn set_consented(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::update(auth_requests::table.find(id))
+        .set(auth_requests::consented.eq(true))
+        .execute(conn)
 }

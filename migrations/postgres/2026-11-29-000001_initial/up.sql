@@ -47,6 +47,8 @@ CREATE TABLE auth_requests (
     id TEXT PRIMARY KEY NOT NULL,
     client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
     params TEXT NOT NULL,
+    login_sid TEXT,
+    consented BOOLEAN NOT NULL DEFAULT FALSE,
     created_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL
 );

@@ -155,6 +155,9 @@ pub async fn submit(state: Data, req: HttpRequest, body: web::Bytes) -> Result<H
         db::transaction(c, |c| match checked {
             Ok(user) => {
                 let opened = sessions::sign_in(c, session.as_ref(), &user.id, &["pwd"], &origin_info, now, &lt)?;
+                if let Some(id) = &req_id {
+                    authorize::signed_in_for(c, id, &opened.session.sid)?;
+                }
                 let next = match &req_id {
                     Some(id) => format!(
                         "/authorize/resume?{}",

@@ -1,0 +1,148 @@
+//! The operator CLI, run as a real process on a fresh SQLite database.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .env_remove("PORTCULLIS_CONFIG")
+            .env_remove("PORTCULLIS_ISSUER")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(s) = stdin {
+            child.stdin.as_mut().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let o = child.wait_with_output().unwrap();
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
+    }
+}
+
+#[test]
+fn client_add_prints_the_secret_once_and_stores_only_its_hash() {
+    let cli = Cli::new();
+    let o = cli.run(
+        &["client", "add", "app", "--redirect-uri", "https://rp.example/cb", "--name", "My App", "--json"],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["client_id"], "app");
+    let secret = v["client_secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 43);
+    let show = cli.run(&["client", "show", "app", "--json"], None);
+    assert_eq!(show.code, 0);
+    assert!(!show.stdout.contains(&secret));
+    let v: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(v["name"], "My App");
+    assert_eq!(v["redirect_uris"], serde_json::json!(["https://rp.example/cb"]));
+    let db = std::fs::read(cli.dir.path().join("data/portcullis.db")).unwrap();
+    let hay = String::from_utf8_lossy(&db);
+    assert!(!hay.contains(&secret), "the secret is stored in the clear");
+    // A duplicate is refused with one line and exit 1.
+    let dup = cli.run(&["client", "add", "app", "--redirect-uri", "https://rp.example/cb"], None);
+    assert_eq!(dup.code, 1);
+    assert_eq!(dup.stderr.trim().lines().count(), 1, "{}", dup.stderr);
+    assert!(dup.stderr.contains("already exists"));
+}
+
+#[test]
+fn bad_input_exits_1_with_one_line_and_writes_nothing() {
+    let cli = Cli::new();
+    let cases: &[&[&str]] = &[
+        &["client", "add", "bad", "--redirect-uri", "http://evil.example/cb"],
+        &["client", "add", "bad", "--redirect-uri", "not a url"],
+        &["client", "add", "bad id", "--redirect-uri", "https://rp.example/cb"],
+        &["client", "add", "bad", "--redirect-uri", "https://rp.example/cb", "--grant-type", "password"],
+        &["client", "add", "bad", "--redirect-uri", "https://rp.example/cb", "--scope", "admin"],
+        &["client", "add", "bad", "--redirect-uri", "https://rp.example/cb", "--auth-method", "none"],
+        &["client", "add", "bad"],
+        &["client", "show", "missing"],
+        &["client", "remove", "missing"],
+        &["user", "show", "missing"],
+        &["user", "add", "bad user"],
+        &["user", "add", "bob", "--email", "not-an-email"],
+        &["nonsense"],
+        &["--issuer", "http://example.com", "user", "list"],
+        &["--database-url", "mysql://x", "user", "list"],
+    ];
+    for args in cases {
+        let o = cli.run(args, None);
+        assert_eq!(o.code, 1, "{args:?}: {}", o.stderr);
+        assert!(!o.stderr.contains("panicked"), "{args:?}: {}", o.stderr);
+        if args[0] != "nonsense" {
+            assert_eq!(o.stderr.trim().lines().count(), 1, "{args:?}: {}", o.stderr);
+        }
+    }
+    let list = cli.run(&["client", "list", "--json"], None);
+    assert_eq!(list.stdout.trim(), "[]");
+    let short = cli.run(&["user", "add", "bob", "--password-stdin"], Some("short\n"));
+    assert_eq!(short.code, 1);
+    let users = cli.run(&["user", "list", "--json"], None);
+    assert_eq!(users.stdout.trim(), "[]");
+}
+
+#[test]
+fn users_are_added_shown_disabled_and_listed() {
+    let cli = Cli::new();
+    let o = cli.run(
+        &["user", "add", "alice", "--email", "alice@example.com", "--name", "Alice", "--group", "staff", "--role", "admin", "--password-stdin"],
+        Some("correct horse battery staple\n"),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let show = cli.run(&["user", "show", "alice", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(v["groups"], serde_json::json!(["staff"]));
+    assert_eq!(v["roles"], serde_json::json!(["admin"]));
+    assert_eq!(v["disabled"], false);
+    assert!(!show.stdout.contains("argon2"));
+    assert_eq!(cli.run(&["user", "disable", "alice"], None).code, 0);
+    let v: serde_json::Value =
+        serde_json::from_str(&cli.run(&["user", "show", "alice", "--json"], None).stdout).unwrap();
+    assert_eq!(v["disabled"], true);
+    assert_eq!(cli.run(&["user", "enable", "alice"], None).code, 0);
+    let set = cli.run(&["user", "set-password", "alice", "--password-stdin"], Some("another long passphrase\n"));
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let list = cli.run(&["user", "list", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let keys = cli.run(&["keys", "list", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&keys.stdout).unwrap();
+    assert_eq!(v[0]["state"], "active");
+    assert_eq!(v[0]["alg"], "RS256");
+}
+
+#[test]
+fn migrate_creates_the_database_under_data() {
+    let cli = Cli::new();
+    let o = cli.run(&["migrate", "--json"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(cli.dir.path().join("data/portcullis.db").exists());
+}

@@ -1,0 +1,253 @@
+//! The test application: a real server on a random loopback port over a fresh database.
+
+#![allow(dead_code)]
+
+pub mod browser;
+pub mod rp;
+
+use chrono::Duration;
+use diesel::{Connection, RunQueryDsl};
+use std::net::TcpListener;
+
+use portcullis::app::{AppState, build_server};
+use portcullis::clock::Clock;
+use portcullis::config::{Config, Lifetimes};
+use portcullis::db::{self, DbConn};
+use portcullis::keys::secrets::{random_id, random_token, sha256_hex};
+use portcullis::sign_in::password;
+use portcullis::store::{clients, users};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh PostgreSQL database, dropped when the test ends.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = diesel::pg::PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .execute(&mut c);
+        }
+    }
+}
+
+/// Where the test database lives, announced once per run.
+pub fn backend() -> &'static str {
+    if std::env::var("PORTCULLIS_TEST_DATABASE_URL").is_ok() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub issuer: String,
+    pub clock: Clock,
+    pub database_url: String,
+    pub state: actix_web::web::Data<AppState>,
+    pub dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let h = self.server.clone();
+        std::mem::drop(h.stop(false));
+    }
+}
+
+pub struct Options {
+    /// `localhost` (browser tests, WebAuthn) or `127.0.0.1`.
+    pub host: &'static str,
+    pub lifetimes: Lifetimes,
+    /// Share another app's database (a second instance).
+    pub database_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "127.0.0.1",
+            lifetimes: Lifetimes::default(),
+            database_url: None,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, pg) = match (&opts.database_url, std::env::var("PORTCULLIS_TEST_DATABASE_URL")) {
+            (Some(u), _) => (u.clone(), None),
+            (None, Ok(admin_url)) => {
+                let name = format!("portcullis_test_{}", random_id());
+                let mut c = diesel::pg::PgConnection::establish(&admin_url)
+                    .expect("PORTCULLIS_TEST_DATABASE_URL must point at a reachable PostgreSQL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut c)
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+                url.set_path(&name);
+                (
+                    url.to_string(),
+                    Some(PgDatabase {
+                        admin_url: admin_url.clone(),
+                        name,
+                    }),
+                )
+            }
+            (None, Err(_)) => (
+                format!("sqlite://{}", dir.path().join("portcullis.db").display()),
+                None,
+            ),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let issuer = format!("http://{}:{port}", opts.host);
+        let config = Config::build(
+            format!("127.0.0.1:{port}"),
+            &issuer,
+            &database_url,
+            opts.lifetimes,
+            4,
+        )
+        .expect("config");
+        let clock = Clock::fixed_at_now();
+        let state = actix_web::web::Data::new(AppState::new(config, clock.clone()).expect("state"));
+        let server = build_server(listener, state.clone()).expect("server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            issuer,
+            clock,
+            database_url,
+            state,
+            dir,
+            _pg: pg,
+            server: handle,
+        }
+    }
+
+    pub fn conn(&self) -> db::PooledConn {
+        self.state.pool.get().expect("connection")
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(Duration::seconds(seconds));
+    }
+
+    /// Creates a user with `PASSWORD`; returns its id (the `sub`).
+    pub fn add_user(&self, username: &str, email: Option<&str>, name: Option<&str>) -> String {
+        let now = self.clock.naive();
+        let id = random_id();
+        let u = users::User {
+            id: id.clone(),
+            username: username.into(),
+            email: email.map(str::to_string),
+            name: name.map(str::to_string),
+            groups: "[\"staff\"]".into(),
+            roles: "[]".into(),
+            password_hash: Some(password::hash(PASSWORD).expect("hash")),
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        users::insert(&mut self.conn(), &u).expect("insert user");
+        id
+    }
+
+    /// Registers a client; returns its secret (None for public clients).
+    pub fn add_client(&self, spec: ClientSpec) -> Option<String> {
+        let secret = (!spec.public).then(random_token);
+        let c = clients::Client {
+            client_id: spec.id.into(),
+            name: spec.name.into(),
+            secret_hash: secret.as_deref().map(sha256_hex),
+            public: spec.public,
+            redirect_uris: serde_json::to_string(&spec.redirect_uris).expect("json"),
+            post_logout_redirect_uris: "[]".into(),
+            scopes: spec.scopes.into(),
+            grant_types: serde_json::to_string(&spec.grant_types).expect("json"),
+            auth_method: if spec.public { "none" } else { "client_secret_basic" }.into(),
+            skip_consent: spec.skip_consent,
+            require_mfa: false,
+            backchannel_logout_uri: None,
+            id_token_alg: "RS256".into(),
+            created_at: self.clock.naive(),
+        };
+        clients::insert(&mut self.conn(), &c).expect("insert client");
+        secret
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Runs raw SQL against the app's database (for checks the API cannot make).
+    pub fn sql(&self, q: &str) {
+        let mut c: db::PooledConn = self.conn();
+        let conn: &mut DbConn = &mut c;
+        diesel::sql_query(q).execute(conn).expect("sql");
+    }
+}
+
+pub struct ClientSpec {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub scopes: &'static str,
+    pub grant_types: Vec<&'static str>,
+    pub skip_consent: bool,
+}
+
+pub const REDIRECT: &str = "http://localhost:7777/callback";
+
+impl ClientSpec {
+    pub fn confidential(id: &'static str) -> ClientSpec {
+        ClientSpec {
+            id,
+            name: "Example App",
+            public: false,
+            redirect_uris: vec![REDIRECT.into()],
+            scopes: "openid profile email groups offline_access",
+            grant_types: vec!["authorization_code", "refresh_token"],
+            skip_consent: false,
+        }
+    }
+    pub fn public(id: &'static str) -> ClientSpec {
+        ClientSpec {
+            public: true,
+            ..ClientSpec::confidential(id)
+        }
+    }
+}
+
+/// Extracts the value of a hidden input from a page.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&#34;", "\"").replace("&amp;", "&"))
+}
+
+/// The query parameters of a URL, as pairs.
+pub fn query_of(location: &str) -> Vec<(String, String)> {
+    url::Url::parse(location)
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+pub fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
