@@ -34,12 +34,13 @@ impl AppState {
         let pool = db::connect(&config.database_url, config.db_pool_size)?;
         let mut conn = pool.get()?;
         let now = clock.naive();
-        db::transaction(&mut conn, |c| signing::ensure_signing_key(c, now).map(|_| ()))?;
+        db::transaction(&mut conn, |c| {
+            signing::ensure_signing_key(c, now).map(|_| ())
+        })?;
         let keys = signing::load(&mut conn)?;
         drop(conn);
         let discovery_json = Arc::new(serde_json::to_string(&discovery::metadata(
-            &config,
-            &keys.algs,
+            &config, &keys.algs,
         ))?);
         Ok(AppState {
             config,
@@ -122,7 +123,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/consent", web::post().to(pages::consent::submit))
     .route("/", web::get().to(pages::home::show))
     .route("/healthz", web::get().to(pages::home::healthz))
-    .route("/static/css/portcullis.css", web::get().to(pages::home::css));
+    .route(
+        "/static/css/portcullis.css",
+        web::get().to(pages::home::css),
+    );
 }
 
 /// Builds the HTTP server on an already bound listener.

@@ -60,7 +60,9 @@ pub fn ensure_admin(
         created_at: now,
         updated_at: now,
     };
-    db::transaction(conn, |c| users::insert(c, &user).map_err(InternalError::from))?;
+    db::transaction(conn, |c| {
+        users::insert(c, &user).map_err(InternalError::from)
+    })?;
     Ok(Bootstrap::Created {
         generated_password: generated.then_some(pw),
     })

@@ -17,12 +17,14 @@ impl Clock {
     }
 
     /// A fixed clock starting at the current wall-clock time (whole seconds).
+    #[allow(clippy::disallowed_methods)]
     pub fn fixed_at_now() -> Clock {
         let now = Utc::now();
         let whole = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
         Clock::fixed(whole)
     }
 
+    #[allow(clippy::disallowed_methods)]
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),

@@ -192,7 +192,9 @@ fn read_file(path: &Path, required: bool) -> Result<FileConfig, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => toml::from_str(&text)
             .map_err(|e| format!("invalid config file {}: {}", path.display(), e.message())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(FileConfig::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            Ok(FileConfig::default())
+        }
         Err(e) => Err(format!("cannot read config file {}: {e}", path.display())),
     }
 }
@@ -216,7 +218,11 @@ pub fn validate_issuer(raw: &str) -> Result<(String, bool), String> {
                 "the issuer must use https:// (plain http is only allowed for localhost or 127.0.0.1, got {host})"
             ));
         }
-        other => return Err(format!("the issuer must be an https:// URL, not {other}://")),
+        other => {
+            return Err(format!(
+                "the issuer must be an https:// URL, not {other}://"
+            ));
+        }
     };
     let mut s = url.to_string();
     while s.ends_with('/') {

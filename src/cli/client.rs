@@ -101,7 +101,10 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
         } => {
             validate_client_id(&client_id)?;
             let grant_types = if grant_types.is_empty() {
-                vec!["authorization_code".to_string(), "refresh_token".to_string()]
+                vec![
+                    "authorization_code".to_string(),
+                    "refresh_token".to_string(),
+                ]
             } else {
                 grant_types
             };
@@ -173,7 +176,9 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
             };
             let name = name.unwrap_or_else(|| client_id.clone());
             if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-                return Err(CliError("invalid --name: 1-128 printable characters".into()));
+                return Err(CliError(
+                    "invalid --name: 1-128 printable characters".into(),
+                ));
             }
             let secret = (!public).then(random_token);
             let client = Client {
@@ -206,7 +211,9 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                 Some(s) => format!(
                     "client_id: {client_id}\nclient_secret: {s}\n(the secret is shown once: store it now)"
                 ),
-                None => format!("client_id: {client_id}\n(public client: no secret, PKCE required)"),
+                None => {
+                    format!("client_id: {client_id}\n(public client: no secret, PKCE required)")
+                }
             };
             output(json, &doc, &text);
             Ok(())

@@ -15,7 +15,11 @@ use crate::db::{self, DbConn};
 use crate::error::InternalError;
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "An OAuth 2.0 / OpenID Connect identity provider")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An OAuth 2.0 / OpenID Connect identity provider"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -104,7 +108,11 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Serve => serve::serve(config),
         Command::Migrate => {
             open(&config)?;
-            output(json, &serde_json::json!({"migrated": true}), "migrations applied");
+            output(
+                json,
+                &serde_json::json!({"migrated": true}),
+                "migrations applied",
+            );
             Ok(())
         }
         Command::User(c) => user::run(&config, c, json),

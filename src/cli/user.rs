@@ -113,10 +113,12 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             if let Some(e) = &email {
                 validate_email(e)?;
             }
-            if let Some(n) = &name {
-                if n.chars().count() > 128 || n.chars().any(char::is_control) {
-                    return Err(CliError("invalid name: at most 128 printable characters".into()));
-                }
+            if let Some(n) = &name
+                && (n.chars().count() > 128 || n.chars().any(char::is_control))
+            {
+                return Err(CliError(
+                    "invalid name: at most 128 printable characters".into(),
+                ));
             }
             for g in &groups {
                 validate_label("group", g)?;
@@ -228,11 +230,15 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
 }
 
 fn find(c: &mut crate::db::DbConn, username: &str) -> Result<users::User, CliError> {
-    users::find_by_username(c, username)?
-        .ok_or_else(|| CliError(format!("no user {username:?}")))
+    users::find_by_username(c, username)?.ok_or_else(|| CliError(format!("no user {username:?}")))
 }
 
-fn set_disabled(config: &Config, username: &str, disabled: bool, json: bool) -> Result<(), CliError> {
+fn set_disabled(
+    config: &Config,
+    username: &str,
+    disabled: bool,
+    json: bool,
+) -> Result<(), CliError> {
     let now = clock().naive();
     let mut conn = open(config)?;
     tx(&mut conn, |c| {

@@ -79,7 +79,8 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -106,16 +107,13 @@ pub type Pool = r2d2::Pool<Manager>;
 
 /// Opens the pool, creating the SQLite file's folder when needed, and runs pending migrations.
 pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
-    if let DbUrl::Sqlite(path) = url {
-        if path != ":memory:" {
-            if let Some(parent) = std::path::Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        InternalError::new(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
-            }
-        }
+    if let DbUrl::Sqlite(path) = url
+        && path != ":memory:"
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| InternalError::new(format!("cannot create {}: {e}", parent.display())))?;
     }
     let manager = Manager { url: url.clone() };
     let mut first = manager
@@ -127,7 +125,11 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
     }
     run_migrations(&mut first)?;
     drop(first);
-    let size = if url.is_postgres() { max_size } else { max_size.min(8) };
+    let size = if url.is_postgres() {
+        max_size
+    } else {
+        max_size.min(8)
+    };
     r2d2::Pool::builder()
         .max_size(size)
         .connection_customizer(Box::new(SqlitePragmas))

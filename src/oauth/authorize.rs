@@ -14,7 +14,9 @@ use crate::error::InternalError;
 use crate::keys::secrets::random_token;
 use crate::oauth::errors::AuthorizeError;
 use crate::oauth::grant_data::GrantData;
-use crate::oauth::primitives::{Approved, DbAuthorizer, Flags, FlowEndpoint, OidcExtension, OneClient};
+use crate::oauth::primitives::{
+    Approved, DbAuthorizer, Flags, FlowEndpoint, OidcExtension, OneClient,
+};
 use crate::oauth::redirect::AuthResponse;
 use crate::oauth::scope;
 use crate::store::auth_requests::{self, AuthRequest};
@@ -102,7 +104,10 @@ pub fn validate(
         }
     }
     let page = |m: &str| Ok(Err(Outcome::ErrorPage(m.to_string())));
-    if matches!(duplicated.as_deref(), Some("client_id") | Some("redirect_uri")) {
+    if matches!(
+        duplicated.as_deref(),
+        Some("client_id") | Some("redirect_uri")
+    ) {
         return page("The request repeats client_id or redirect_uri.");
     }
     let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
@@ -114,7 +119,9 @@ pub fn validate(
     let registered = client.redirect_uri_list();
     let redirect_uri = match params.get("redirect_uri") {
         Some(uri) if registered.iter().any(|r| r == uri) => uri.clone(),
-        Some(_) => return page("The redirect URI of this request is not registered for the application."),
+        Some(_) => {
+            return page("The redirect URI of this request is not registered for the application.");
+        }
         None if registered.len() == 1 && !requested_openid(&params) => registered[0].clone(),
         None => return page("The request has no redirect_uri."),
     };
@@ -163,7 +170,12 @@ pub fn validate(
             )));
         }
     }
-    if !valid.client.grant_type_list().iter().any(|g| g == "authorization_code") {
+    if !valid
+        .client
+        .grant_type_list()
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
         return Ok(Err(valid.error(
             ctx,
             AuthorizeError::UnauthorizedClient,
@@ -175,7 +187,11 @@ pub fn validate(
         Err(m) => return Ok(Err(valid.error(ctx, AuthorizeError::InvalidScope, &m))),
     };
     let allowed = valid.client.scope_list();
-    let refresh_allowed = valid.client.grant_type_list().iter().any(|g| g == "refresh_token");
+    let refresh_allowed = valid
+        .client
+        .grant_type_list()
+        .iter()
+        .any(|g| g == "refresh_token");
     valid.scopes = requested
         .into_iter()
         .filter(|s| scope::SUPPORTED.contains(&s.as_str()) && allowed.contains(s))
@@ -195,7 +211,8 @@ pub fn validate(
     match params.get("code_challenge") {
         Some(c) => {
             let ok = c.len() == 43
-                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !ok {
                 return invalid(&valid, "code_challenge must be a base64url SHA-256 value");
             }
@@ -204,12 +221,19 @@ pub fn validate(
             }
         }
         None if valid.client.public => {
-            return invalid(&valid, "PKCE (code_challenge with S256) is required for public clients");
+            return invalid(
+                &valid,
+                "PKCE (code_challenge with S256) is required for public clients",
+            );
         }
         None => {}
     }
     if let Some(p) = params.get("prompt") {
-        let values: Vec<String> = p.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let values: Vec<String> = p
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         if values
             .iter()
             .any(|v| !matches!(v.as_str(), "none" | "login" | "consent" | "select_account"))
@@ -322,10 +346,20 @@ pub fn decide(
     };
     if !allow {
         auth_requests::delete(conn, &row.id)?;
-        return Ok(valid.error(ctx, AuthorizeError::AccessDenied, "the user denied the request"));
+        return Ok(valid.error(
+            ctx,
+            AuthorizeError::AccessDenied,
+            "the user denied the request",
+        ));
     }
     let mut granted: Vec<String> = consents::find(conn, &user_id, &valid.client.client_id)?
-        .map(|c| c.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .map(|c| {
+            c.scopes
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     for s in &valid.scopes {
         if !granted.contains(s) {
@@ -385,7 +419,11 @@ fn evaluate(
     if needs_login {
         if prompt_none {
             auth_requests::delete(conn, &row.id)?;
-            return Ok(valid.error(ctx, AuthorizeError::LoginRequired, "the user is not signed in"));
+            return Ok(valid.error(
+                ctx,
+                AuthorizeError::LoginRequired,
+                "the user is not signed in",
+            ));
         }
         return Ok(Outcome::Login {
             request_id: row.id.clone(),
@@ -398,9 +436,9 @@ fn evaluate(
     };
     if !valid.client.skip_consent {
         let consent = consents::find(conn, &user.id, &valid.client.client_id)?;
-        let covered = consent.as_ref().is_some_and(|c| {
-            valid.scopes.iter().all(|s| scope::contains(&c.scopes, s))
-        });
+        let covered = consent
+            .as_ref()
+            .is_some_and(|c| valid.scopes.iter().all(|s| scope::contains(&c.scopes, s)));
         let fresh = row.consented;
         let forced = valid.prompt.iter().any(|p| p == "consent");
         if !covered || (forced && !fresh) {
@@ -463,7 +501,11 @@ fn issue_code(
             issuer: None,
             solicitor: Some(Approved(user_id.to_string())),
             extension: OidcExtension {
-                pkce: if valid.client.public { Pkce::required() } else { Pkce::optional() },
+                pkce: if valid.client.public {
+                    Pkce::required()
+                } else {
+                    Pkce::optional()
+                },
                 flags: &flags,
             },
         };
@@ -484,7 +526,11 @@ fn issue_code(
         return Err(InternalError::new(msg));
     }
     let Some(code) = code else {
-        return Ok(valid.error(ctx, AuthorizeError::ServerError, "the code could not be issued"));
+        return Ok(valid.error(
+            ctx,
+            AuthorizeError::ServerError,
+            "the code could not be issued",
+        ));
     };
     let mut params = vec![("code".to_string(), code)];
     if let Some(s) = &valid.state {

@@ -56,12 +56,12 @@ pub fn credentials(
             .ok_or(ClientAuthError::Failed { basic: true })?;
         let id = form_decode(id).ok_or(ClientAuthError::Failed { basic: true })?;
         let secret = form_decode(secret).ok_or(ClientAuthError::Failed { basic: true })?;
-        if let Some(b) = body_id {
-            if *b != id {
-                return Err(ClientAuthError::Malformed(
-                    "client_id in the body differs from the authenticated client",
-                ));
-            }
+        if let Some(b) = body_id
+            && *b != id
+        {
+            return Err(ClientAuthError::Malformed(
+                "client_id in the body differs from the authenticated client",
+            ));
         }
         return Ok(Credentials {
             client_id: id,

@@ -13,7 +13,9 @@ use oxide_auth::frontends::simple::request::{NoError, Request, Response};
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
 use oxide_auth::primitives::prelude::{Authorizer, Issuer, PreGrant, Registrar, Scope};
-use oxide_auth::primitives::registrar::{BoundClient, ClientUrl, ExactUrl, RegisteredUrl, RegistrarError};
+use oxide_auth::primitives::registrar::{
+    BoundClient, ClientUrl, ExactUrl, RegisteredUrl, RegistrarError,
+};
 use std::borrow::Cow;
 use std::cell::RefCell;
 
@@ -72,7 +74,11 @@ impl Registrar for OneClient<'_> {
     }
 
     /// Intersects instead of handing out a default: the requested scope was already narrowed.
-    fn negotiate(&self, client: BoundClient, _scope: Option<Scope>) -> Result<PreGrant, RegistrarError> {
+    fn negotiate(
+        &self,
+        client: BoundClient,
+        _scope: Option<Scope>,
+    ) -> Result<PreGrant, RegistrarError> {
         let granted = self.granted.clone().unwrap_or_default();
         let scope: Scope = granted.parse().map_err(|_| RegistrarError::Unspecified)?;
         Ok(PreGrant {
@@ -87,7 +93,11 @@ impl Registrar for OneClient<'_> {
             return Err(RegistrarError::Unspecified);
         }
         let secret = match passphrase {
-            Some(p) => Some(std::str::from_utf8(p).map_err(|_| RegistrarError::Unspecified)?.to_string()),
+            Some(p) => Some(
+                std::str::from_utf8(p)
+                    .map_err(|_| RegistrarError::Unspecified)?
+                    .to_string(),
+            ),
             None => None,
         };
         let creds = client_auth::Credentials {
@@ -230,11 +240,19 @@ impl DbIssuer<'_, '_> {
 
     fn may_refresh(&self, scope: &str) -> bool {
         scope::contains(scope, scope::OFFLINE_ACCESS)
-            && self.client.grant_type_list().iter().any(|g| g == "refresh_token")
+            && self
+                .client
+                .grant_type_list()
+                .iter()
+                .any(|g| g == "refresh_token")
     }
 
     /// Stores an access token (and a refresh token when allowed) in the grant's family.
-    fn store_tokens(&mut self, grant: &Grant, data: &GrantData) -> Result<(String, Option<String>), ()> {
+    fn store_tokens(
+        &mut self,
+        grant: &Grant,
+        data: &GrantData,
+    ) -> Result<(String, Option<String>), ()> {
         let lt = &self.ctx.config.lifetimes;
         let access = random_token();
         let scope = grant.scope.to_string();
@@ -283,7 +301,14 @@ impl DbIssuer<'_, '_> {
             self.id_token = None;
             return Ok(());
         }
-        match id_token::mint(self.ctx, &grant.owner_id, &grant.client_id, data, access, self.now) {
+        match id_token::mint(
+            self.ctx,
+            &grant.owner_id,
+            &grant.client_id,
+            data,
+            access,
+            self.now,
+        ) {
             Ok(t) => {
                 self.id_token = Some(t);
                 Ok(())
@@ -331,12 +356,19 @@ impl DbIssuer<'_, '_> {
             }
             tracing::warn!(client_id = %row.client_id, "refresh token reused; its family was revoked");
         }
-        if row.revoked || row.rotated || row.expires_at <= self.now || row.client_id != self.client.client_id {
+        if row.revoked
+            || row.rotated
+            || row.expires_at <= self.now
+            || row.client_id != self.client.client_id
+        {
             self.flags.borrow_mut().bad_grant = true;
             return Ok(None);
         }
         let mut extensions = Extensions::new();
-        extensions.set_raw(grant_data::EXTENSION.into(), Value::private(Some(row.grant_data)));
+        extensions.set_raw(
+            grant_data::EXTENSION.into(),
+            Value::private(Some(row.grant_data)),
+        );
         let redirect = self
             .client
             .redirect_uri_list()
@@ -435,7 +467,8 @@ impl AccessTokenExt for OidcExtension<'_> {
         let verifier = request.extension("code_verifier");
         if let Some(v) = &verifier {
             let ok_format = (43..=128).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
             if !ok_format {
                 self.flags.borrow_mut().pkce_failed = true;
                 return Err(());

@@ -16,8 +16,10 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::oauth::client_auth::{self, ClientAuthError};
 use crate::oauth::errors::TokenError;
-use crate::oauth::primitives::{DbAuthorizer, DbIssuer, Flags, FlowEndpoint, OidcExtension, OneClient};
 use crate::oauth::grant_data::GrantData;
+use crate::oauth::primitives::{
+    DbAuthorizer, DbIssuer, Flags, FlowEndpoint, OidcExtension, OneClient,
+};
 use crate::store::clients::{self, Client};
 
 /// What the token endpoint answers.
@@ -64,14 +66,21 @@ pub fn token(
         Err(e) => return Ok(client_auth_error(e)),
     };
     let Some(client) = clients::find(conn, &creds.client_id)? else {
-        return Ok(client_auth_error(ClientAuthError::Failed { basic: creds.basic }));
+        return Ok(client_auth_error(ClientAuthError::Failed {
+            basic: creds.basic,
+        }));
     };
     if let Err(e) = client_auth::authenticate(&client, &creds) {
         return Ok(client_auth_error(e));
     }
     let grant_type = match form.get("grant_type") {
         Some(g) if !g.is_empty() => g.clone(),
-        _ => return Ok(TokenReply::err(TokenError::InvalidRequest, "grant_type is required")),
+        _ => {
+            return Ok(TokenReply::err(
+                TokenError::InvalidRequest,
+                "grant_type is required",
+            ));
+        }
     };
     if !matches!(grant_type.as_str(), "authorization_code" | "refresh_token") {
         return Ok(TokenReply::err(
@@ -79,7 +88,7 @@ pub fn token(
             "this grant type is not supported",
         ));
     }
-    if !client.grant_type_list().iter().any(|g| *g == grant_type) {
+    if !client.grant_type_list().contains(&grant_type) {
         return Ok(TokenReply::err(
             TokenError::UnauthorizedClient,
             "the client may not use this grant type",
@@ -144,7 +153,11 @@ fn run_flow(
             }),
             solicitor: None,
             extension: OidcExtension {
-                pkce: if client.public { Pkce::required() } else { Pkce::optional() },
+                pkce: if client.public {
+                    Pkce::required()
+                } else {
+                    Pkce::optional()
+                },
                 flags: &flags,
             },
         };
@@ -170,7 +183,10 @@ fn run_flow(
         Ok(r) => r,
         Err(e) => {
             if flags.bad_grant {
-                return Ok(TokenReply::err(TokenError::InvalidGrant, "the grant is invalid, expired or already used"));
+                return Ok(TokenReply::err(
+                    TokenError::InvalidGrant,
+                    "the grant is invalid, expired or already used",
+                ));
             }
             return Err(InternalError::new(format!("token flow failed: {e:?}")));
         }
@@ -203,9 +219,15 @@ fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64
         }
         Status::Unauthorized => client_auth_error(ClientAuthError::Failed { basic: true }),
         _ => {
-            let code = body.get("error").and_then(Value::as_str).unwrap_or("invalid_request");
+            let code = body
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("invalid_request");
             let error = if flags.pkce_failed {
-                return TokenReply::err(TokenError::InvalidGrant, "the PKCE code_verifier does not match");
+                return TokenReply::err(
+                    TokenError::InvalidGrant,
+                    "the PKCE code_verifier does not match",
+                );
             } else if flags.bad_grant {
                 TokenError::InvalidGrant
             } else {

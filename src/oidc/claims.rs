@@ -14,14 +14,17 @@ pub fn for_scopes(user: &User, scopes: &str) -> Map<String, Value> {
         if let Some(n) = user.name.as_ref().filter(|n| !n.is_empty()) {
             m.insert("name".into(), json!(n));
         }
-        m.insert("updated_at".into(), json!(user.updated_at.and_utc().timestamp()));
+        m.insert(
+            "updated_at".into(),
+            json!(user.updated_at.and_utc().timestamp()),
+        );
     }
-    if scope::contains(scopes, "email") {
-        if let Some(e) = user.email.as_ref().filter(|e| !e.is_empty()) {
-            m.insert("email".into(), json!(e));
-            // Addresses are set by operators, not proven by a mail round trip.
-            m.insert("email_verified".into(), json!(false));
-        }
+    if scope::contains(scopes, "email")
+        && let Some(e) = user.email.as_ref().filter(|e| !e.is_empty())
+    {
+        m.insert("email".into(), json!(e));
+        // Addresses are set by operators, not proven by a mail round trip.
+        m.insert("email_verified".into(), json!(false));
     }
     if scope::contains(scopes, "groups") {
         m.insert("groups".into(), json!(user.group_list()));

@@ -33,10 +33,14 @@ pub const MAX_LENGTH: usize = 1024;
 pub fn check_policy(password: &str) -> Result<(), String> {
     let n = password.chars().count();
     if n < MIN_LENGTH {
-        return Err(format!("the password must be at least {MIN_LENGTH} characters long"));
+        return Err(format!(
+            "the password must be at least {MIN_LENGTH} characters long"
+        ));
     }
     if n > MAX_LENGTH {
-        return Err(format!("the password must be at most {MAX_LENGTH} characters long"));
+        return Err(format!(
+            "the password must be at most {MAX_LENGTH} characters long"
+        ));
     }
     if password.chars().any(|c| c.is_control()) {
         return Err("the password must not contain control characters".into());

@@ -38,7 +38,10 @@ fn new_row(
         csrf_token: random_token(),
         amr: serde_json::to_string(amr).unwrap_or_else(|_| "[]".into()),
         ip: origin.ip.clone(),
-        user_agent: origin.user_agent.clone().map(|u| u.chars().take(256).collect()),
+        user_agent: origin
+            .user_agent
+            .clone()
+            .map(|u| u.chars().take(256).collect()),
         created_at: now,
         last_seen_at: now,
         expires_at: now + Duration::seconds(lifetimes.session_absolute),

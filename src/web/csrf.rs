@@ -16,10 +16,16 @@ pub fn token_ok(session: Option<&Session>, presented: Option<&str>) -> bool {
     }
 }
 
-/// Refuses a cross-origin POST (the Origin header, when present, must be ours).
+/// Refuses a cross-site POST. Browsers that send `Sec-Fetch-Site` must say `same-origin`;
+/// otherwise an `Origin` header, when it names an origin, must be ours. (Our pages send
+/// `Referrer-Policy: no-referrer`, which makes browsers send `Origin: null` on same-origin posts.)
 pub fn origin_ok(req: &HttpRequest, config: &Config) -> bool {
-    match req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
+    let h = req.headers();
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin";
+    }
+    match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None | Some("null") => true,
         Some(o) => match url::Url::parse(&config.issuer) {
             Ok(issuer) => issuer.origin().ascii_serialization() == o,
             Err(_) => false,

@@ -100,10 +100,10 @@ pub fn oauth_json_error(
     let mut b = HttpResponse::build(status);
     b.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
-    if let Some(w) = www_authenticate {
-        if let Ok(v) = HeaderValue::from_str(w) {
-            b.insert_header((header::WWW_AUTHENTICATE, v));
-        }
+    if let Some(w) = www_authenticate
+        && let Ok(v) = HeaderValue::from_str(w)
+    {
+        b.insert_header((header::WWW_AUTHENTICATE, v));
     }
     b.json(serde_json::json!({
         "error": error.code(),
@@ -133,7 +133,9 @@ pub fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) 
         b.insert_header((header::WWW_AUTHENTICATE, v));
     }
     match error {
-        Some(e) => b.json(serde_json::json!({"error": e, "error_description": ascii_description(description)})),
+        Some(e) => b.json(
+            serde_json::json!({"error": e, "error_description": ascii_description(description)}),
+        ),
         None => b.finish(),
     }
 }

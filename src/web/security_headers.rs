@@ -1,8 +1,8 @@
 //! Headers every response carries: a strict CSP (unless the handler set its own), framing,
 //! referrer and sniffing protection, and HSTS when the issuer is https.
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 
 /// The default policy: nothing from anywhere but our own stylesheet.
 pub const DEFAULT_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -31,8 +31,14 @@ pub fn apply<B>(res: &mut ServiceResponse<B>, hsts: bool) {
             HeaderValue::from_static(DEFAULT_CSP),
         );
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         HeaderName::from_static("cross-origin-opener-policy"),

@@ -23,7 +23,11 @@ fn no_redirect() -> reqwest::Client {
 
 async fn redirect_params(app: &TestApp, url: &str) -> Vec<(String, String)> {
     let r = no_redirect().get(url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FOUND, "expected a redirect for {url}");
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "expected a redirect for {url}"
+    );
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(loc.starts_with(REDIRECT), "redirected elsewhere: {loc}");
     let _ = app;
@@ -41,14 +45,23 @@ async fn unknown_client_gets_an_html_error_page_and_no_redirect() {
     let r = no_redirect().get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().get("location").is_none());
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(r.text().await.unwrap().contains("not registered"));
 }
 
 #[tokio::test]
 async fn unregistered_redirect_uri_is_never_redirected_to() {
     let app = setup().await;
-    for uri in ["https://evil.example/cb", "http://localhost:7777/callback/", "http://localhost:7777/callback?x=1"] {
+    for uri in [
+        "https://evil.example/cb",
+        "http://localhost:7777/callback/",
+        "http://localhost:7777/callback?x=1",
+    ] {
         let url = format!(
             "{}/authorize?response_type=code&client_id=app&redirect_uri={}&scope=openid&state=s",
             app.base,
@@ -66,8 +79,14 @@ async fn protocol_errors_redirect_with_error_state_and_iss() {
     let cases = [
         ("&response_type=token", "unsupported_response_type"),
         ("&request=eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
-        ("&request_uri=https%3A%2F%2Frp.example%2Fr", "request_uri_not_supported"),
-        ("&code_challenge=abc&code_challenge_method=plain", "invalid_request"),
+        (
+            "&request_uri=https%3A%2F%2Frp.example%2Fr",
+            "request_uri_not_supported",
+        ),
+        (
+            "&code_challenge=abc&code_challenge_method=plain",
+            "invalid_request",
+        ),
         ("&prompt=none%20login", "invalid_request"),
         ("&max_age=-1", "invalid_request"),
         ("&response_mode=fragment", "invalid_request"),
@@ -77,13 +96,21 @@ async fn protocol_errors_redirect_with_error_state_and_iss() {
             "{}/authorize?client_id=app&redirect_uri={}&scope=openid&state=s%20t{}{}",
             app.base,
             urlencode(REDIRECT),
-            if extra.contains("response_type") { "" } else { "&response_type=code" },
+            if extra.contains("response_type") {
+                ""
+            } else {
+                "&response_type=code"
+            },
             extra
         );
         let q = redirect_params(&app, &url).await;
         assert_eq!(param(&q, "error").as_deref(), Some(expected), "{extra}");
         assert_eq!(param(&q, "state").as_deref(), Some("s t"), "{extra}");
-        assert_eq!(param(&q, "iss").as_deref(), Some(app.issuer.as_str()), "{extra}");
+        assert_eq!(
+            param(&q, "iss").as_deref(),
+            Some(app.issuer.as_str()),
+            "{extra}"
+        );
         assert!(param(&q, "code").is_none());
     }
     // Missing response_type.
@@ -126,8 +153,13 @@ async fn prompt_none_without_consent_answers_consent_required() {
         panic!()
     };
     browser.submit_login(&app, &login, "alice", PASSWORD).await;
-    match browser.follow(&app, authorize_url(&app, "openid", "&prompt=none")).await {
-        Landing::Client(_, q) => assert_eq!(param(&q, "error").as_deref(), Some("consent_required")),
+    match browser
+        .follow(&app, authorize_url(&app, "openid", "&prompt=none"))
+        .await
+    {
+        Landing::Client(_, q) => {
+            assert_eq!(param(&q, "error").as_deref(), Some("consent_required"))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -136,10 +168,15 @@ async fn prompt_none_without_consent_answers_consent_required() {
 async fn denying_consent_answers_access_denied() {
     let app = setup().await;
     let browser = Browser::new();
-    let Landing::Page(_, _, login) = browser.follow(&app, authorize_url(&app, "openid", "")).await else {
+    let Landing::Page(_, _, login) = browser
+        .follow(&app, authorize_url(&app, "openid", ""))
+        .await
+    else {
         panic!()
     };
-    let Landing::Page(_, path, consent) = browser.submit_login(&app, &login, "alice", PASSWORD).await else {
+    let Landing::Page(_, path, consent) =
+        browser.submit_login(&app, &login, "alice", PASSWORD).await
+    else {
         panic!()
     };
     assert_eq!(path, "/consent");
@@ -156,11 +193,18 @@ async fn denying_consent_answers_access_denied() {
 async fn wrong_password_and_unknown_user_get_the_same_generic_alert() {
     let app = setup().await;
     let browser = Browser::new();
-    let Landing::Page(_, _, login) = browser.follow(&app, authorize_url(&app, "openid", "")).await else {
+    let Landing::Page(_, _, login) = browser
+        .follow(&app, authorize_url(&app, "openid", ""))
+        .await
+    else {
         panic!()
     };
-    let a = browser.submit_login(&app, &login, "alice", "wrong password!!").await;
-    let b = browser.submit_login(&app, &login, "nobody-here", "wrong password!!").await;
+    let a = browser
+        .submit_login(&app, &login, "alice", "wrong password!!")
+        .await;
+    let b = browser
+        .submit_login(&app, &login, "nobody-here", "wrong password!!")
+        .await;
     let (Landing::Page(sa, _, ba), Landing::Page(sb, _, bb)) = (a, b) else {
         panic!("expected pages")
     };
@@ -206,7 +250,13 @@ async fn sign_in_rotates_the_session_id() {
         .build()
         .unwrap();
     let r = browser.get(app.url("/login")).send().await.unwrap();
-    let before = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let before = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let page = r.text().await.unwrap();
     let r = browser
         .post(app.url("/login"))
@@ -220,12 +270,28 @@ async fn sign_in_rotates_the_session_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let after = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let after = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     assert_ne!(before, after);
     // The pre-sign-in id is gone.
-    let home = browser.get(app.url("/")).header("cookie", &before).send().await.unwrap();
+    let home = browser
+        .get(app.url("/"))
+        .header("cookie", &before)
+        .send()
+        .await
+        .unwrap();
     assert!(!home.text().await.unwrap().contains("signed in as"));
-    let home = browser.get(app.url("/")).header("cookie", &after).send().await.unwrap();
+    let home = browser
+        .get(app.url("/"))
+        .header("cookie", &after)
+        .send()
+        .await
+        .unwrap();
     assert!(home.text().await.unwrap().contains("signed in as"));
 }
 
@@ -251,13 +317,18 @@ async fn prompt_login_and_max_age_force_a_fresh_sign_in_with_a_later_auth_time()
     app.advance(30);
     // Silent: same auth_time.
     let silent = browser.authorize(&app, &url(""), "alice").await;
-    assert_eq!(auth_time(&app, &secret, &param(&silent, "code").unwrap()).await, t1);
+    assert_eq!(
+        auth_time(&app, &secret, &param(&silent, "code").unwrap()).await,
+        t1
+    );
     // prompt=login shows the sign-in page again.
     match browser.follow(&app, url("&prompt=login")).await {
         Landing::Page(_, path, _) => assert_eq!(path, "/login"),
         other => panic!("{other:?}"),
     }
-    let forced = browser.authorize(&app, &url("&prompt=login"), "alice").await;
+    let forced = browser
+        .authorize(&app, &url("&prompt=login"), "alice")
+        .await;
     let t2 = auth_time(&app, &secret, &param(&forced, "code").unwrap()).await;
     assert!(t2 > t1);
     app.advance(30);
@@ -289,4 +360,29 @@ async fn auth_time(app: &TestApp, secret: &str, code: &str) -> i64 {
     jwt_payload(r["id_token"].as_str().expect("id_token"))["auth_time"]
         .as_i64()
         .expect("auth_time")
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let app = setup().await;
+    let r = reqwest::Client::new()
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = reqwest::Client::new()
+        .post(app.url("/consent"))
+        .header("origin", "https://evil.example")
+        .form(&[("decision", "allow"), ("request", "x"), ("csrf_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

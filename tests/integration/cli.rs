@@ -33,7 +33,12 @@ impl Cli {
             .spawn()
             .unwrap();
         if let Some(s) = stdin {
-            child.stdin.as_mut().unwrap().write_all(s.as_bytes()).unwrap();
+            child
+                .stdin
+                .as_mut()
+                .unwrap()
+                .write_all(s.as_bytes())
+                .unwrap();
         }
         drop(child.stdin.take());
         let o = child.wait_with_output().unwrap();
@@ -49,7 +54,16 @@ impl Cli {
 fn client_add_prints_the_secret_once_and_stores_only_its_hash() {
     let cli = Cli::new();
     let o = cli.run(
-        &["client", "add", "app", "--redirect-uri", "https://rp.example/cb", "--name", "My App", "--json"],
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--name",
+            "My App",
+            "--json",
+        ],
         None,
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -62,12 +76,24 @@ fn client_add_prints_the_secret_once_and_stores_only_its_hash() {
     assert!(!show.stdout.contains(&secret));
     let v: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
     assert_eq!(v["name"], "My App");
-    assert_eq!(v["redirect_uris"], serde_json::json!(["https://rp.example/cb"]));
+    assert_eq!(
+        v["redirect_uris"],
+        serde_json::json!(["https://rp.example/cb"])
+    );
     let db = std::fs::read(cli.dir.path().join("data/portcullis.db")).unwrap();
     let hay = String::from_utf8_lossy(&db);
     assert!(!hay.contains(&secret), "the secret is stored in the clear");
     // A duplicate is refused with one line and exit 1.
-    let dup = cli.run(&["client", "add", "app", "--redirect-uri", "https://rp.example/cb"], None);
+    let dup = cli.run(
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ],
+        None,
+    );
     assert_eq!(dup.code, 1);
     assert_eq!(dup.stderr.trim().lines().count(), 1, "{}", dup.stderr);
     assert!(dup.stderr.contains("already exists"));
@@ -77,12 +103,48 @@ fn client_add_prints_the_secret_once_and_stores_only_its_hash() {
 fn bad_input_exits_1_with_one_line_and_writes_nothing() {
     let cli = Cli::new();
     let cases: &[&[&str]] = &[
-        &["client", "add", "bad", "--redirect-uri", "http://evil.example/cb"],
+        &[
+            "client",
+            "add",
+            "bad",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
         &["client", "add", "bad", "--redirect-uri", "not a url"],
-        &["client", "add", "bad id", "--redirect-uri", "https://rp.example/cb"],
-        &["client", "add", "bad", "--redirect-uri", "https://rp.example/cb", "--grant-type", "password"],
-        &["client", "add", "bad", "--redirect-uri", "https://rp.example/cb", "--scope", "admin"],
-        &["client", "add", "bad", "--redirect-uri", "https://rp.example/cb", "--auth-method", "none"],
+        &[
+            "client",
+            "add",
+            "bad id",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ],
+        &[
+            "client",
+            "add",
+            "bad",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--grant-type",
+            "password",
+        ],
+        &[
+            "client",
+            "add",
+            "bad",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--scope",
+            "admin",
+        ],
+        &[
+            "client",
+            "add",
+            "bad",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--auth-method",
+            "none",
+        ],
         &["client", "add", "bad"],
         &["client", "show", "missing"],
         &["client", "remove", "missing"],
@@ -113,7 +175,20 @@ fn bad_input_exits_1_with_one_line_and_writes_nothing() {
 fn users_are_added_shown_disabled_and_listed() {
     let cli = Cli::new();
     let o = cli.run(
-        &["user", "add", "alice", "--email", "alice@example.com", "--name", "Alice", "--group", "staff", "--role", "admin", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--name",
+            "Alice",
+            "--group",
+            "staff",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
         Some("correct horse battery staple\n"),
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -128,7 +203,10 @@ fn users_are_added_shown_disabled_and_listed() {
         serde_json::from_str(&cli.run(&["user", "show", "alice", "--json"], None).stdout).unwrap();
     assert_eq!(v["disabled"], true);
     assert_eq!(cli.run(&["user", "enable", "alice"], None).code, 0);
-    let set = cli.run(&["user", "set-password", "alice", "--password-stdin"], Some("another long passphrase\n"));
+    let set = cli.run(
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some("another long passphrase\n"),
+    );
     assert_eq!(set.code, 0, "{}", set.stderr);
     let list = cli.run(&["user", "list", "--json"], None);
     let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();

@@ -25,11 +25,22 @@ async fn discovery_documents_are_identical_and_advertise_only_what_works() {
     assert_eq!(a, b);
     assert_eq!(a["issuer"], app.issuer.as_str());
     assert_eq!(a["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert_eq!(a["response_modes_supported"], serde_json::json!(["query", "form_post"]));
+    assert_eq!(
+        a["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        a["response_modes_supported"],
+        serde_json::json!(["query", "form_post"])
+    );
     assert_eq!(a["authorization_response_iss_parameter_supported"], true);
     assert_eq!(a["request_parameter_supported"], false);
-    for key in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"] {
+    for key in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+    ] {
         let url = a[key].as_str().unwrap();
         assert!(url.starts_with(&app.issuer), "{key} = {url}");
     }
@@ -38,7 +49,12 @@ async fn discovery_documents_are_identical_and_advertise_only_what_works() {
 #[tokio::test]
 async fn jwks_has_unique_kids_with_use_and_alg_and_no_private_parts() {
     let app = TestApp::spawn().await;
-    let jwks: Value = reqwest::get(app.url("/jwks")).await.unwrap().json().await.unwrap();
+    let jwks: Value = reqwest::get(app.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert!(!keys.is_empty());
     let mut kids: Vec<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();

@@ -32,7 +32,10 @@ async fn relying_party_signs_in_verifies_the_id_token_calls_userinfo_and_refresh
         .url();
     let browser = Browser::new();
     let answer = browser.authorize(&app, url.as_str(), "alice").await;
-    assert_eq!(param(&answer, "state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(
+        param(&answer, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
     assert_eq!(param(&answer, "iss").as_deref(), Some(app.issuer.as_str()));
     let code = param(&answer, "code").expect("code");
 
@@ -65,7 +68,10 @@ async fn relying_party_signs_in_verifies_the_id_token_calls_userinfo_and_refresh
     assert_eq!(claims.access_token_hash(), Some(&at_hash));
     let raw: serde_json::Value = jwt_payload(&id_token.to_string());
     assert!(raw["sid"].as_str().is_some_and(|s| !s.is_empty()), "{raw}");
-    assert!(raw.get("email").is_none(), "profile claims belong to userinfo: {raw}");
+    assert!(
+        raw.get("email").is_none(),
+        "profile claims belong to userinfo: {raw}"
+    );
 
     let info: CoreUserInfoClaims = rp
         .user_info(tokens.access_token().clone(), None)
@@ -85,12 +91,19 @@ async fn relying_party_signs_in_verifies_the_id_token_calls_userinfo_and_refresh
         .request_async(&http())
         .await
         .expect("refresh");
-    assert_ne!(refreshed.access_token().secret(), tokens.access_token().secret());
+    assert_ne!(
+        refreshed.access_token().secret(),
+        tokens.access_token().secret()
+    );
     let new_refresh = refreshed.refresh_token().expect("rotated refresh token");
     assert_ne!(new_refresh.secret(), refresh.secret());
-    let new_id: serde_json::Value = jwt_payload(&refreshed.id_token().expect("id_token").to_string());
+    let new_id: serde_json::Value =
+        jwt_payload(&refreshed.id_token().expect("id_token").to_string());
     assert_eq!(new_id["sub"], sub.as_str());
-    assert_eq!(new_id["auth_time"], raw["auth_time"], "refresh keeps the original auth_time");
+    assert_eq!(
+        new_id["auth_time"], raw["auth_time"],
+        "refresh keeps the original auth_time"
+    );
     assert!(new_id["iat"].as_i64() > raw["iat"].as_i64());
 }
 
@@ -110,7 +123,12 @@ async fn consent_is_remembered_and_the_second_request_skips_the_page() {
         other => panic!("expected a redirect to the client, got {other:?}"),
     }
     // prompt=consent shows the page again.
-    let forced = browser.follow(&app, authorize_url(&app, "openid profile", "&prompt=consent")).await;
+    let forced = browser
+        .follow(
+            &app,
+            authorize_url(&app, "openid profile", "&prompt=consent"),
+        )
+        .await;
     match forced {
         crate::support::browser::Landing::Page(_, path, body) => {
             assert_eq!(path, "/consent");
@@ -141,7 +159,10 @@ async fn skip_consent_clients_never_show_the_consent_page() {
         panic!("expected the sign-in page")
     };
     assert_eq!(path, "/login");
-    match browser.submit_login(&app, &body, "carol", crate::support::PASSWORD).await {
+    match browser
+        .submit_login(&app, &body, "carol", crate::support::PASSWORD)
+        .await
+    {
         crate::support::browser::Landing::Client(_, q) => {
             assert!(param(&q, "code").is_some());
             assert_eq!(param(&q, "state").as_deref(), Some("s1"));
@@ -159,26 +180,51 @@ async fn form_post_response_mode_renders_an_auto_submitting_form_to_the_client()
     app.add_client(spec);
     let browser = Browser::new();
     let url = authorize_url(&app, "openid", "&response_mode=form_post");
-    let crate::support::browser::Landing::Page(_, _, login) = browser.follow(&app, url).await else {
+    let crate::support::browser::Landing::Page(_, _, login) = browser.follow(&app, url).await
+    else {
         panic!("expected sign-in")
     };
     let form = vec![
         ("username".to_string(), "dave".to_string()),
         ("password".to_string(), crate::support::PASSWORD.to_string()),
-        ("csrf_token".to_string(), crate::support::hidden(&login, "csrf_token").unwrap()),
-        ("request".to_string(), crate::support::hidden(&login, "request").unwrap()),
+        (
+            "csrf_token".to_string(),
+            crate::support::hidden(&login, "csrf_token").unwrap(),
+        ),
+        (
+            "request".to_string(),
+            crate::support::hidden(&login, "request").unwrap(),
+        ),
     ];
-    let r = browser.http.post(app.url("/login")).form(&form).send().await.unwrap();
+    let r = browser
+        .http
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     let next = r.headers()["location"].to_str().unwrap().to_string();
     let page = browser.http.get(app.url(&next)).send().await.unwrap();
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("form-action 'self' http://localhost:7777"), "{csp}");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http://localhost:7777"),
+        "{csp}"
+    );
     assert!(csp.contains("script-src 'sha256-"), "{csp}");
     let body = page.text().await.unwrap();
     assert!(body.contains(&format!("action=\"{REDIRECT}\"")), "{body}");
     assert!(crate::support::hidden(&body, "code").is_some());
-    assert_eq!(crate::support::hidden(&body, "state").as_deref(), Some("st"));
-    assert_eq!(crate::support::hidden(&body, "iss").as_deref(), Some(app.issuer.as_str()));
+    assert_eq!(
+        crate::support::hidden(&body, "state").as_deref(),
+        Some("st")
+    );
+    assert_eq!(
+        crate::support::hidden(&body, "iss").as_deref(),
+        Some(app.issuer.as_str())
+    );
 }
 
 pub fn urlencode(s: &str) -> String {
@@ -199,6 +245,8 @@ pub fn authorize_url(app: &TestApp, scope: &str, extra: &str) -> String {
 pub fn jwt_payload(jwt: &str) -> serde_json::Value {
     use base64::Engine;
     let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }

@@ -1,8 +1,10 @@
 //! Integration tests: a real server on loopback, a real database, a real relying party.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 mod authorize_errors;
+mod browser;
 mod cli;
 mod discovery;
 mod flow;

@@ -52,7 +52,11 @@ async fn code(s: &Setup, client: &str, scope: &str) -> String {
     param(&q, "code").expect("code")
 }
 
-async fn post(s: &Setup, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+async fn post(
+    s: &Setup,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut req = reqwest::Client::new().post(s.app.url("/token")).form(form);
     if let Some((id, secret)) = basic {
         req = req.basic_auth(id, Some(secret));
@@ -137,7 +141,11 @@ async fn wrong_pkce_verifier_is_rejected_with_invalid_grant() {
     let (status, _, body) = post(
         &s,
         Some(("app", &s.secret)),
-        &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", REDIRECT)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("redirect_uri", REDIRECT),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -190,15 +198,29 @@ async fn failed_client_authentication_is_401_with_www_authenticate() {
         let (status, headers, body) = post(
             &s,
             Some(basic),
-            &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", REDIRECT)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &c),
+                ("redirect_uri", REDIRECT),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["error"], "invalid_client");
-        assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+        assert!(
+            headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
     }
     // No credentials at all.
-    let (status, _, body) = post(&s, None, &[("grant_type", "authorization_code"), ("code", &c)]).await;
+    let (status, _, body) = post(
+        &s,
+        None,
+        &[("grant_type", "authorization_code"), ("code", &c)],
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
     // The code was not consumed by the failed attempts.
@@ -260,7 +282,11 @@ async fn public_client_exchanges_with_pkce_and_refreshes_with_its_client_id() {
     let (status, _, body) = post(
         &s,
         None,
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", "spa")],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", "spa"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -318,7 +344,10 @@ async fn refresh_token_of_another_client_is_rejected_with_invalid_grant() {
     let (status, _, body) = post(
         &s,
         Some(("app", &s.secret)),
-        &[("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"].as_str().unwrap())],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -339,15 +368,40 @@ async fn malformed_token_requests_get_the_right_errors() {
     let s = setup().await;
     let auth = Some(("app", s.secret.as_str()));
     let (status, h, body) = post(&s, auth, &[("code", "x")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     assert_eq!(h["cache-control"], "no-store");
     let (_, _, body) = post(&s, auth, &[("grant_type", "password"), ("username", "a")]).await;
     assert_eq!(body["error"], "unsupported_grant_type");
-    let (_, _, body) = post(&s, auth, &[("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", REDIRECT)]).await;
+    let (_, _, body) = post(
+        &s,
+        auth,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "nope"),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
     assert_eq!(body["error"], "invalid_grant");
-    let (_, _, body) = post(&s, auth, &[("grant_type", "refresh_token"), ("refresh_token", "nope")]).await;
+    let (_, _, body) = post(
+        &s,
+        auth,
+        &[("grant_type", "refresh_token"), ("refresh_token", "nope")],
+    )
+    .await;
     assert_eq!(body["error"], "invalid_grant");
-    let (_, _, body) = post(&s, auth, &[("grant_type", "authorization_code"), ("grant_type", "refresh_token")]).await;
+    let (_, _, body) = post(
+        &s,
+        auth,
+        &[
+            ("grant_type", "authorization_code"),
+            ("grant_type", "refresh_token"),
+        ],
+    )
+    .await;
     assert_eq!(body["error"], "invalid_request");
     // Not a form.
     let r = reqwest::Client::new()

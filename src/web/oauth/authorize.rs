@@ -23,7 +23,11 @@ pub async fn get(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError
     start(state, req, pairs).await
 }
 
-pub async fn post(state: Data, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub async fn post(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     if !is_form(&req) {
         return Ok(error_page(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -56,7 +60,11 @@ async fn start(
 pub async fn resume(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let Some(request_id) = field(&pairs, "request").map(str::to_string) else {
-        return Ok(error_page(StatusCode::BAD_REQUEST, "The request is missing.", None));
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "The request is missing.",
+            None,
+        ));
     };
     let cookie = session_cookie::read(&req, &state.config);
     let outcome = run(&state, move |c, ctx, now| {

@@ -9,7 +9,11 @@ use crate::oauth::token::{self, TokenReply};
 use crate::web::errors::{WebError, oauth_json_error};
 use crate::web::extractors::{authorization, form_pairs, is_form};
 
-pub async fn token(state: Data, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub async fn token(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     if !is_form(&req) {
         return Ok(oauth_json_error(
             TokenError::InvalidRequest,

@@ -13,7 +13,11 @@ pub async fn get(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError
     answer(state, token).await
 }
 
-pub async fn post(state: Data, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub async fn post(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     let header_token = bearer(&req);
     let body_token = if is_form(&req) {
         field(&form_pairs(&body), "access_token").map(str::to_string)

@@ -38,7 +38,11 @@ enum Shown {
 pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let Some(request) = field(&pairs, "request").map(str::to_string) else {
-        return Ok(error_page(StatusCode::BAD_REQUEST, "The request is missing.", None));
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "The request is missing.",
+            None,
+        ));
     };
     let cookie = session_cookie::read(&req, &state.config);
     let id = request.clone();
@@ -62,7 +66,13 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
                 csrf: session.csrf_token.clone(),
                 target: origin(&v.redirect_uri),
             }),
-            None => Ok(Shown::Next(authorize::resume(c, ctx, &id, Some(session), now)?)),
+            None => Ok(Shown::Next(authorize::resume(
+                c,
+                ctx,
+                &id,
+                Some(session),
+                now,
+            )?)),
         }
     })
     .await?;
@@ -92,9 +102,17 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
     })
 }
 
-pub async fn submit(state: Data, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub async fn submit(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     if !is_form(&req) || !csrf::origin_ok(&req, &state.config) {
-        return Ok(error_page(StatusCode::FORBIDDEN, "This form submission was refused.", None));
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "This form submission was refused.",
+            None,
+        ));
     }
     let pairs = form_pairs(&body);
     let request = field(&pairs, "request").unwrap_or_default().to_string();
@@ -103,7 +121,11 @@ pub async fn submit(state: Data, req: HttpRequest, body: web::Bytes) -> Result<H
         Some("allow") => true,
         Some("deny") => false,
         _ => {
-            return Ok(error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny.", None));
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "Choose Allow or Deny.",
+                None,
+            ));
         }
     };
     let cookie = session_cookie::read(&req, &state.config);

@@ -41,9 +41,7 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
 }
 
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain")
-        .body("ok")
+    HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 pub async fn css() -> HttpResponse {

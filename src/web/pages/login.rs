@@ -124,15 +124,25 @@ enum Submitted {
     BadCsrf,
 }
 
-pub async fn submit(state: Data, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub async fn submit(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     if !is_form(&req) || !csrf::origin_ok(&req, &state.config) {
-        return Ok(error_page(StatusCode::FORBIDDEN, "This form submission was refused.", None));
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "This form submission was refused.",
+            None,
+        ));
     }
     let pairs = form_pairs(&body);
     let username = field(&pairs, "username").unwrap_or_default().to_string();
     let password_value = field(&pairs, "password").unwrap_or_default().to_string();
     let presented = field(&pairs, "csrf_token").map(str::to_string);
-    let request = field(&pairs, "request").map(str::to_string).filter(|r| !r.is_empty());
+    let request = field(&pairs, "request")
+        .map(str::to_string)
+        .filter(|r| !r.is_empty());
     let cookie = session_cookie::read(&req, &state.config);
     let origin_info = extractors::origin(&req);
     let user_for_closure = username.clone();
@@ -154,7 +164,15 @@ pub async fn submit(state: Data, req: HttpRequest, body: web::Bytes) -> Result<H
         };
         db::transaction(c, |c| match checked {
             Ok(user) => {
-                let opened = sessions::sign_in(c, session.as_ref(), &user.id, &["pwd"], &origin_info, now, &lt)?;
+                let opened = sessions::sign_in(
+                    c,
+                    session.as_ref(),
+                    &user.id,
+                    &["pwd"],
+                    &origin_info,
+                    now,
+                    &lt,
+                )?;
                 if let Some(id) = &req_id {
                     authorize::signed_in_for(c, id, &opened.session.sid)?;
                 }
@@ -174,7 +192,10 @@ pub async fn submit(state: Data, req: HttpRequest, body: web::Bytes) -> Result<H
             }
             Err(password::BadCredentials) => {
                 let view = view_of(c, ctx, req_id.as_deref(), now)?;
-                let csrf = session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
+                let csrf = session
+                    .as_ref()
+                    .map(|s| s.csrf_token.clone())
+                    .unwrap_or_default();
                 Ok(Submitted::Failed { view, csrf })
             }
         })

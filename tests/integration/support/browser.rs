@@ -40,8 +40,15 @@ impl Browser {
         for _ in 0..10 {
             let r = self.http.get(&url).send().await.expect("get");
             if r.status().is_redirection() {
-                let loc = r.headers()[LOCATION].to_str().expect("location").to_string();
-                let abs = if loc.starts_with('/') { app.url(&loc) } else { loc };
+                let loc = r.headers()[LOCATION]
+                    .to_str()
+                    .expect("location")
+                    .to_string();
+                let abs = if loc.starts_with('/') {
+                    app.url(&loc)
+                } else {
+                    loc
+                };
                 if !abs.starts_with(&app.base) && !abs.starts_with(&app.issuer) {
                     let q = query_of(&abs);
                     return Landing::Client(abs, q);
@@ -58,11 +65,20 @@ impl Browser {
     }
 
     /// Submits the sign-in form on `page`; returns where the browser lands.
-    pub async fn submit_login(&self, app: &TestApp, page: &str, username: &str, password: &str) -> Landing {
+    pub async fn submit_login(
+        &self,
+        app: &TestApp,
+        page: &str,
+        username: &str,
+        password: &str,
+    ) -> Landing {
         let mut form = vec![
             ("username".to_string(), username.to_string()),
             ("password".to_string(), password.to_string()),
-            ("csrf_token".to_string(), hidden(page, "csrf_token").expect("csrf token")),
+            (
+                "csrf_token".to_string(),
+                hidden(page, "csrf_token").expect("csrf token"),
+            ),
         ];
         if let Some(r) = hidden(page, "request") {
             form.push(("request".into(), r));
@@ -74,17 +90,36 @@ impl Browser {
     pub async fn submit_consent(&self, app: &TestApp, page: &str, decision: &str) -> Landing {
         let form = vec![
             ("decision".to_string(), decision.to_string()),
-            ("csrf_token".to_string(), hidden(page, "csrf_token").expect("csrf token")),
-            ("request".to_string(), hidden(page, "request").expect("request")),
+            (
+                "csrf_token".to_string(),
+                hidden(page, "csrf_token").expect("csrf token"),
+            ),
+            (
+                "request".to_string(),
+                hidden(page, "request").expect("request"),
+            ),
         ];
         self.post_form(app, "/consent", &form).await
     }
 
     pub async fn post_form(&self, app: &TestApp, path: &str, form: &[(String, String)]) -> Landing {
-        let r = self.http.post(app.url(path)).form(form).send().await.expect("post");
+        let r = self
+            .http
+            .post(app.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("post");
         if r.status().is_redirection() {
-            let loc = r.headers()[LOCATION].to_str().expect("location").to_string();
-            let abs = if loc.starts_with('/') { app.url(&loc) } else { loc };
+            let loc = r.headers()[LOCATION]
+                .to_str()
+                .expect("location")
+                .to_string();
+            let abs = if loc.starts_with('/') {
+                app.url(&loc)
+            } else {
+                loc
+            };
             return self.follow_from(app, abs).await;
         }
         let status = r.status();
@@ -101,13 +136,19 @@ impl Browser {
     }
 
     /// Signs in and approves everything until the client gets its answer.
-    pub async fn authorize(&self, app: &TestApp, url: &str, username: &str) -> Vec<(String, String)> {
+    pub async fn authorize(
+        &self,
+        app: &TestApp,
+        url: &str,
+        username: &str,
+    ) -> Vec<(String, String)> {
         let mut landing = self.follow(app, url.replace(&app.issuer, &app.base)).await;
         for _ in 0..4 {
             landing = match landing {
                 Landing::Client(_, q) => return q,
                 Landing::Page(_, path, body) if path == "/login" => {
-                    self.submit_login(app, &body, username, super::PASSWORD).await
+                    self.submit_login(app, &body, username, super::PASSWORD)
+                        .await
                 }
                 Landing::Page(_, path, body) if path == "/consent" => {
                     self.submit_consent(app, &body, "allow").await

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod rp;
+pub mod webdriver;
 
 use chrono::Duration;
 use diesel::{Connection, RunQueryDsl};
@@ -28,8 +29,11 @@ struct PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Ok(mut c) = diesel::pg::PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut c);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut c);
         }
     }
 }
@@ -86,7 +90,10 @@ impl TestApp {
 
     pub async fn spawn_with(opts: Options) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg) = match (&opts.database_url, std::env::var("PORTCULLIS_TEST_DATABASE_URL")) {
+        let (database_url, pg) = match (
+            &opts.database_url,
+            std::env::var("PORTCULLIS_TEST_DATABASE_URL"),
+        ) {
             (Some(u), _) => (u.clone(), None),
             (None, Ok(admin_url)) => {
                 let name = format!("portcullis_test_{}", random_id());
@@ -178,7 +185,12 @@ impl TestApp {
             post_logout_redirect_uris: "[]".into(),
             scopes: spec.scopes.into(),
             grant_types: serde_json::to_string(&spec.grant_types).expect("json"),
-            auth_method: if spec.public { "none" } else { "client_secret_basic" }.into(),
+            auth_method: if spec.public {
+                "none"
+            } else {
+                "client_secret_basic"
+            }
+            .into(),
             skip_consent: spec.skip_consent,
             require_mfa: false,
             backchannel_logout_uri: None,
@@ -238,7 +250,11 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&#34;", "\"").replace("&amp;", "&"))
+    Some(
+        html[start..end]
+            .replace("&#34;", "\"")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// The query parameters of a URL, as pairs.
@@ -249,5 +265,8 @@ pub fn query_of(location: &str) -> Vec<(String, String)> {
 }
 
 pub fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
 }
