@@ -38,7 +38,11 @@ pub fn serve(config: Config) -> Result<(), CliError> {
     drop(conn);
     let listener = TcpListener::bind(&state.config.bind)
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", state.config.bind)))?;
-    tracing::info!(bind = %state.config.bind, issuer = %state.config.issuer, "listening");
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| state.config.bind.clone());
+    tracing::info!(addr = %addr, issuer = %state.config.issuer, "listening");
     let data = actix_web::web::Data::new(state);
     let system = actix_web::rt::System::new();
     system
@@ -57,5 +61,6 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

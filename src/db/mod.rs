@@ -177,3 +177,57 @@ pub fn ping(conn: &mut DbConn) -> bool {
 
 /// A connection borrowed from the pool.
 pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(backend: &str) -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn both_backends_have_migrations_with_identical_names() {
+        let sqlite = names("sqlite");
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, names("postgres"));
+    }
+
+    #[test]
+    fn database_urls_select_the_backend_by_scheme() {
+        assert_eq!(
+            DbUrl::parse("sqlite://data/portcullis.db").unwrap(),
+            DbUrl::Sqlite("data/portcullis.db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite:///var/lib/portcullis/db").unwrap(),
+            DbUrl::Sqlite("/var/lib/portcullis/db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("data/x.db").unwrap(),
+            DbUrl::Sqlite("data/x.db".into())
+        );
+        assert!(DbUrl::parse("postgres://u@h/db").unwrap().is_postgres());
+        assert!(DbUrl::parse("mysql://u@h/db").is_err());
+        assert!(DbUrl::parse("sqlite://").is_err());
+        assert!(DbUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn migrations_run_twice_without_harm_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::Sqlite(dir.path().join("t.db").display().to_string());
+        let pool = connect(&url, 2).unwrap();
+        let mut c = pool.get().unwrap();
+        run_migrations(&mut c).unwrap();
+        assert!(ping(&mut c));
+    }
+}

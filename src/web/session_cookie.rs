@@ -31,3 +31,39 @@ pub fn set(config: &Config, value: &str) -> Cookie<'static> {
         .max_age(CookieDuration::seconds(config.lifetimes.session_absolute))
         .finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Lifetimes;
+
+    fn config(issuer: &str) -> Config {
+        Config::build(
+            "127.0.0.1:0".into(),
+            issuer,
+            "sqlite://x.db",
+            Lifetimes::default(),
+            1,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn outside_development_the_cookie_is_secure_and_host_prefixed() {
+        let c = set(&config("https://id.example.com"), "v");
+        assert_eq!(c.name(), "__Host-portcullis_session");
+        assert_eq!(c.secure(), Some(true));
+        assert_eq!(c.http_only(), Some(true));
+        assert_eq!(c.same_site(), Some(SameSite::Lax));
+        assert_eq!(c.path(), Some("/"));
+        assert!(c.domain().is_none());
+    }
+
+    #[test]
+    fn in_development_the_cookie_may_travel_over_plain_http() {
+        let c = set(&config("http://localhost:8080"), "v");
+        assert_eq!(c.name(), "portcullis_session");
+        assert_eq!(c.secure(), Some(false));
+        assert_eq!(c.http_only(), Some(true));
+    }
+}

@@ -224,3 +224,89 @@ fn migrate_creates_the_database_under_data() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(cli.dir.path().join("data/portcullis.db").exists());
 }
+
+#[tokio::test]
+async fn serve_bootstraps_an_admin_once_serves_discovery_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .env_remove("PORTCULLIS_CONFIG")
+            .env_remove("PORTCULLIS_ISSUER")
+            .env_remove("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD")
+            .env("PORTCULLIS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Reads stderr until the listening line (at most 60 s); returns the address and what came before.
+    let wait_listening = |child: &mut std::process::Child| {
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                // Keep draining after the listening line so the server never blocks on a full pipe.
+                if sent {
+                    continue;
+                }
+                seen.push_str(&line);
+                seen.push('\n');
+                if let Some(i) = line.find("addr=") {
+                    let addr = line[i + 5..].split_whitespace().next().unwrap().to_string();
+                    let _ = tx.send(Ok((addr, seen.clone())));
+                    sent = true;
+                }
+            }
+            if !sent {
+                let _ = tx.send(Err(seen));
+            }
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(Ok(found)) => found,
+            Ok(Err(seen)) => panic!("server exited before listening:\n{seen}"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not report listening within 60 s");
+            }
+        }
+    };
+    let mut child = start();
+    let (addr, first_output) = wait_listening(&mut child);
+    assert!(
+        first_output.contains("Created the bootstrap user 'admin' with password:"),
+        "{first_output}"
+    );
+    assert!(dir.path().join("data/portcullis.db").exists());
+    let doc: serde_json::Value = reqwest::get(format!("http://{addr}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], "http://localhost:8080");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    // Second start: the admin exists, no password is printed again.
+    let mut child = start();
+    let (addr, second_output) = wait_listening(&mut child);
+    assert!(!second_output.contains("password"), "{second_output}");
+    let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert!(r.status().is_success());
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
