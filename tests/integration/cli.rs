@@ -284,12 +284,13 @@ async fn serve_bootstraps_an_admin_once_serves_discovery_and_stops_cleanly_on_si
         "{first_output}"
     );
     assert!(dir.path().join("data/portcullis.db").exists());
-    let doc: serde_json::Value = reqwest::get(format!("http://{addr}/.well-known/openid-configuration"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value =
+        reqwest::get(format!("http://{addr}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(doc["issuer"], "http://localhost:8080");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -302,7 +303,9 @@ async fn serve_bootstraps_an_admin_once_serves_discovery_and_stops_cleanly_on_si
     let mut child = start();
     let (addr, second_output) = wait_listening(&mut child);
     assert!(!second_output.contains("password"), "{second_output}");
-    let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    let r = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
