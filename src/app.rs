@@ -115,6 +115,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::post().to(oauth::authorize::post))
     .route("/authorize/resume", web::get().to(oauth::authorize::resume))
     .route("/token", web::post().to(oauth::token::token))
+    .route("/revoke", web::post().to(oauth::token_management::revoke))
+    .route(
+        "/introspect",
+        web::post().to(oauth::token_management::introspect),
+    )
     .route("/userinfo", web::get().to(oidc::userinfo::get))
     .route("/userinfo", web::post().to(oidc::userinfo::post))
     .route("/login", web::get().to(pages::login::show))

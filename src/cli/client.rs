@@ -47,7 +47,7 @@ pub enum ClientCommand {
     Remove { client_id: String },
 }
 
-const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
 fn client_json(c: &Client) -> serde_json::Value {
     json!({
@@ -122,6 +122,11 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
             for u in redirect_uris.iter().chain(&post_logout_redirect_uris) {
                 validate_registered(u).map_err(CliError)?;
             }
+            if public && grant_types.iter().any(|g| g == "client_credentials") {
+                return Err(CliError(
+                    "a --public client cannot use the client_credentials grant".into(),
+                ));
+            }
             if let Some(u) = &backchannel_logout_uri {
                 validate_registered(u).map_err(CliError)?;
             }
@@ -161,9 +166,9 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                 let mut all = Vec::new();
                 for s in &scopes {
                     for one in scope::parse(s).map_err(CliError)? {
-                        if !scope::SUPPORTED.contains(&one.as_str()) {
+                        if !scope::SUPPORTED.contains(&one.as_str()) && !scope::valid_custom(&one) {
                             return Err(CliError(format!(
-                                "unknown scope {one:?}: supported are {}",
+                                "invalid scope {one:?}: use a standard scope ({}) or letters, digits and ._:-/",
                                 scope::SUPPORTED.join(", ")
                             )));
                         }

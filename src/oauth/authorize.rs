@@ -194,7 +194,7 @@ pub fn validate(
         .any(|g| g == "refresh_token");
     valid.scopes = requested
         .into_iter()
-        .filter(|s| scope::SUPPORTED.contains(&s.as_str()) && allowed.contains(s))
+        .filter(|s| allowed.contains(s))
         .filter(|s| s != scope::OFFLINE_ACCESS || refresh_allowed)
         .collect();
     if valid.scopes.is_empty() {
@@ -489,6 +489,7 @@ fn issue_code(
             registrar: OneClient {
                 client: &valid.client,
                 granted: Some(granted),
+                placeholder: ctx.config.issuer.clone(),
             },
             authorizer: Some(DbAuthorizer {
                 conn: &shared,

@@ -4,8 +4,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::collections::BTreeMap;
 
+use crate::db::DbConn;
+use crate::error::InternalError;
 use crate::keys::secrets::verify_hashed;
-use crate::store::clients::Client;
+use crate::store::clients::{self, Client};
 
 /// How the client presented itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +95,36 @@ pub fn authenticate(client: &Client, creds: &Credentials) -> Result<(), ClientAu
         (Some(hash), Some(secret)) if verify_hashed(secret, hash) => Ok(()),
         _ => Err(failed),
     }
+}
+
+/// Identifies and authenticates the client of a token-side request.
+pub fn authenticate_request(
+    conn: &mut DbConn,
+    authorization: Option<&str>,
+    form: &BTreeMap<String, String>,
+) -> Result<Result<(Client, Credentials), ClientAuthError>, InternalError> {
+    let creds = match credentials(authorization, form) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(client) = clients::find(conn, &creds.client_id)? else {
+        return Ok(Err(ClientAuthError::Failed { basic: creds.basic }));
+    };
+    if let Err(e) = authenticate(&client, &creds) {
+        return Ok(Err(e));
+    }
+    Ok(Ok((client, creds)))
+}
+
+/// Form pairs as a map; `Err(name)` names the first repeated parameter.
+pub fn single_valued(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>, String> {
+    let mut form = BTreeMap::new();
+    for (k, v) in pairs {
+        if form.insert(k.clone(), v.clone()).is_some() {
+            return Err(k.clone());
+        }
+    }
+    Ok(form)
 }
 
 /// `application/x-www-form-urlencoded` decoding of one Basic credential part (RFC 6749 §2.3.1).

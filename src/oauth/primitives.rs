@@ -49,6 +49,8 @@ pub struct OneClient<'a> {
     pub client: &'a Client,
     /// The scope granted for this request (already intersected with what the client may have).
     pub granted: Option<String>,
+    /// Stands in for the redirect URI of clients that have none (the issuer URL).
+    pub placeholder: String,
 }
 
 impl Registrar for OneClient<'_> {
@@ -64,6 +66,8 @@ impl Registrar for OneClient<'_> {
                 .cloned()
                 .ok_or(RegistrarError::Unspecified)?,
             None if registered.len() == 1 => registered[0].clone(),
+            // A client-credentials client has no redirect URI; oxide-auth still wants one.
+            None if registered.is_empty() => self.placeholder.clone(),
             None => return Err(RegistrarError::Unspecified),
         };
         let exact = ExactUrl::new(chosen).map_err(|_| RegistrarError::Unspecified)?;
@@ -142,7 +146,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
             client_id: grant.client_id.clone(),
             user_id: grant.owner_id.clone(),
             redirect_uri: grant.redirect_uri.to_string(),
-            scope: grant.scope.to_string(),
+            scope: scope::normalize(&grant.scope.to_string()),
             grant_data: serde_json::to_string(&stored).map_err(|_| ())?,
             family_id: stored.data.family_id.clone(),
             used: false,
@@ -255,7 +259,7 @@ impl DbIssuer<'_, '_> {
     ) -> Result<(String, Option<String>), ()> {
         let lt = &self.ctx.config.lifetimes;
         let access = random_token();
-        let scope = grant.scope.to_string();
+        let scope = scope::normalize(&grant.scope.to_string());
         let user_id = Some(grant.owner_id.clone()).filter(|s| !s.is_empty());
         let base = Token {
             token_hash: sha256_hex(&access),

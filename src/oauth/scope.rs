@@ -23,6 +23,17 @@ pub fn parse(raw: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// Scopes that identify the user (meaningless without one, e.g. for client credentials).
+pub const USER_SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access"];
+
+/// A custom scope name an operator may register: letters, digits and `._:-/`, at most 64.
+pub fn valid_custom(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-' | '/'))
+}
+
 /// What a scope means, in words for the consent page.
 pub fn describe(scope: &str) -> &'static str {
     match scope {
@@ -38,6 +49,14 @@ pub fn describe(scope: &str) -> &'static str {
 /// Joins scopes the way they travel on the wire.
 pub fn join(scopes: &[String]) -> String {
     scopes.join(" ")
+}
+
+/// A scope string in a stable order (oxide-auth keeps scopes in a set).
+pub fn normalize(scopes: &str) -> String {
+    let mut v: Vec<&str> = scopes.split(' ').filter(|s| !s.is_empty()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.join(" ")
 }
 
 pub fn contains(scopes: &str, wanted: &str) -> bool {

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::NaiveDateTime;
 use oxide_auth::code_grant::extensions::Pkce;
-use oxide_auth::endpoint::{AccessTokenFlow, RefreshFlow};
+use oxide_auth::endpoint::{AccessTokenFlow, ClientCredentialsFlow, RefreshFlow};
 use oxide_auth::frontends::simple::request::{Body, Request, Response, Status};
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
@@ -18,9 +18,10 @@ use crate::oauth::client_auth::{self, ClientAuthError};
 use crate::oauth::errors::TokenError;
 use crate::oauth::grant_data::GrantData;
 use crate::oauth::primitives::{
-    DbAuthorizer, DbIssuer, Flags, FlowEndpoint, OidcExtension, OneClient,
+    Approved, DbAuthorizer, DbIssuer, Flags, FlowEndpoint, OidcExtension, OneClient,
 };
-use crate::store::clients::{self, Client};
+use crate::oauth::scope;
+use crate::store::clients::Client;
 
 /// What the token endpoint answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +36,7 @@ pub enum TokenReply {
 }
 
 impl TokenReply {
-    fn err(error: TokenError, description: &str) -> TokenReply {
+    pub fn err(error: TokenError, description: &str) -> TokenReply {
         TokenReply::Error {
             error,
             description: description.to_string(),
@@ -52,27 +53,19 @@ pub fn token(
     authorization: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<TokenReply, InternalError> {
-    let mut form: BTreeMap<String, String> = BTreeMap::new();
-    for (k, v) in pairs {
-        if form.insert(k.clone(), v.clone()).is_some() {
+    let form: BTreeMap<String, String> = match client_auth::single_valued(pairs) {
+        Ok(f) => f,
+        Err(k) => {
             return Ok(TokenReply::err(
                 TokenError::InvalidRequest,
                 &format!("parameter {k} is repeated"),
             ));
         }
-    }
-    let creds = match client_auth::credentials(authorization, &form) {
-        Ok(c) => c,
+    };
+    let (client, creds) = match client_auth::authenticate_request(conn, authorization, &form)? {
+        Ok(pair) => pair,
         Err(e) => return Ok(client_auth_error(e)),
     };
-    let Some(client) = clients::find(conn, &creds.client_id)? else {
-        return Ok(client_auth_error(ClientAuthError::Failed {
-            basic: creds.basic,
-        }));
-    };
-    if let Err(e) = client_auth::authenticate(&client, &creds) {
-        return Ok(client_auth_error(e));
-    }
     let grant_type = match form.get("grant_type") {
         Some(g) if !g.is_empty() => g.clone(),
         _ => {
@@ -82,7 +75,10 @@ pub fn token(
             ));
         }
     };
-    if !matches!(grant_type.as_str(), "authorization_code" | "refresh_token") {
+    if !matches!(
+        grant_type.as_str(),
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
         return Ok(TokenReply::err(
             TokenError::UnsupportedGrantType,
             "this grant type is not supported",
@@ -94,6 +90,20 @@ pub fn token(
             "the client may not use this grant type",
         ));
     }
+    let granted = if grant_type == "client_credentials" {
+        if client.public {
+            return Ok(TokenReply::err(
+                TokenError::UnauthorizedClient,
+                "public clients cannot use client_credentials",
+            ));
+        }
+        match client_credentials_scope(&client, form.get("scope").map(String::as_str)) {
+            Ok(s) => Some(s),
+            Err(reply) => return Ok(reply),
+        }
+    } else {
+        None
+    };
     // oxide-auth reads credentials from a Basic header (its refresh flow only from there), and
     // does not form-decode them: hand it the already authenticated pair in a uniform way.
     let mut body: HashMap<String, String> = form.into_iter().collect();
@@ -115,7 +125,42 @@ pub fn token(
         urlbody: body,
         auth,
     };
-    run_flow(conn, ctx, &client, &grant_type, request, now)
+    run_flow(conn, ctx, &client, &grant_type, granted, request, now)
+}
+
+/// The scope of a client-credentials token: what was asked, limited to what the client is
+/// registered for, never a scope about a user; all of its API scopes when nothing was asked.
+fn client_credentials_scope(
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<String, TokenReply> {
+    let registered: Vec<String> = client
+        .scope_list()
+        .into_iter()
+        .filter(|s| !scope::USER_SCOPES.contains(&s.as_str()))
+        .collect();
+    let wanted = match requested {
+        Some(r) => scope::parse(r).map_err(|m| TokenReply::err(TokenError::InvalidScope, &m))?,
+        None => Vec::new(),
+    };
+    let chosen: Vec<String> = if wanted.is_empty() {
+        registered
+    } else {
+        if let Some(bad) = wanted.iter().find(|w| !registered.contains(w)) {
+            return Err(TokenReply::err(
+                TokenError::InvalidScope,
+                &format!("scope {bad} is not registered for this client"),
+            ));
+        }
+        wanted
+    };
+    if chosen.is_empty() {
+        return Err(TokenReply::err(
+            TokenError::InvalidScope,
+            "the client has no scope it may use with client_credentials",
+        ));
+    }
+    Ok(scope::join(&chosen))
 }
 
 fn run_flow(
@@ -123,6 +168,7 @@ fn run_flow(
     ctx: Ctx<'_>,
     client: &Client,
     grant_type: &str,
+    granted: Option<String>,
     request: Request,
     now: NaiveDateTime,
 ) -> Result<TokenReply, InternalError> {
@@ -132,7 +178,8 @@ fn run_flow(
         let mut endpoint = FlowEndpoint {
             registrar: OneClient {
                 client,
-                granted: None,
+                granted,
+                placeholder: ctx.config.issuer.clone(),
             },
             authorizer: Some(DbAuthorizer {
                 conn: &shared,
@@ -151,7 +198,7 @@ fn run_flow(
                 id_token: None,
                 expires_in: ctx.config.lifetimes.access_token,
             }),
-            solicitor: None,
+            solicitor: Some(Approved(String::new())),
             extension: OidcExtension {
                 pkce: if client.public {
                     Pkce::required()
@@ -161,13 +208,15 @@ fn run_flow(
                 flags: &flags,
             },
         };
-        let result = if grant_type == "authorization_code" {
-            AccessTokenFlow::prepare(&mut endpoint).and_then(|mut f| {
+        let result = match grant_type {
+            "authorization_code" => AccessTokenFlow::prepare(&mut endpoint).and_then(|mut f| {
                 f.allow_credentials_in_body(true);
                 f.execute(request)
-            })
-        } else {
-            RefreshFlow::prepare(&mut endpoint).and_then(|mut f| f.execute(request))
+            }),
+            "client_credentials" => {
+                ClientCredentialsFlow::prepare(&mut endpoint).and_then(|mut f| f.execute(request))
+            }
+            _ => RefreshFlow::prepare(&mut endpoint).and_then(|mut f| f.execute(request)),
         };
         let (id_token, expires_in) = endpoint
             .issuer
@@ -205,10 +254,13 @@ fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64
     match r.status {
         Status::Ok => {
             let mut out = Map::new();
-            for key in ["access_token", "refresh_token", "scope"] {
+            for key in ["access_token", "refresh_token"] {
                 if let Some(v) = body.get(key) {
                     out.insert(key.into(), v.clone());
                 }
+            }
+            if let Some(s) = body.get("scope").and_then(Value::as_str) {
+                out.insert("scope".into(), json!(scope::normalize(s)));
             }
             out.insert("token_type".into(), json!("Bearer"));
             out.insert("expires_in".into(), json!(expires_in));
@@ -244,7 +296,7 @@ fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64
     }
 }
 
-fn client_auth_error(e: ClientAuthError) -> TokenReply {
+pub fn client_auth_error(e: ClientAuthError) -> TokenReply {
     match e {
         ClientAuthError::Malformed(m) => TokenReply::err(TokenError::InvalidRequest, m),
         // 401 with a Basic challenge whichever way the client tried (RFC 6749 §5.2 allows it).

@@ -62,3 +62,9 @@ pub fn revoke_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
         .set(tokens::revoked.eq(true))
         .execute(conn)
 }
+
+pub fn revoke_one(conn: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
+    diesel::update(tokens::table.find(token_hash))
+        .set(tokens::revoked.eq(true))
+        .execute(conn)
+}

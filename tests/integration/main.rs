@@ -9,4 +9,5 @@ mod cli;
 mod discovery;
 mod flow;
 mod token_errors;
+mod token_management;
 mod userinfo;

@@ -1,2 +1,3 @@
 pub mod authorize;
 pub mod token;
+pub mod token_management;

@@ -1,0 +1,84 @@
+//! Token introspection (RFC 7662).
+
+use chrono::NaiveDateTime;
+use serde_json::{Map, Value, json};
+
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::sha256_hex;
+use crate::oauth::client_auth;
+use crate::oauth::errors::TokenError;
+use crate::oauth::token::{TokenReply, client_auth_error};
+use crate::store::{tokens, users};
+
+/// `{"active": false}` for anything expired, revoked, rotated, unknown or another client's.
+pub fn introspect(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    pairs: &[(String, String)],
+    authorization: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Result<Map<String, Value>, TokenReply>, InternalError> {
+    let form = match client_auth::single_valued(pairs) {
+        Ok(f) => f,
+        Err(k) => {
+            return Ok(Err(TokenReply::err(
+                TokenError::InvalidRequest,
+                &format!("parameter {k} is repeated"),
+            )));
+        }
+    };
+    let (client, _) = match client_auth::authenticate_request(conn, authorization, &form)? {
+        Ok(pair) => pair,
+        Err(e) => return Ok(Err(client_auth_error(e))),
+    };
+    let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
+        return Ok(Err(TokenReply::err(
+            TokenError::InvalidRequest,
+            "token is required",
+        )));
+    };
+    let mut inactive = Map::new();
+    inactive.insert("active".into(), json!(false));
+    let Some(row) = tokens::find(conn, &sha256_hex(token))? else {
+        return Ok(Ok(inactive));
+    };
+    let live = !row.revoked && !row.rotated && row.expires_at > now;
+    if !live || row.client_id != client.client_id {
+        return Ok(Ok(inactive));
+    }
+    let user = match &row.user_id {
+        Some(id) => match users::find(conn, id)? {
+            Some(u) if !u.disabled => Some(u),
+            _ => return Ok(Ok(inactive)),
+        },
+        None => None,
+    };
+    let mut m = Map::new();
+    m.insert("active".into(), json!(true));
+    m.insert("scope".into(), json!(row.scope));
+    m.insert("client_id".into(), json!(row.client_id));
+    m.insert(
+        "token_type".into(),
+        json!(if row.kind == tokens::ACCESS {
+            "Bearer"
+        } else {
+            "refresh_token"
+        }),
+    );
+    m.insert("exp".into(), json!(row.expires_at.and_utc().timestamp()));
+    m.insert("iat".into(), json!(row.created_at.and_utc().timestamp()));
+    m.insert("aud".into(), json!(row.client_id));
+    m.insert("iss".into(), json!(ctx.config.issuer));
+    match user {
+        Some(u) => {
+            m.insert("sub".into(), json!(u.id));
+            m.insert("username".into(), json!(u.username));
+        }
+        None => {
+            m.insert("sub".into(), json!(row.client_id));
+        }
+    }
+    Ok(Ok(m))
+}

@@ -1,0 +1,57 @@
+//! Token revocation (RFC 7009).
+
+use chrono::NaiveDateTime;
+
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::sha256_hex;
+use crate::oauth::client_auth;
+use crate::oauth::errors::TokenError;
+use crate::oauth::token::{TokenReply, client_auth_error};
+use crate::store::tokens;
+
+/// Revokes `token` if the authenticated client owns it. Unknown tokens, other clients' tokens
+/// and tokens already revoked all get the same 200 (RFC 7009 §2.2).
+pub fn revoke(
+    conn: &mut DbConn,
+    _ctx: Ctx<'_>,
+    pairs: &[(String, String)],
+    authorization: Option<&str>,
+    _now: NaiveDateTime,
+) -> Result<Result<(), TokenReply>, InternalError> {
+    let form = match client_auth::single_valued(pairs) {
+        Ok(f) => f,
+        Err(k) => {
+            return Ok(Err(TokenReply::err(
+                TokenError::InvalidRequest,
+                &format!("parameter {k} is repeated"),
+            )));
+        }
+    };
+    let (client, _) = match client_auth::authenticate_request(conn, authorization, &form)? {
+        Ok(pair) => pair,
+        Err(e) => return Ok(Err(client_auth_error(e))),
+    };
+    let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
+        return Ok(Err(TokenReply::err(
+            TokenError::InvalidRequest,
+            "token is required",
+        )));
+    };
+    // token_type_hint only speeds up the lookup elsewhere; one hashed lookup covers both kinds.
+    let Some(row) = tokens::find(conn, &sha256_hex(token))? else {
+        return Ok(Ok(()));
+    };
+    if row.client_id != client.client_id {
+        tracing::warn!(client_id = %client.client_id, "client tried to revoke another client's token");
+        return Ok(Ok(()));
+    }
+    if row.kind == tokens::REFRESH {
+        // The refresh token and every access token of its family.
+        tokens::revoke_family(conn, &row.family_id)?;
+    } else {
+        tokens::revoke_one(conn, &row.token_hash)?;
+    }
+    Ok(Ok(()))
+}

@@ -1,0 +1,76 @@
+//! `/revoke` (RFC 7009) and `/introspect` (RFC 7662).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::{run, web_data::Data};
+use crate::oauth::errors::TokenError;
+use crate::oauth::token::TokenReply;
+use crate::oauth::{introspection, revocation};
+use crate::web::errors::{WebError, oauth_json_error};
+use crate::web::extractors::{authorization, form_pairs, is_form};
+
+fn reply_error(r: TokenReply) -> HttpResponse {
+    match r {
+        TokenReply::Error {
+            error,
+            description,
+            www_authenticate,
+        } => oauth_json_error(error, &description, www_authenticate.as_deref()),
+        TokenReply::Success(_) => {
+            oauth_json_error(TokenError::InvalidRequest, "unexpected answer", None)
+        }
+    }
+}
+
+pub async fn revoke(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    if !is_form(&req) {
+        return Ok(oauth_json_error(
+            TokenError::InvalidRequest,
+            "the body must be application/x-www-form-urlencoded",
+            None,
+        ));
+    }
+    let pairs = form_pairs(&body);
+    let auth = authorization(&req);
+    let outcome = run(&state, move |c, ctx, now| {
+        revocation::revoke(c, ctx, &pairs, auth.as_deref(), now)
+    })
+    .await?;
+    Ok(match outcome {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        Err(r) => reply_error(r),
+    })
+}
+
+pub async fn introspect(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    if !is_form(&req) {
+        return Ok(oauth_json_error(
+            TokenError::InvalidRequest,
+            "the body must be application/x-www-form-urlencoded",
+            None,
+        ));
+    }
+    let pairs = form_pairs(&body);
+    let auth = authorization(&req);
+    let outcome = run(&state, move |c, ctx, now| {
+        introspection::introspect(c, ctx, &pairs, auth.as_deref(), now)
+    })
+    .await?;
+    Ok(match outcome {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(body),
+        Err(r) => reply_error(r),
+    })
+}
