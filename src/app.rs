@@ -26,6 +26,10 @@ pub struct AppState {
     /// The discovery document, serialized once.
     pub discovery_json: Arc<String>,
     pub dummy_hash: String,
+    /// Outgoing HTTP (back-channel logout): no redirects, short timeouts.
+    pub http: reqwest::Client,
+    /// Wakes the delivery loop when work was queued.
+    pub wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -42,6 +46,14 @@ impl AppState {
         let discovery_json = Arc::new(serde_json::to_string(&discovery::metadata(
             &config, &keys.algs,
         ))?);
+        // reqwest uses the process-wide rustls provider; ring is the one already in the tree.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| InternalError::new(format!("HTTP client: {e}")))?;
         Ok(AppState {
             config,
             pool,
@@ -49,6 +61,8 @@ impl AppState {
             keys,
             discovery_json,
             dummy_hash: password::dummy_hash()?,
+            http,
+            wakeup: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -95,6 +109,50 @@ where
     .map_err(WebError::Internal)
 }
 
+/// Delivers queued back-channel logouts: at once when woken, and every few seconds for retries.
+/// Runs until the process ends; any number of instances may run it (deliveries are leased).
+pub async fn delivery_loop(state: web_data::Data) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = state.wakeup.notified() => {}
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = deliver_due(&state).await {
+            tracing::error!(error = %e, "back-channel logout delivery failed");
+        }
+    }
+}
+
+/// One pass over the due deliveries.
+pub async fn deliver_due(state: &web_data::Data) -> Result<usize, WebError> {
+    use crate::oidc::backchannel;
+    let due = run(state, |c, _ctx, now| backchannel::claim_due(c, now)).await?;
+    let n = due.len();
+    for d in due {
+        let sent = state
+            .http
+            .post(&d.uri)
+            .form(&[("logout_token", d.logout_token.as_str())])
+            .send()
+            .await;
+        let result = match sent {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Err(if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                "connection failed".to_string()
+            }),
+        };
+        run(state, move |c, _ctx, now| {
+            backchannel::record(c, &d, result, now)
+        })
+        .await?;
+    }
+    Ok(n)
+}
+
 pub mod web_data {
     pub type Data = actix_web::web::Data<super::AppState>;
 }
@@ -122,6 +180,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/userinfo", web::get().to(oidc::userinfo::get))
     .route("/userinfo", web::post().to(oidc::userinfo::post))
+    .route("/logout", web::get().to(oidc::logout::get))
+    .route("/logout", web::post().to(oidc::logout::post))
     .route("/login", web::get().to(pages::login::show))
     .route("/login", web::post().to(pages::login::submit))
     .route("/consent", web::get().to(pages::consent::show))

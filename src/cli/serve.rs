@@ -47,8 +47,11 @@ pub fn serve(config: Config) -> Result<(), CliError> {
     let system = actix_web::rt::System::new();
     system
         .block_on(async move {
-            let server = crate::app::build_server(listener, data)?;
-            server.await
+            let server = crate::app::build_server(listener, data.clone())?;
+            let deliveries = actix_web::rt::spawn(crate::app::delivery_loop(data));
+            let result = server.await;
+            deliveries.abort();
+            result
         })
         .map_err(|e| CliError(format!("server error: {e}")))?;
     tracing::info!("stopped");

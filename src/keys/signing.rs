@@ -40,6 +40,8 @@ impl fmt::Debug for ActiveKey {
 #[derive(Debug, Clone)]
 pub struct KeySet {
     pub active: Arc<ActiveKey>,
+    /// Every published key, to verify tokens we issued (`kid` → key).
+    pub verifiers: Arc<Vec<(String, rsa::RsaPublicKey)>>,
     /// `{"keys":[…]}`, serialized once.
     pub jwks_json: Arc<String>,
     /// The `alg` values of the published keys, for discovery.
@@ -102,8 +104,21 @@ pub fn load(conn: &mut DbConn) -> Result<KeySet, InternalError> {
     .map_err(|e| InternalError::new(format!("signing key {} unreadable: {e}", active_row.kid)))?;
     let mut published = Vec::new();
     let mut algs = Vec::new();
+    let mut verifiers = Vec::new();
     for k in &rows {
         let jwk: serde_json::Value = serde_json::from_str(&k.public_jwk)?;
+        let part = |name: &str| {
+            jwk[name]
+                .as_str()
+                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .map(|b| rsa::BigUint::from_bytes_be(&b))
+        };
+        if let (Some(n), Some(e)) = (part("n"), part("e")) {
+            let key = rsa::RsaPublicKey::new(n, e).map_err(|e| {
+                InternalError::new(format!("published key {} unreadable: {e}", k.kid))
+            })?;
+            verifiers.push((k.kid.clone(), key));
+        }
         published.push(jwk);
         if !algs.contains(&k.alg) {
             algs.push(k.alg.clone());
@@ -117,6 +132,7 @@ pub fn load(conn: &mut DbConn) -> Result<KeySet, InternalError> {
             key,
         }),
         jwks_json: Arc::new(jwks_json),
+        verifiers: Arc::new(verifiers),
         algs,
     })
 }
@@ -124,4 +140,77 @@ pub fn load(conn: &mut DbConn) -> Result<KeySet, InternalError> {
 /// The public JWK the active key would publish, for checks.
 pub fn active_public_jwk(set: &KeySet) -> serde_json::Value {
     serde_json::to_value(set.active.key.as_verification_key()).unwrap_or_default()
+}
+
+/// Why a JWT we are asked to trust was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtError {
+    Malformed,
+    /// `alg` is not RS256 (this covers `none`).
+    Algorithm,
+    /// No published key has this `kid`.
+    UnknownKey,
+    BadSignature,
+}
+
+/// Verifies a compact JWS signed by one of our published keys; returns its claims.
+/// Expiry and issuer are for the caller to judge.
+pub fn verify_jwt(set: &KeySet, token: &str) -> Result<serde_json::Value, JwtError> {
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::signature::Verifier;
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| JwtError::Malformed);
+    let header: serde_json::Value =
+        serde_json::from_slice(&decode(h)?).map_err(|_| JwtError::Malformed)?;
+    if header["alg"] != RS256 {
+        return Err(JwtError::Algorithm);
+    }
+    let kid = header["kid"].as_str().ok_or(JwtError::UnknownKey)?;
+    let key = set
+        .verifiers
+        .iter()
+        .find(|(k, _)| k == kid)
+        .map(|(_, key)| key.clone())
+        .ok_or(JwtError::UnknownKey)?;
+    let signature =
+        Signature::try_from(decode(sig)?.as_slice()).map_err(|_| JwtError::Malformed)?;
+    VerifyingKey::<sha2::Sha256>::new(key)
+        .verify(format!("{h}.{p}").as_bytes(), &signature)
+        .map_err(|_| JwtError::BadSignature)?;
+    serde_json::from_slice(&decode(p)?).map_err(|_| JwtError::Malformed)
+}
+
+/// Signs `claims` as a compact JWS with the active key (`typ` in the header when given).
+pub fn sign_jwt(
+    set: &KeySet,
+    typ: Option<&str>,
+    claims: &serde_json::Value,
+) -> Result<String, InternalError> {
+    use openidconnect::core::CoreJwsSigningAlgorithm;
+    let mut header = json!({"alg": RS256, "kid": set.active.kid});
+    if let Some(t) = typ {
+        header["typ"] = json!(t);
+    }
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
+    );
+    let signature = set
+        .active
+        .key
+        .sign(
+            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            signing_input.as_bytes(),
+        )
+        .map_err(|e| InternalError::new(format!("signing failed: {e}")))?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
 }

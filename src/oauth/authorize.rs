@@ -22,7 +22,7 @@ use crate::oauth::scope;
 use crate::store::auth_requests::{self, AuthRequest};
 use crate::store::clients::{self, Client};
 use crate::store::sessions::Session;
-use crate::store::{consents, users};
+use crate::store::{consents, session_clients, users};
 
 /// What the endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -533,6 +533,16 @@ fn issue_code(
             "the code could not be issued",
         ));
     };
+    let conn = shared.into_inner();
+    session_clients::record(
+        conn,
+        &session_clients::SessionClient {
+            sid: session.sid.clone(),
+            client_id: valid.client.client_id.clone(),
+            user_id: user_id.to_string(),
+            created_at: now,
+        },
+    )?;
     let mut params = vec![("code".to_string(), code)];
     if let Some(s) = &valid.state {
         params.push(("state".into(), s.clone()));

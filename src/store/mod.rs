@@ -4,6 +4,8 @@ pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;
 pub mod consents;
+pub mod logout_deliveries;
+pub mod session_clients;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod discovery;
 mod flow;
+mod logout;
 mod token_errors;
 mod token_management;
 mod userinfo;

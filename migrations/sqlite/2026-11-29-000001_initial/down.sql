@@ -1,3 +1,5 @@
+DROP TABLE logout_deliveries;
+DROP TABLE session_clients;
 DROP TABLE signing_keys;
 DROP TABLE consents;
 DROP TABLE tokens;

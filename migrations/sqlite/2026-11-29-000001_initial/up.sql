@@ -101,3 +101,24 @@ CREATE TABLE signing_keys (
     activated_at TIMESTAMP,
     retired_at TIMESTAMP
 );
+
+CREATE TABLE session_clients (
+    sid TEXT NOT NULL,
+    client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (sid, client_id)
+);
+
+CREATE TABLE logout_deliveries (
+    id TEXT PRIMARY KEY NOT NULL,
+    client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    uri TEXT NOT NULL,
+    logout_token TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered BOOLEAN NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_attempt_at TIMESTAMP NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX logout_deliveries_due ON logout_deliveries(delivered, next_attempt_at);

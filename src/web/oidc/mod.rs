@@ -1,2 +1,3 @@
 pub mod discovery;
+pub mod logout;
 pub mod userinfo;

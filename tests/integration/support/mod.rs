@@ -71,6 +71,8 @@ pub struct Options {
     pub lifetimes: Lifetimes,
     /// Share another app's database (a second instance).
     pub database_url: Option<String>,
+    /// Run the back-channel delivery loop (off: the test drives `deliver_due` itself).
+    pub delivery_loop: bool,
 }
 
 impl Default for Options {
@@ -79,6 +81,7 @@ impl Default for Options {
             host: "127.0.0.1",
             lifetimes: Lifetimes::default(),
             database_url: None,
+            delivery_loop: true,
         }
     }
 }
@@ -133,6 +136,9 @@ impl TestApp {
         let server = build_server(listener, state.clone()).expect("server");
         let handle = server.handle();
         tokio::spawn(server);
+        if opts.delivery_loop {
+            tokio::spawn(portcullis::app::delivery_loop(state.clone()));
+        }
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
             issuer,
@@ -182,7 +188,8 @@ impl TestApp {
             secret_hash: secret.as_deref().map(sha256_hex),
             public: spec.public,
             redirect_uris: serde_json::to_string(&spec.redirect_uris).expect("json"),
-            post_logout_redirect_uris: "[]".into(),
+            post_logout_redirect_uris: serde_json::to_string(&spec.post_logout_redirect_uris)
+                .expect("json"),
             scopes: spec.scopes.into(),
             grant_types: serde_json::to_string(&spec.grant_types).expect("json"),
             auth_method: if spec.public {
@@ -193,7 +200,7 @@ impl TestApp {
             .into(),
             skip_consent: spec.skip_consent,
             require_mfa: false,
-            backchannel_logout_uri: None,
+            backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
             id_token_alg: "RS256".into(),
             created_at: self.clock.naive(),
         };
@@ -221,6 +228,8 @@ pub struct ClientSpec {
     pub scopes: &'static str,
     pub grant_types: Vec<&'static str>,
     pub skip_consent: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
 }
 
 pub const REDIRECT: &str = "http://localhost:7777/callback";
@@ -235,6 +244,8 @@ impl ClientSpec {
             scopes: "openid profile email groups offline_access",
             grant_types: vec!["authorization_code", "refresh_token"],
             skip_consent: false,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
         }
     }
     pub fn public(id: &'static str) -> ClientSpec {
