@@ -19,10 +19,14 @@ use crate::oauth::primitives::{
 };
 use crate::oauth::redirect::AuthResponse;
 use crate::oauth::scope;
+use crate::oidc::{claims, logout};
 use crate::store::auth_requests::{self, AuthRequest};
 use crate::store::clients::{self, Client};
 use crate::store::sessions::Session;
 use crate::store::{consents, session_clients, users};
+
+/// The authentication context class of a password sign-in (discovery `acr_values_supported`).
+pub const ACR_SINGLE_FACTOR: &str = "1";
 
 /// What the endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,10 @@ pub struct Valid {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `sub` of a valid `id_token_hint`: the user the client expects.
+    pub hint_sub: Option<String>,
+    /// Claims asked for through `claims`: (userinfo, id_token).
+    pub claims: (Vec<String>, Vec<String>),
     /// The parameters as received (single values), for the flow.
     pub params: BTreeMap<String, String>,
 }
@@ -75,9 +83,14 @@ pub fn error_response(
     e: AuthorizeError,
     description: &str,
 ) -> AuthResponse {
+    // error_description: printable ASCII without `"` and `\\` (RFC 6749 §4.1.2.1).
+    let clean: String = description
+        .chars()
+        .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+        .collect();
     let mut params = vec![
         ("error".to_string(), e.code().to_string()),
-        ("error_description".to_string(), description.to_string()),
+        ("error_description".to_string(), clean),
     ];
     if let Some(s) = state {
         params.push(("state".into(), s.to_string()));
@@ -135,6 +148,8 @@ pub fn validate(
         prompt: Vec::new(),
         max_age: None,
         login_hint: params.get("login_hint").cloned(),
+        hint_sub: None,
+        claims: (Vec::new(), Vec::new()),
         params: BTreeMap::new(),
     };
     let invalid = |v: &Valid, m: &str| Ok(Err(v.error(ctx, AuthorizeError::InvalidRequest, m)));
@@ -253,6 +268,23 @@ pub fn validate(
     }
     if params.get("nonce").is_some_and(|n| n.len() > 512) {
         return invalid(&valid, "nonce is too long");
+    }
+    if let Some(raw) = params.get("claims").filter(|c| !c.is_empty()) {
+        match claims::parse_request(raw) {
+            Ok(c) => valid.claims = c,
+            Err(m) => return invalid(&valid, &m),
+        }
+    }
+    if let Some(hint) = params.get("id_token_hint").filter(|h| !h.is_empty()) {
+        match logout::parse_hint(ctx, hint) {
+            Some(h) if h.aud.contains(&valid.client.client_id) => valid.hint_sub = Some(h.sub),
+            _ => {
+                return invalid(
+                    &valid,
+                    "id_token_hint is not an ID token issued to this client",
+                );
+            }
+        }
     }
     valid.params = params;
     Ok(Ok(valid))
@@ -413,7 +445,12 @@ fn evaluate(
             let too_old = valid
                 .max_age
                 .is_some_and(|m| auth_time + Duration::seconds(m) < now);
-            !fresh && (forced || too_old)
+            // The client expects another user than the one signed in.
+            let other_user = valid
+                .hint_sub
+                .as_ref()
+                .is_some_and(|sub| s.user_id.as_ref() != Some(sub));
+            other_user || (!fresh && (forced || too_old))
         }
     };
     if needs_login {
@@ -477,7 +514,10 @@ fn issue_code(
         auth_time: session.auth_time.map(|t| t.and_utc().timestamp()),
         amr: serde_json::from_str(&session.amr).unwrap_or_default(),
         sid: Some(session.sid.clone()),
+        acr: Some(ACR_SINGLE_FACTOR.to_string()),
         max_age_requested: valid.max_age.is_some(),
+        claims_userinfo: valid.claims.0.clone(),
+        claims_id_token: valid.claims.1.clone(),
         ..Default::default()
     };
     let granted = scope::join(&valid.scopes);

@@ -20,6 +20,11 @@ pub struct GrantData {
     /// True when the request carried `max_age`, so `auth_time` must be in the ID token.
     #[serde(default)]
     pub max_age_requested: bool,
+    /// Claims asked for through the `claims` request parameter (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_userinfo: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_id_token: Vec<String>,
     pub family_id: String,
 }
 

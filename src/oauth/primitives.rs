@@ -305,12 +305,29 @@ impl DbIssuer<'_, '_> {
             self.id_token = None;
             return Ok(());
         }
+        let requested = if data.claims_id_token.is_empty() {
+            serde_json::Map::new()
+        } else {
+            let user = {
+                let mut conn = self.conn.borrow_mut();
+                crate::store::users::find(&mut conn, &grant.owner_id)
+            };
+            match user {
+                Ok(Some(u)) => crate::oidc::claims::subset(&u, &data.claims_id_token),
+                Ok(None) => serde_json::Map::new(),
+                Err(e) => {
+                    self.fail(e);
+                    return Err(());
+                }
+            }
+        };
         match id_token::mint(
             self.ctx,
             &grant.owner_id,
             &grant.client_id,
             data,
             access,
+            requested,
             self.now,
         ) {
             Ok(t) => {

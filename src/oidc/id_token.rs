@@ -21,6 +21,9 @@ pub struct ExtraClaims {
     /// Session id (Front-/Back-Channel Logout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// User claims asked for through the `claims` request parameter.
+    #[serde(flatten)]
+    pub requested: serde_json::Map<String, serde_json::Value>,
 }
 
 impl AdditionalClaims for ExtraClaims {}
@@ -39,6 +42,7 @@ pub fn mint(
     client_id: &str,
     data: &GrantData,
     access_token: &str,
+    requested: serde_json::Map<String, serde_json::Value>,
     now: NaiveDateTime,
 ) -> Result<String, InternalError> {
     let issuer = IssuerUrl::new(ctx.config.issuer.clone())
@@ -53,6 +57,7 @@ pub fn mint(
         StandardClaims::new(SubjectIdentifier::new(sub.to_string())),
         ExtraClaims {
             sid: data.sid.clone(),
+            requested,
         },
     )
     .set_authorized_party(Some(ClientId::new(client_id.to_string())))

@@ -40,5 +40,8 @@ pub fn userinfo(
     let user = users::find(conn, &user_id)?
         .filter(|u| !u.disabled)
         .ok_or(UserinfoError::InvalidToken)?;
-    Ok(claims::for_scopes(&user, &token.scope))
+    let requested = crate::oauth::grant_data::GrantData::from_json(&token.grant_data)
+        .map(|d| d.claims_userinfo)
+        .unwrap_or_default();
+    Ok(claims::for_request(&user, &token.scope, &requested))
 }

@@ -6,6 +6,7 @@ mod support;
 mod authorize_errors;
 mod browser;
 mod cli;
+mod conformance;
 mod discovery;
 mod flow;
 mod logout;
