@@ -30,6 +30,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Wakes the delivery loop when work was queued.
     pub wakeup: Arc<tokio::sync::Notify>,
+    /// Bounds concurrent Argon2 verifications (about one per core).
+    pub argon2_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -63,6 +65,11 @@ impl AppState {
             dummy_hash: password::dummy_hash()?,
             http,
             wakeup: Arc::new(tokio::sync::Notify::new()),
+            argon2_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )),
         })
     }
 
@@ -157,9 +164,9 @@ pub mod web_data {
     pub type Data = actix_web::web::Data<super::AppState>;
 }
 
-/// The route table.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    use crate::web::{oauth, oidc, pages};
+/// Routes that are never rate limited: metadata, keys, health, the stylesheet.
+pub fn open_routes(cfg: &mut web::ServiceConfig) {
+    use crate::web::{oidc, pages};
     cfg.route(
         "/.well-known/openid-configuration",
         web::get().to(oidc::discovery::metadata),
@@ -169,29 +176,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(oidc::discovery::metadata),
     )
     .route("/jwks", web::get().to(oidc::discovery::jwks))
-    .route("/authorize", web::get().to(oauth::authorize::get))
-    .route("/authorize", web::post().to(oauth::authorize::post))
-    .route("/authorize/resume", web::get().to(oauth::authorize::resume))
-    .route("/token", web::post().to(oauth::token::token))
-    .route("/revoke", web::post().to(oauth::token_management::revoke))
-    .route(
-        "/introspect",
-        web::post().to(oauth::token_management::introspect),
-    )
-    .route("/userinfo", web::get().to(oidc::userinfo::get))
-    .route("/userinfo", web::post().to(oidc::userinfo::post))
-    .route("/logout", web::get().to(oidc::logout::get))
-    .route("/logout", web::post().to(oidc::logout::post))
-    .route("/login", web::get().to(pages::login::show))
-    .route("/login", web::post().to(pages::login::submit))
-    .route("/consent", web::get().to(pages::consent::show))
-    .route("/consent", web::post().to(pages::consent::submit))
-    .route("/", web::get().to(pages::home::show))
     .route("/healthz", web::get().to(pages::home::healthz))
     .route(
         "/static/css/portcullis.css",
         web::get().to(pages::home::css),
     );
+}
+
+/// Routes limited per client address.
+pub fn limited_routes(cfg: &mut web::ServiceConfig) {
+    use crate::web::{oauth, oidc, pages};
+    cfg.route("/authorize", web::get().to(oauth::authorize::get))
+        .route("/authorize", web::post().to(oauth::authorize::post))
+        .route("/authorize/resume", web::get().to(oauth::authorize::resume))
+        .route("/token", web::post().to(oauth::token::token))
+        .route("/revoke", web::post().to(oauth::token_management::revoke))
+        .route(
+            "/introspect",
+            web::post().to(oauth::token_management::introspect),
+        )
+        .route("/userinfo", web::get().to(oidc::userinfo::get))
+        .route("/userinfo", web::post().to(oidc::userinfo::post))
+        .route("/logout", web::get().to(oidc::logout::get))
+        .route("/logout", web::post().to(oidc::logout::post))
+        .route("/login", web::get().to(pages::login::show))
+        .route("/login", web::post().to(pages::login::submit))
+        .route("/consent", web::get().to(pages::consent::show))
+        .route("/consent", web::post().to(pages::consent::submit))
+        .route("/", web::get().to(pages::home::show));
 }
 
 /// Builds the HTTP server on an already bound listener.
@@ -200,6 +212,10 @@ pub fn build_server(
     state: web_data::Data,
 ) -> std::io::Result<actix_web::dev::Server> {
     let hsts = !state.config.dev_mode;
+    let limits =
+        crate::web::rate_limit::limits(&state.config.rate_limit, &state.config.trusted_proxies)
+            .ok_or_else(|| std::io::Error::other("invalid rate limit settings"))?;
+    let limited = state.config.rate_limit.enabled;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -217,10 +233,21 @@ pub fn build_server(
                     Ok(res)
                 }
             })
-            .configure(routes)
+            .configure(open_routes)
+            .service(
+                web::scope("")
+                    .wrap(actix_web::middleware::Condition::new(
+                        limited,
+                        actix_governor::Governor::new(&limits),
+                    ))
+                    .configure(limited_routes),
+            )
             .default_service(actix_web::web::to(crate::web::pages::home::not_found))
     })
     .workers(workers)
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
+    .keep_alive(std::time::Duration::from_secs(30))
     .shutdown_timeout(10)
     .listen(listener)?
     .run();

@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 
+use crate::config::PasswordPolicy;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
 use crate::keys::secrets::{random_id, random_token};
@@ -23,6 +24,7 @@ pub enum Bootstrap {
 
 pub fn ensure_admin(
     conn: &mut DbConn,
+    policy: &PasswordPolicy,
     given_password: Option<String>,
     now: NaiveDateTime,
 ) -> Result<Bootstrap, InternalError> {
@@ -40,7 +42,7 @@ pub fn ensure_admin(
     }
     let (pw, generated) = match given_password {
         Some(p) => {
-            password::check_policy(&p).map_err(|m| {
+            password::check_policy(policy, &p, &["admin", "Administrator"]).map_err(|m| {
                 InternalError::new(format!("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD: {m}"))
             })?;
             (p, false)

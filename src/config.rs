@@ -34,6 +34,120 @@ struct FileConfig {
     session_idle_timeout: Option<i64>,
     session_lifetime: Option<i64>,
     db_pool_size: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
+    password_min_length: Option<usize>,
+    password_max_age_days: Option<i64>,
+    #[serde(default)]
+    throttle: Option<Throttling>,
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
+}
+
+/// A graded delay schedule: `free` failures cost nothing, then each further failure waits the
+/// next entry of `delays` (the last one repeating), never more than `cap` seconds.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub free: i32,
+    pub delays: Vec<i64>,
+    pub cap: i64,
+}
+
+impl Schedule {
+    /// Seconds to wait after `failures` failures.
+    pub fn delay(&self, failures: i32) -> i64 {
+        if failures <= self.free || self.delays.is_empty() {
+            return 0;
+        }
+        let i = (failures - self.free - 1) as usize;
+        let d = self
+            .delays
+            .get(i)
+            .or(self.delays.last())
+            .copied()
+            .unwrap_or(0);
+        d.min(self.cap)
+    }
+}
+
+/// Throttling of failed sign-ins, counted in the database so every instance sees the same counts.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Throttling {
+    pub enabled: bool,
+    /// Failures older than this many seconds are forgotten.
+    pub window: i64,
+    /// One account from one address: carries most of the weight.
+    pub account_ip: Schedule,
+    /// One address, any accounts: credential stuffing.
+    pub ip: Schedule,
+    /// One account, any address: short and capped, so others cannot lock the user out for long.
+    pub account: Schedule,
+}
+
+impl Default for Throttling {
+    fn default() -> Self {
+        Throttling {
+            enabled: true,
+            window: 3600,
+            account_ip: Schedule {
+                free: 3,
+                delays: vec![1, 5, 30, 300],
+                cap: 900,
+            },
+            ip: Schedule {
+                free: 20,
+                delays: vec![5, 30, 300],
+                cap: 900,
+            },
+            account: Schedule {
+                free: 10,
+                delays: vec![1, 2, 5, 10, 30],
+                cap: 30,
+            },
+        }
+    }
+}
+
+/// Request rate limits per client address (GCRA, per instance).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub enabled: bool,
+    /// Sustained requests per second per address.
+    pub per_second: u32,
+    /// Requests allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            enabled: true,
+            per_second: 20,
+            burst: 100,
+        }
+    }
+}
+
+/// The password policy (NIST SP 800-63B).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    /// How many previous passwords may not be reused.
+    pub history: i64,
+    /// Optional maximum age in days (off by default: NIST advises against forced rotation).
+    pub max_age_days: Option<i64>,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            min_length: 12,
+            history: 5,
+            max_age_days: None,
+        }
+    }
 }
 
 /// Lifetimes in seconds.
@@ -73,6 +187,11 @@ pub struct Config {
     pub dev_mode: bool,
     pub lifetimes: Lifetimes,
     pub db_pool_size: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub throttle: Throttling,
+    pub rate_limit: RateLimit,
+    pub password: PasswordPolicy,
 }
 
 impl Config {
@@ -151,7 +270,52 @@ impl Config {
                 .map_err(|_| "PORTCULLIS_DB_POOL_SIZE must be a whole number".to_string())?,
             None => file.db_pool_size.unwrap_or(10),
         };
-        Config::build(bind, &issuer, &database_url, lifetimes, pool)
+        let mut config = Config::build(bind, &issuer, &database_url, lifetimes, pool)?;
+        let proxies: Vec<String> = match env("PORTCULLIS_TRUSTED_PROXIES") {
+            Some(v) => v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => file.trusted_proxies.unwrap_or_default(),
+        };
+        config.trusted_proxies = proxies
+            .iter()
+            .map(|p| {
+                p.parse().map_err(|_| {
+                    format!("invalid trusted proxy address {p:?}: expected an IP address")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if let Some(t) = file.throttle {
+            config.throttle = t;
+        }
+        if let Some(v) = env("PORTCULLIS_THROTTLE_ENABLED") {
+            config.throttle.enabled = parse_bool("PORTCULLIS_THROTTLE_ENABLED", &v)?;
+        }
+        if let Some(r) = file.rate_limit {
+            config.rate_limit = r;
+        }
+        if let Some(v) = env("PORTCULLIS_RATE_LIMIT_ENABLED") {
+            config.rate_limit.enabled = parse_bool("PORTCULLIS_RATE_LIMIT_ENABLED", &v)?;
+        }
+        if config.rate_limit.per_second == 0 || config.rate_limit.burst == 0 {
+            return Err("rate_limit.per_second and rate_limit.burst must be positive".into());
+        }
+        let min = match env("PORTCULLIS_PASSWORD_MIN_LENGTH") {
+            Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+                "PORTCULLIS_PASSWORD_MIN_LENGTH must be a whole number".to_string()
+            })?),
+            None => file.password_min_length,
+        };
+        if let Some(m) = min {
+            if !(8..=128).contains(&m) {
+                return Err("the minimum password length must be between 8 and 128".into());
+            }
+            config.password.min_length = m;
+        }
+        config.password.max_age_days = file.password_max_age_days.filter(|d| *d > 0);
+        Ok(config)
     }
 
     /// Validates and assembles a configuration from explicit values.
@@ -179,12 +343,24 @@ impl Config {
             dev_mode,
             lifetimes,
             db_pool_size,
+            trusted_proxies: Vec::new(),
+            throttle: Throttling::default(),
+            rate_limit: RateLimit::default(),
+            password: PasswordPolicy::default(),
         })
     }
 
     /// An absolute URL under the issuer.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
+    match v.trim() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{name} must be true or false")),
     }
 }
 
@@ -260,6 +436,36 @@ mod tests {
         };
         let err = Config::load(&o, &|_| None).unwrap_err();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn schedules_grade_delays_and_cap_them() {
+        let s = Schedule {
+            free: 2,
+            delays: vec![1, 5, 30],
+            cap: 20,
+        };
+        let got: Vec<i64> = (1..=7).map(|n| s.delay(n)).collect();
+        assert_eq!(got, vec![0, 0, 1, 5, 20, 20, 20]);
+    }
+
+    #[test]
+    fn throttle_settings_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "[throttle]\nwindow = 60\naccount = { free = 1, delays = [2], cap = 2 }\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        let c = Config::load(&o, &|_| None).unwrap();
+        assert_eq!(c.throttle.window, 60);
+        assert_eq!(c.throttle.account.delay(2), 2);
+        assert_eq!(c.throttle.ip, Throttling::default().ip);
     }
 
     #[test]

@@ -19,7 +19,12 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         .get()
         .map_err(|e| CliError(format!("cannot open the database: {e}")))?;
     let given = std::env::var("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD").ok();
-    match bootstrap::ensure_admin(&mut conn, given, state.clock.naive())? {
+    match bootstrap::ensure_admin(
+        &mut conn,
+        &state.config.password,
+        given,
+        state.clock.naive(),
+    )? {
         Bootstrap::Created {
             generated_password: Some(pw),
         } => {

@@ -131,7 +131,12 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             } else {
                 (random_token(), true)
             };
-            password::check_policy(&pw).map_err(CliError)?;
+            {
+                let mut inputs: Vec<&str> = vec![username.as_str()];
+                inputs.extend(email.as_deref());
+                inputs.extend(name.as_deref());
+                password::check_policy(&config.password, &pw, &inputs).map_err(CliError)?;
+            }
             let hash = password::hash(&pw)?;
             let mut conn = open(config)?;
             let user = users::User {
@@ -151,6 +156,13 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                     return Err(CliError(format!("user {username:?} already exists")));
                 }
                 users::insert(c, &user)?;
+                password::remember(
+                    c,
+                    &user.id,
+                    user.password_hash.as_deref().unwrap_or_default(),
+                    config.password.history,
+                    now,
+                )?;
                 Ok(())
             })?;
             let mut doc = user_json(&user);
@@ -170,16 +182,9 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                 return Err(CliError("set-password needs --password-stdin".into()));
             }
             let pw = read_password_stdin()?;
-            password::check_policy(&pw).map_err(CliError)?;
-            let hash = password::hash(&pw)?;
             let mut conn = open(config)?;
-            tx(&mut conn, |c| {
-                let u = find(c, &username)?;
-                users::set_password(c, &u.id, &hash, now)?;
-                sessions::delete_for_user(c, &u.id)?;
-                tokens::revoke_for_user(c, &u.id)?;
-                Ok(())
-            })?;
+            let u = find(&mut conn, &username)?;
+            password::change(&mut conn, &config.password, &u, &pw, now)?.map_err(CliError)?;
             output(
                 json,
                 &json!({"username": username, "password_changed": true}),

@@ -139,7 +139,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    throttles (key) {
+        key -> Text,
+        failures -> Integer,
+        first_failure_at -> Timestamp,
+        last_failure_at -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_history (id) {
+        id -> Text,
+        user_id -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    throttles,
+    password_history,
     session_clients,
     logout_deliveries,
     users,

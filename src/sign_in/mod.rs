@@ -1,4 +1,6 @@
 //! Signing users in: passwords and browser sessions.
 
+pub mod login;
 pub mod password;
 pub mod sessions;
+pub mod throttle;

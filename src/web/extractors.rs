@@ -3,6 +3,9 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 
+use std::net::IpAddr;
+
+use crate::config::Config;
 use crate::sign_in::sessions::Origin;
 
 /// `application/x-www-form-urlencoded` pairs, in order, duplicates kept (callers decide).
@@ -35,10 +38,34 @@ pub fn is_form(req: &HttpRequest) -> bool {
         .unwrap_or(false)
 }
 
-/// The peer address and user agent (the peer address may be missing, e.g. in some test setups).
-pub fn origin(req: &HttpRequest) -> Origin {
+/// The client's address: the peer, or, when the peer is a trusted proxy, the nearest address in
+/// `X-Forwarded-For` that is not itself a trusted proxy. `None` when the peer is unknown.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !trusted.contains(ip))
+            .copied()
+            .unwrap_or(peer),
+    )
+}
+
+/// The client address and user agent (the address may be missing, e.g. in some test setups).
+pub fn origin(req: &HttpRequest, config: &Config) -> Origin {
     Origin {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: client_ip(req, &config.trusted_proxies).map(|a| a.to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

@@ -6,5 +6,6 @@ pub mod extractors;
 pub mod oauth;
 pub mod oidc;
 pub mod pages;
+pub mod rate_limit;
 pub mod security_headers;
 pub mod session_cookie;

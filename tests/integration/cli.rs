@@ -134,7 +134,7 @@ fn bad_input_exits_1_with_one_line_and_writes_nothing() {
             "--redirect-uri",
             "https://rp.example/cb",
             "--scope",
-            "admin",
+            "bad\"scope",
         ],
         &[
             "client",

@@ -1,3 +1,5 @@
+DROP TABLE password_history;
+DROP TABLE throttles;
 DROP TABLE logout_deliveries;
 DROP TABLE session_clients;
 DROP TABLE signing_keys;

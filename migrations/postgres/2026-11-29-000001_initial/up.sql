@@ -122,3 +122,19 @@ CREATE TABLE logout_deliveries (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX logout_deliveries_due ON logout_deliveries(delivered, next_attempt_at);
+
+CREATE TABLE throttles (
+    key TEXT PRIMARY KEY NOT NULL,
+    failures INTEGER NOT NULL,
+    first_failure_at TIMESTAMP NOT NULL,
+    last_failure_at TIMESTAMP NOT NULL,
+    blocked_until TIMESTAMP
+);
+
+CREATE TABLE password_history (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    password_hash TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX password_history_user ON password_history(user_id);

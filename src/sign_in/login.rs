@@ -1,0 +1,153 @@
+//! The sign-in use case: CSRF, throttling, the password check, and a fresh session.
+
+use chrono::NaiveDateTime;
+
+use crate::context::Ctx;
+use crate::db::{self, DbConn};
+use crate::error::InternalError;
+use crate::keys::secrets::ct_eq;
+use crate::oauth::authorize;
+use crate::oauth::redirect::origin;
+use crate::sign_in::sessions::{self, Origin};
+use crate::sign_in::{password, throttle};
+
+/// What the sign-in page shows about the request it belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct RequestView {
+    pub client_name: Option<String>,
+    pub login_hint: Option<String>,
+    /// Where the form may lead after sign-in (the client's redirect origin).
+    pub form_target: Option<String>,
+}
+
+pub fn view_of(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    request: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<RequestView, InternalError> {
+    let Some(id) = request else {
+        return Ok(RequestView::default());
+    };
+    Ok(match authorize::load(c, ctx, id, now)? {
+        Some((_, v)) => RequestView {
+            client_name: Some(v.client.name.clone()),
+            login_hint: v.login_hint.clone(),
+            form_target: origin(&v.redirect_uri),
+        },
+        None => RequestView::default(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub cookie: Option<String>,
+    pub csrf_token: Option<String>,
+    pub username: String,
+    pub password: String,
+    pub request: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    BadCsrf,
+    /// Too many failures: wait this many seconds.
+    Throttled {
+        retry_after: i64,
+        view: RequestView,
+        csrf: String,
+    },
+    Failed {
+        view: RequestView,
+        csrf: String,
+    },
+    SignedIn {
+        cookie: String,
+        next: String,
+    },
+}
+
+/// One sign-in attempt. Argon2 runs between two short transactions, never inside one.
+pub fn attempt(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    a: Attempt,
+    now: NaiveDateTime,
+) -> Result<Outcome, InternalError> {
+    let lt = ctx.config.lifetimes.clone();
+    let tcfg = &ctx.config.throttle;
+    let keys = throttle::keys(&a.username, a.origin.ip.as_deref());
+    let (session, blocked) = db::transaction(c, |c| {
+        let session = match &a.cookie {
+            Some(v) => sessions::current(c, v, now, &lt)?,
+            None => None,
+        };
+        let blocked = throttle::blocked(c, tcfg, &keys, now)?;
+        Ok::<_, InternalError>((session, blocked))
+    })?;
+    let csrf_ok = match (&session, &a.csrf_token) {
+        (Some(s), Some(p)) => ct_eq(&s.csrf_token, p),
+        _ => false,
+    };
+    if !csrf_ok {
+        return Ok(Outcome::BadCsrf);
+    }
+    let csrf = session
+        .as_ref()
+        .map(|s| s.csrf_token.clone())
+        .unwrap_or_default();
+    if let Some(retry_after) = blocked {
+        let view = view_of(c, ctx, a.request.as_deref(), now)?;
+        return Ok(Outcome::Throttled {
+            retry_after,
+            view,
+            csrf,
+        });
+    }
+    let too_long = a.username.len() > 256 || a.password.len() > 4096;
+    let checked = if too_long {
+        Err(password::BadCredentials)
+    } else {
+        password::authenticate(c, ctx.dummy_hash, &a.username, &a.password, now)?
+    };
+    db::transaction(c, |c| match checked {
+        Ok(user) => {
+            throttle::succeeded(c, &keys)?;
+            let opened =
+                sessions::sign_in(c, session.as_ref(), &user.id, &["pwd"], &a.origin, now, &lt)?;
+            if let Some(id) = &a.request {
+                authorize::signed_in_for(c, id, &opened.session.sid)?;
+            }
+            let next = match &a.request {
+                Some(id) => format!(
+                    "/authorize/resume?{}",
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("request", id)
+                        .finish()
+                ),
+                None => "/".to_string(),
+            };
+            Ok(Outcome::SignedIn {
+                cookie: opened.cookie,
+                next,
+            })
+        }
+        Err(password::BadCredentials) => {
+            let wait = throttle::failed(c, tcfg, &keys, now)?;
+            tracing::info!(
+                ip = a.origin.ip.as_deref().unwrap_or("unknown"),
+                "failed sign-in"
+            );
+            let view = view_of(c, ctx, a.request.as_deref(), now)?;
+            Ok(match wait {
+                Some(retry_after) => Outcome::Throttled {
+                    retry_after,
+                    view,
+                    csrf,
+                },
+                None => Outcome::Failed { view, csrf },
+            })
+        }
+    })
+}

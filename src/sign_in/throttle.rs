@@ -1,0 +1,98 @@
+//! Graded delays after failed sign-ins, counted per account, per address and per both, in the
+//! database so that every instance sees the same counts.
+
+use chrono::{Duration, NaiveDateTime};
+
+use crate::config::{Schedule, Throttling};
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::store::throttles::{self, Throttle};
+
+/// The three counters one attempt touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    pub account: String,
+    pub ip: String,
+    pub account_ip: String,
+}
+
+/// Keys for an attempt on `username` from `ip`. Unknown usernames are counted like real ones,
+/// so the answers never tell which accounts exist.
+pub fn keys(username: &str, ip: Option<&str>) -> Keys {
+    let account: String = username.trim().to_lowercase().chars().take(256).collect();
+    let ip = ip.unwrap_or("unknown").to_string();
+    Keys {
+        account_ip: format!("ai:{account}|{ip}"),
+        account: format!("a:{account}"),
+        ip: format!("i:{ip}"),
+    }
+}
+
+fn pairs<'a>(cfg: &'a Throttling, k: &'a Keys) -> [(&'a str, &'a Schedule); 3] {
+    [
+        (k.account_ip.as_str(), &cfg.account_ip),
+        (k.ip.as_str(), &cfg.ip),
+        (k.account.as_str(), &cfg.account),
+    ]
+}
+
+/// Seconds until the attempt may be made, if any counter blocks it now.
+pub fn blocked(
+    conn: &mut DbConn,
+    cfg: &Throttling,
+    k: &Keys,
+    now: NaiveDateTime,
+) -> Result<Option<i64>, InternalError> {
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let mut wait = 0i64;
+    for (key, _) in pairs(cfg, k) {
+        if let Some(until) = throttles::find(conn, key)?.and_then(|t| t.blocked_until) {
+            if until > now {
+                // Round up so Retry-After never says 0 while still blocked.
+                let ms = (until - now).num_milliseconds();
+                wait = wait.max((ms + 999) / 1000);
+            }
+        }
+    }
+    Ok((wait > 0).then_some(wait))
+}
+
+/// Counts a failure on every key; returns how long the next attempt must wait, if at all.
+pub fn failed(
+    conn: &mut DbConn,
+    cfg: &Throttling,
+    k: &Keys,
+    now: NaiveDateTime,
+) -> Result<Option<i64>, InternalError> {
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let mut wait = 0i64;
+    for (key, schedule) in pairs(cfg, k) {
+        let window_start = now - Duration::seconds(cfg.window);
+        let prev = throttles::find(conn, key)?.filter(|t| t.last_failure_at >= window_start);
+        let failures = prev.as_ref().map(|t| t.failures + 1).unwrap_or(1);
+        let delay = schedule.delay(failures);
+        wait = wait.max(delay);
+        throttles::put(
+            conn,
+            &Throttle {
+                key: key.to_string(),
+                failures,
+                first_failure_at: prev.map(|t| t.first_failure_at).unwrap_or(now),
+                last_failure_at: now,
+                blocked_until: (delay > 0).then(|| now + Duration::seconds(delay)),
+            },
+        )?;
+    }
+    Ok((wait > 0).then_some(wait))
+}
+
+/// A successful sign-in clears the account's own counters (not the address's).
+pub fn succeeded(conn: &mut DbConn, k: &Keys) -> Result<(), InternalError> {
+    throttles::delete(conn, &k.account_ip)?;
+    throttles::delete(conn, &k.account)?;
+    Ok(())
+}
