@@ -48,12 +48,12 @@ pub fn blocked(
     }
     let mut wait = 0i64;
     for (key, _) in pairs(cfg, k) {
-        if let Some(until) = throttles::find(conn, key)?.and_then(|t| t.blocked_until) {
-            if until > now {
-                // Round up so Retry-After never says 0 while still blocked.
-                let ms = (until - now).num_milliseconds();
-                wait = wait.max((ms + 999) / 1000);
-            }
+        if let Some(until) = throttles::find(conn, key)?.and_then(|t| t.blocked_until)
+            && until > now
+        {
+            // Round up so Retry-After never says 0 while still blocked.
+            let ms = (until - now).num_milliseconds();
+            wait = wait.max((ms + 999) / 1000);
         }
     }
     Ok((wait > 0).then_some(wait))
