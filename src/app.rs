@@ -116,14 +116,23 @@ where
     .map_err(WebError::Internal)
 }
 
-/// Delivers queued back-channel logouts: at once when woken, and every few seconds for retries.
-/// Runs until the process ends; any number of instances may run it (deliveries are leased).
+/// Background work: delivers queued back-channel logouts at once when woken and every few
+/// seconds for retries, and purges expired rows every ten minutes. Runs until the process
+/// ends; any number of instances may run it (deliveries are leased, purges are idempotent).
 pub async fn delivery_loop(state: web_data::Data) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut purge = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tokio::select! {
             _ = state.wakeup.notified() => {}
             _ = tick.tick() => {}
+            _ = purge.tick() => {
+                match run(&state, |c, ctx, now| crate::maintenance::purge(c, ctx.config, now)).await {
+                    Ok(p) => tracing::debug!(?p, "purged expired rows"),
+                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+                continue;
+            }
         }
         if let Err(e) = deliver_due(&state).await {
             tracing::error!(error = %e, "back-channel logout delivery failed");

@@ -9,6 +9,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod keys;
+pub mod maintenance;
 pub mod oauth;
 pub mod oidc;
 pub mod sign_in;

@@ -46,3 +46,8 @@ pub fn mark_used(conn: &mut DbConn, code_hash: &str) -> QueryResult<usize> {
     .set(auth_codes::used.eq(true))
     .execute(conn)
 }
+
+/// Deletes codes that expired before `before` (kept a while so replays are still recognised).
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(auth_codes::table.filter(auth_codes::expires_at.le(before))).execute(conn)
+}

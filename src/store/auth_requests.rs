@@ -53,3 +53,7 @@ pub fn set_consented(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
         .set(auth_requests::consented.eq(true))
         .execute(conn)
 }
+
+pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(auth_requests::table.filter(auth_requests::expires_at.le(now))).execute(conn)
+}

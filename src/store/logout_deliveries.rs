@@ -87,3 +87,17 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Delivery>> {
         .first(conn)
         .optional()
 }
+
+/// Deletes deliveries made (or given up) before `before`.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        logout_deliveries::table.filter(
+            logout_deliveries::created_at.le(before).and(
+                logout_deliveries::delivered
+                    .eq(true)
+                    .or(logout_deliveries::attempts.ge(crate::oidc::backchannel::MAX_ATTEMPTS)),
+            ),
+        ),
+    )
+    .execute(conn)
+}

@@ -51,3 +51,19 @@ pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
 pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
+
+/// Deletes sessions past their absolute expiry or idle since before `idle_before`.
+pub fn purge(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    idle_before: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::last_seen_at.le(idle_before)),
+        ),
+    )
+    .execute(conn)
+}

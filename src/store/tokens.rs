@@ -68,3 +68,8 @@ pub fn revoke_one(conn: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
         .set(tokens::revoked.eq(true))
         .execute(conn)
 }
+
+/// Deletes tokens that expired before `before`.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(tokens::table.filter(tokens::expires_at.le(before))).execute(conn)
+}

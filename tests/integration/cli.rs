@@ -313,3 +313,57 @@ async fn serve_bootstraps_an_admin_once_serves_discovery_and_stops_cleanly_on_si
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn the_password_policy_applies_to_the_cli() {
+    let cli = Cli::new();
+    for weak in [
+        "password123456",
+        "alice@example.com",
+        "qwertyuiopasdf",
+        "short",
+    ] {
+        let o = cli.run(
+            &[
+                "user",
+                "add",
+                "alice",
+                "--email",
+                "alice@example.com",
+                "--password-stdin",
+            ],
+            Some(&format!("{weak}\n")),
+        );
+        assert_eq!(o.code, 1, "{weak} was accepted");
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+    }
+    let ok = cli.run(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        Some("violet tractor humming softly\n"),
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    // The current password cannot be set again; a new one can, and then the first is history.
+    let same = cli.run(
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some("violet tractor humming softly\n"),
+    );
+    assert_eq!(same.code, 1);
+    assert!(same.stderr.contains("last 5 passwords"), "{}", same.stderr);
+    let new = cli.run(
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some("marble canyon whispers at dawn\n"),
+    );
+    assert_eq!(new.code, 0, "{}", new.stderr);
+    let back = cli.run(
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some("violet tractor humming softly\n"),
+    );
+    assert_eq!(back.code, 1, "an old password came back");
+}

@@ -73,6 +73,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Run the back-channel delivery loop (off: the test drives `deliver_due` itself).
     pub delivery_loop: bool,
+    /// Adjusts the configuration before the server starts.
+    pub configure: fn(&mut Config),
 }
 
 impl Default for Options {
@@ -82,6 +84,7 @@ impl Default for Options {
             lifetimes: Lifetimes::default(),
             database_url: None,
             delivery_loop: true,
+            configure: |_| {},
         }
     }
 }
@@ -123,7 +126,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let issuer = format!("http://{}:{port}", opts.host);
-        let config = Config::build(
+        let mut config = Config::build(
             format!("127.0.0.1:{port}"),
             &issuer,
             &database_url,
@@ -131,6 +134,7 @@ impl TestApp {
             4,
         )
         .expect("config");
+        (opts.configure)(&mut config);
         let clock = Clock::fixed_at_now();
         let state = actix_web::web::Data::new(AppState::new(config, clock.clone()).expect("state"));
         let server = build_server(listener, state.clone()).expect("server");
