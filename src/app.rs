@@ -32,6 +32,8 @@ pub struct AppState {
     pub wakeup: Arc<tokio::sync::Notify>,
     /// Bounds concurrent Argon2 verifications (about one per core).
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
+    /// Request rate per client at the token-side endpoints.
+    pub client_limiter: Arc<crate::web::rate_limit::ClientLimiter>,
 }
 
 impl AppState {
@@ -56,7 +58,9 @@ impl AppState {
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| InternalError::new(format!("HTTP client: {e}")))?;
+        let client_limiter = Arc::new(crate::web::rate_limit::client_limiter(&config.rate_limit));
         Ok(AppState {
+            client_limiter,
             config,
             pool,
             clock,

@@ -61,3 +61,58 @@ pub fn limits(cfg: &RateLimit, trusted: &[IpAddr]) -> Option<Limits> {
         })
         .finish()
 }
+
+/// A per-client limiter for the token-side endpoints (keyed by the presented `client_id`).
+pub type ClientLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+pub fn client_limiter(cfg: &RateLimit) -> ClientLimiter {
+    use std::num::NonZeroU32;
+    let rate = NonZeroU32::new(cfg.per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(cfg.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst))
+}
+
+/// The client a token-side request names (Basic user or `client_id` in the body), if any.
+pub fn presented_client_id(authorization: Option<&str>, pairs: &[(String, String)]) -> Option<String> {
+    use base64::Engine;
+    if let Some(encoded) = authorization.and_then(|h| h.strip_prefix("Basic ")) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        return text.split_once(':').map(|(id, _)| id.chars().take(128).collect());
+    }
+    pairs
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.chars().take(128).collect())
+}
+
+/// `Some(seconds)` when `client_id` is over its limit.
+pub fn client_over_limit(
+    limiter: &ClientLimiter,
+    enabled: bool,
+    client_id: Option<String>,
+) -> Option<u64> {
+    let id = client_id.filter(|_| enabled)?;
+    match limiter.check_key(&id) {
+        Ok(()) => None,
+        Err(not_until) => Some(
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1),
+        ),
+    }
+}
+
+/// The 429 answer of the token-side endpoints.
+pub fn too_many(retry_after: u64) -> HttpResponse {
+    HttpResponse::TooManyRequests()
+        .insert_header(("retry-after", retry_after.to_string()))
+        .insert_header(("cache-control", "no-store"))
+        .json(serde_json::json!({
+            "error": "rate_limited",
+            "error_description": format!("too many requests for this client; retry after {retry_after} seconds"),
+        }))
+}

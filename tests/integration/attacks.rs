@@ -474,3 +474,34 @@ async fn every_page_sends_the_security_headers() {
         );
     }
 }
+
+fn tight_limits_behind_proxy(config: &mut portcullis::config::Config) {
+    tight_rate_limit(config);
+    behind_proxy(config);
+}
+
+#[tokio::test]
+async fn one_client_flooding_the_token_endpoint_from_many_addresses_is_limited() {
+    let app = TestApp::spawn_with(Options {
+        configure: tight_limits_behind_proxy,
+        ..Default::default()
+    })
+    .await;
+    let secret = app.add_client(ClientSpec::confidential("app")).unwrap();
+    let mut last = None;
+    for i in 0..4 {
+        let r = reqwest::Client::new()
+            .post(app.url("/token"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .basic_auth("app", Some(&secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+            .send()
+            .await
+            .unwrap();
+        last = Some((r.status(), r.headers().contains_key("retry-after"), r.text().await.unwrap()));
+    }
+    let (status, retry_after, body) = last.unwrap();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after);
+    assert!(body.contains("for this client"), "{body}");
+}

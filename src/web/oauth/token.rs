@@ -7,6 +7,7 @@ use crate::app::{run, web_data::Data};
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::{self, TokenReply};
 use crate::web::errors::{WebError, oauth_json_error};
+use crate::web::rate_limit;
 use crate::web::extractors::{authorization, form_pairs, is_form};
 
 pub async fn token(
@@ -23,6 +24,13 @@ pub async fn token(
     }
     let pairs = form_pairs(&body);
     let auth = authorization(&req);
+    if let Some(wait) = rate_limit::client_over_limit(
+        &state.client_limiter,
+        state.config.rate_limit.enabled,
+        rate_limit::presented_client_id(auth.as_deref(), &pairs),
+    ) {
+        return Ok(rate_limit::too_many(wait));
+    }
     let reply = run(&state, move |c, ctx, now| {
         token::token(c, ctx, &pairs, auth.as_deref(), now)
     })

@@ -8,6 +8,7 @@ use crate::oauth::errors::TokenError;
 use crate::oauth::token::TokenReply;
 use crate::oauth::{introspection, revocation};
 use crate::web::errors::{WebError, oauth_json_error};
+use crate::web::rate_limit;
 use crate::web::extractors::{authorization, form_pairs, is_form};
 
 fn reply_error(r: TokenReply) -> HttpResponse {
@@ -37,6 +38,13 @@ pub async fn revoke(
     }
     let pairs = form_pairs(&body);
     let auth = authorization(&req);
+    if let Some(wait) = rate_limit::client_over_limit(
+        &state.client_limiter,
+        state.config.rate_limit.enabled,
+        rate_limit::presented_client_id(auth.as_deref(), &pairs),
+    ) {
+        return Ok(rate_limit::too_many(wait));
+    }
     let outcome = run(&state, move |c, ctx, now| {
         revocation::revoke(c, ctx, &pairs, auth.as_deref(), now)
     })
@@ -63,6 +71,13 @@ pub async fn introspect(
     }
     let pairs = form_pairs(&body);
     let auth = authorization(&req);
+    if let Some(wait) = rate_limit::client_over_limit(
+        &state.client_limiter,
+        state.config.rate_limit.enabled,
+        rate_limit::presented_client_id(auth.as_deref(), &pairs),
+    ) {
+        return Ok(rate_limit::too_many(wait));
+    }
     let outcome = run(&state, move |c, ctx, now| {
         introspection::introspect(c, ctx, &pairs, auth.as_deref(), now)
     })
