@@ -34,6 +34,8 @@ pub struct AppState {
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
     /// Request rate per client at the token-side endpoints.
     pub client_limiter: Arc<crate::web::rate_limit::ClientLimiter>,
+    /// Request rate per client address.
+    pub address_limiter: Arc<crate::web::rate_limit::AddressLimiter>,
 }
 
 impl AppState {
@@ -59,8 +61,10 @@ impl AppState {
             .build()
             .map_err(|e| InternalError::new(format!("HTTP client: {e}")))?;
         let client_limiter = Arc::new(crate::web::rate_limit::client_limiter(&config.rate_limit));
+        let address_limiter = Arc::new(crate::web::rate_limit::address_limiter(&config.rate_limit));
         Ok(AppState {
             client_limiter,
+            address_limiter,
             config,
             pool,
             clock,
@@ -216,7 +220,24 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(pages::login::submit))
         .route("/consent", web::get().to(pages::consent::show))
         .route("/consent", web::post().to(pages::consent::submit))
-        .route("/", web::get().to(pages::home::show));
+        .route("/", web::get().to(pages::home::show))
+        .route("/account", web::get().to(crate::web::account::show))
+        .route(
+            "/account/password",
+            web::post().to(crate::web::account::password),
+        )
+        .route(
+            "/account/sessions/revoke",
+            web::post().to(crate::web::account::revoke_session),
+        )
+        .route(
+            "/account/sessions/revoke-others",
+            web::post().to(crate::web::account::revoke_others),
+        )
+        .route(
+            "/account/apps/revoke",
+            web::post().to(crate::web::account::revoke_app),
+        );
 }
 
 /// Builds the HTTP server on an already bound listener.
@@ -225,10 +246,6 @@ pub fn build_server(
     state: web_data::Data,
 ) -> std::io::Result<actix_web::dev::Server> {
     let hsts = !state.config.dev_mode;
-    let limits =
-        crate::web::rate_limit::limits(&state.config.rate_limit, &state.config.trusted_proxies)
-            .ok_or_else(|| std::io::Error::other("invalid rate limit settings"))?;
-    let limited = state.config.rate_limit.enabled;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -249,10 +266,29 @@ pub fn build_server(
             .configure(open_routes)
             .service(
                 web::scope("")
-                    .wrap(actix_web::middleware::Condition::new(
-                        limited,
-                        actix_governor::Governor::new(&limits),
-                    ))
+                    .wrap_fn(|req, srv| {
+                        use futures_util::future::{Either, ready};
+                        let st = req.app_data::<web_data::Data>().cloned();
+                        let over = st.and_then(|st| {
+                            crate::web::rate_limit::address_over_limit(
+                                &st.address_limiter,
+                                &st.config.rate_limit,
+                                req.request(),
+                                &st.config.trusted_proxies,
+                            )
+                        });
+                        match over {
+                            Some(wait) => Either::Left(ready(Ok(req
+                                .into_response(crate::web::rate_limit::address_too_many(wait))
+                                .map_into_boxed_body()))),
+                            None => {
+                                let fut = srv.call(req);
+                                Either::Right(
+                                    async move { fut.await.map(|r| r.map_into_boxed_body()) },
+                                )
+                            }
+                        }
+                    })
                     .configure(limited_routes),
             )
             .default_service(actix_web::web::to(crate::web::pages::home::not_found))

@@ -1,5 +1,6 @@
 //! Portcullis: an OAuth 2.0 / OpenID Connect identity provider.
 
+pub mod account;
 pub mod app;
 pub mod bootstrap;
 pub mod cli;

@@ -126,7 +126,7 @@ pub fn attempt(
                         .append_pair("request", id)
                         .finish()
                 ),
-                None => "/".to_string(),
+                None => "/account".to_string(),
             };
             Ok(Outcome::SignedIn {
                 cookie: opened.cookie,

@@ -31,3 +31,15 @@ pub fn put(conn: &mut DbConn, c: &Consent) -> QueryResult<()> {
         .execute(conn)
         .map(|_| ())
 }
+
+pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Consent>> {
+    consents::table
+        .filter(consents::user_id.eq(user_id))
+        .order(consents::client_id.asc())
+        .select(Consent::as_select())
+        .load(conn)
+}
+
+pub fn delete(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(consents::table.find((user_id, client_id))).execute(conn)
+}

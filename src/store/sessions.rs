@@ -67,3 +67,21 @@ pub fn purge(
     )
     .execute(conn)
 }
+
+pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order(sessions::last_seen_at.desc())
+        .select(Session::as_select())
+        .load(conn)
+}
+
+/// Deletes one of the user's sessions by its public id.
+pub fn delete_by_sid(conn: &mut DbConn, user_id: &str, sid: &str) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::sid.eq(sid)),
+    )
+    .execute(conn)
+}

@@ -73,3 +73,17 @@ pub fn revoke_one(conn: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
 pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(tokens::table.filter(tokens::expires_at.le(before))).execute(conn)
 }
+
+pub fn revoke_for_user_client(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+) -> QueryResult<usize> {
+    diesel::update(
+        tokens::table
+            .filter(tokens::user_id.eq(user_id))
+            .filter(tokens::client_id.eq(client_id)),
+    )
+    .set(tokens::revoked.eq(true))
+    .execute(conn)
+}

@@ -1,5 +1,6 @@
 //! HTTP: extract, call one use case, render. The only layer that knows actix.
 
+pub mod account;
 pub mod csrf;
 pub mod errors;
 pub mod extractors;

@@ -498,7 +498,11 @@ async fn one_client_flooding_the_token_endpoint_from_many_addresses_is_limited()
             .send()
             .await
             .unwrap();
-        last = Some((r.status(), r.headers().contains_key("retry-after"), r.text().await.unwrap()));
+        last = Some((
+            r.status(),
+            r.headers().contains_key("retry-after"),
+            r.text().await.unwrap(),
+        ));
     }
     let (status, retry_after, body) = last.unwrap();
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod account;
 mod attacks;
 mod authorize_errors;
 mod browser;

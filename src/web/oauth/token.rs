@@ -7,8 +7,8 @@ use crate::app::{run, web_data::Data};
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::{self, TokenReply};
 use crate::web::errors::{WebError, oauth_json_error};
-use crate::web::rate_limit;
 use crate::web::extractors::{authorization, form_pairs, is_form};
+use crate::web::rate_limit;
 
 pub async fn token(
     state: Data,

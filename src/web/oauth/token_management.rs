@@ -8,8 +8,8 @@ use crate::oauth::errors::TokenError;
 use crate::oauth::token::TokenReply;
 use crate::oauth::{introspection, revocation};
 use crate::web::errors::{WebError, oauth_json_error};
-use crate::web::rate_limit;
 use crate::web::extractors::{authorization, form_pairs, is_form};
+use crate::web::rate_limit;
 
 fn reply_error(r: TokenReply) -> HttpResponse {
     match r {
