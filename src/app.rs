@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::context::Ctx;
+use crate::context::{Ctx, RequestMeta};
 use crate::db::{self, DbConn, Pool};
 use crate::error::InternalError;
 use crate::keys::signing::{self, KeySet};
@@ -36,6 +36,8 @@ pub struct AppState {
     pub client_limiter: Arc<crate::web::rate_limit::ClientLimiter>,
     /// Request rate per client address.
     pub address_limiter: Arc<crate::web::rate_limit::AddressLimiter>,
+    /// Origin of work that no request caused (background jobs, CLI).
+    pub no_meta: RequestMeta,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
         let client_limiter = Arc::new(crate::web::rate_limit::client_limiter(&config.rate_limit));
         let address_limiter = Arc::new(crate::web::rate_limit::address_limiter(&config.rate_limit));
         Ok(AppState {
+            no_meta: RequestMeta::default(),
             client_limiter,
             address_limiter,
             config,
@@ -82,10 +85,15 @@ impl AppState {
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
+        self.ctx_for(&self.no_meta)
+    }
+
+    pub fn ctx_for<'a>(&'a self, meta: &'a RequestMeta) -> Ctx<'a> {
         Ctx {
             config: &self.config,
             keys: &self.keys,
             dummy_hash: &self.dummy_hash,
+            meta,
         }
     }
 }
@@ -101,6 +109,44 @@ where
         let mut conn = st.pool.get()?;
         let now = st.clock.naive();
         db::transaction(&mut conn, |c| f(c, st.ctx(), now))
+    })
+    .await
+    .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
+    .map_err(WebError::Internal)
+}
+
+/// Like `run`, with the request's origin recorded by the audit trail.
+pub async fn run_as<T, F>(state: &web_data::Data, meta: RequestMeta, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
+{
+    let st = state.clone();
+    actix_web::web::block(move || {
+        let mut conn = st.pool.get()?;
+        let now = st.clock.naive();
+        db::transaction(&mut conn, |c| f(c, st.ctx_for(&meta), now))
+    })
+    .await
+    .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
+    .map_err(WebError::Internal)
+}
+
+/// `run_conn` with the request's origin.
+pub async fn run_conn_as<T, F>(
+    state: &web_data::Data,
+    meta: RequestMeta,
+    f: F,
+) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
+{
+    let st = state.clone();
+    actix_web::web::block(move || {
+        let mut conn = st.pool.get()?;
+        let now = st.clock.naive();
+        f(&mut conn, st.ctx_for(&meta), now)
     })
     .await
     .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?

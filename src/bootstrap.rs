@@ -63,7 +63,23 @@ pub fn ensure_admin(
         updated_at: now,
     };
     db::transaction(conn, |c| {
-        users::insert(c, &user).map_err(InternalError::from)
+        users::insert(c, &user)?;
+        password::remember(
+            c,
+            &user.id,
+            user.password_hash.as_deref().unwrap_or_default(),
+            policy.history,
+            now,
+        )?;
+        crate::audit::record(
+            c,
+            &crate::context::RequestMeta::default(),
+            now,
+            crate::audit::Event::new("admin.user.add", "success")
+                .actor("bootstrap")
+                .user(&user.id)
+                .details(serde_json::json!({"username": "admin", "roles": [ADMIN_ROLE]})),
+        )
     })?;
     Ok(Bootstrap::Created {
         generated_password: generated.then_some(pw),

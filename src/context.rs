@@ -3,6 +3,14 @@
 use crate::config::Config;
 use crate::keys::signing::KeySet;
 
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// Read-only facts handed to domain functions.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
@@ -10,4 +18,5 @@ pub struct Ctx<'a> {
     pub keys: &'a KeySet,
     /// An Argon2id hash of a random password, verified for unknown users so both cases cost the same.
     pub dummy_hash: &'a str,
+    pub meta: &'a RequestMeta,
 }

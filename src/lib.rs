@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod app;
+pub mod audit;
 pub mod bootstrap;
 pub mod cli;
 pub mod clock;

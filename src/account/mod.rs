@@ -157,12 +157,22 @@ pub fn revoke_other_sessions(
 /// Disconnects an application: forgets the consent and revokes its tokens for this user.
 pub fn revoke_app(
     conn: &mut DbConn,
+    ctx: Ctx<'_>,
     session: &Session,
     client_id: &str,
+    now: NaiveDateTime,
 ) -> Result<(), InternalError> {
     if let Some(user_id) = &session.user_id {
         consents::delete(conn, user_id, client_id)?;
         tokens::revoke_for_user_client(conn, user_id, client_id)?;
+        crate::audit::record(
+            conn,
+            ctx.meta,
+            now,
+            crate::audit::Event::new("consent.revoke", "success")
+                .user(user_id)
+                .client(client_id),
+        )?;
     }
     Ok(())
 }
@@ -204,6 +214,16 @@ pub fn change_password(
     if let Err(m) = password::change(conn, &ctx.config.password, &user, new, now)? {
         return Ok(PasswordOutcome::Refused(m));
     }
+    db::transaction(conn, |c| {
+        crate::audit::record(
+            c,
+            ctx.meta,
+            now,
+            crate::audit::Event::new("password.change", "success")
+                .user(&user.id)
+                .actor(&user.id),
+        )
+    })?;
     let amr: Vec<String> = serde_json::from_str(&session.amr).unwrap_or_default();
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
     let opened = db::transaction(conn, |c| {

@@ -209,6 +209,17 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                     return Err(CliError(format!("client {client_id:?} already exists")));
                 }
                 clients::insert(c, &client)?;
+                crate::cli::audit_change(
+                    c,
+                    "admin.client.add",
+                    None,
+                    Some(&client_id),
+                    serde_json::json!({
+                        "public": client.public,
+                        "grant_types": client.grant_type_list(),
+                        "redirect_uris": client.redirect_uri_list(),
+                    }),
+                )?;
                 Ok(())
             })?;
             let doc = json!({"client_id": client_id, "client_secret": secret});
@@ -257,6 +268,13 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                 if clients::delete(c, &client_id)? == 0 {
                     return Err(CliError(format!("no client {client_id:?}")));
                 }
+                crate::cli::audit_change(
+                    c,
+                    "admin.client.remove",
+                    None,
+                    Some(&client_id),
+                    serde_json::json!({}),
+                )?;
                 Ok(())
             })?;
             output(

@@ -1,5 +1,6 @@
 //! The command line: parse, resolve configuration, run one subcommand.
 
+pub mod audit;
 pub mod client;
 pub mod keys;
 pub mod serve;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Signing keys
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The tamper-evident audit trail
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// A failure to report on one line with exit status 1.
@@ -118,6 +122,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::User(c) => user::run(&config, c, json),
         Command::Client(c) => client::run(&config, c, json),
         Command::Keys(c) => keys::run(&config, c, json),
+        Command::Audit(c) => audit::run(&config, c, json),
     }
 }
 
@@ -164,6 +169,30 @@ pub fn read_password_stdin() -> Result<String, CliError> {
         return Err(CliError("no password on stdin".into()));
     }
     Ok(line)
+}
+
+/// Records an operator's change in the audit trail (inside the change's transaction).
+pub fn audit_change(
+    conn: &mut DbConn,
+    event: &str,
+    user_id: Option<&str>,
+    client_id: Option<&str>,
+    details: serde_json::Value,
+) -> Result<(), CliError> {
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let actor = format!("cli:{}", operator.chars().take(64).collect::<String>());
+    let mut ev = crate::audit::Event::new(event, "success")
+        .actor(&actor)
+        .details(details);
+    ev.user_id = user_id;
+    ev.client_id = client_id;
+    crate::audit::record(
+        conn,
+        &crate::context::RequestMeta::default(),
+        clock().naive(),
+        ev,
+    )?;
+    Ok(())
 }
 
 /// Runs a change in one transaction.

@@ -40,6 +40,18 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         ),
         Bootstrap::NotNeeded => {}
     }
+    let start_details = serde_json::json!({
+        "issuer": state.config.issuer,
+        "bind": state.config.bind,
+        "database": if state.config.database_url.is_postgres() { "postgres" } else { "sqlite" },
+        "dev_mode": state.config.dev_mode,
+        "throttle": state.config.throttle.enabled,
+        "rate_limit": state.config.rate_limit.enabled,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    crate::cli::tx(&mut conn, |c| {
+        crate::cli::audit_change(c, "server.start", None, None, start_details)
+    })?;
     drop(conn);
     let listener = TcpListener::bind(&state.config.bind)
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", state.config.bind)))?;

@@ -156,6 +156,13 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                     return Err(CliError(format!("user {username:?} already exists")));
                 }
                 users::insert(c, &user)?;
+                crate::cli::audit_change(
+                    c,
+                    "admin.user.add",
+                    Some(&user.id),
+                    None,
+                    serde_json::json!({"username": user.username, "roles": roles, "groups": groups}),
+                )?;
                 password::remember(
                     c,
                     &user.id,
@@ -185,6 +192,15 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             let mut conn = open(config)?;
             let u = find(&mut conn, &username)?;
             password::change(&mut conn, &config.password, &u, &pw, now)?.map_err(CliError)?;
+            tx(&mut conn, |c| {
+                crate::cli::audit_change(
+                    c,
+                    "admin.user.set_password",
+                    Some(&u.id),
+                    None,
+                    serde_json::json!({}),
+                )
+            })?;
             output(
                 json,
                 &json!({"username": username, "password_changed": true}),
@@ -249,6 +265,17 @@ fn set_disabled(
     tx(&mut conn, |c| {
         let u = find(c, username)?;
         users::set_disabled(c, &u.id, disabled, now)?;
+        crate::cli::audit_change(
+            c,
+            if disabled {
+                "admin.user.disable"
+            } else {
+                "admin.user.enable"
+            },
+            Some(&u.id),
+            None,
+            serde_json::json!({}),
+        )?;
         if disabled {
             sessions::delete_for_user(c, &u.id)?;
             tokens::revoke_for_user(c, &u.id)?;

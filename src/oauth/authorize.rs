@@ -378,6 +378,14 @@ pub fn decide(
     };
     if !allow {
         auth_requests::delete(conn, &row.id)?;
+        crate::audit::record(
+            conn,
+            ctx.meta,
+            now,
+            crate::audit::Event::new("consent.deny", "success")
+                .user(&user_id)
+                .client(&valid.client.client_id),
+        )?;
         return Ok(valid.error(
             ctx,
             AuthorizeError::AccessDenied,
@@ -412,6 +420,15 @@ pub fn decide(
         },
     )?;
     auth_requests::set_consented(conn, &row.id)?;
+    crate::audit::record(
+        conn,
+        ctx.meta,
+        now,
+        crate::audit::Event::new("consent.grant", "success")
+            .user(session.user_id.as_deref().unwrap_or_default())
+            .client(&valid.client.client_id)
+            .details(serde_json::json!({"scopes": valid.scopes})),
+    )?;
     let row = AuthRequest {
         consented: true,
         ..row
@@ -574,6 +591,15 @@ fn issue_code(
         ));
     };
     let conn = shared.into_inner();
+    crate::audit::record(
+        conn,
+        ctx.meta,
+        now,
+        crate::audit::Event::new("code.issue", "success")
+            .user(user_id)
+            .client(&valid.client.client_id)
+            .details(serde_json::json!({"scope": scope::join(&valid.scopes)})),
+    )?;
     session_clients::record(
         conn,
         &session_clients::SessionClient {

@@ -40,6 +40,10 @@ pub struct Flags {
     pub bad_grant: bool,
     /// The PKCE verifier did not match.
     pub pkce_failed: bool,
+    /// A used authorization code came back.
+    pub code_replayed: bool,
+    /// A rotated refresh token came back.
+    pub refresh_reused: bool,
     /// A database or signing failure (the flow's error is then an internal one).
     pub internal: Option<String>,
 }
@@ -186,6 +190,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
         };
         if !consumed {
             self.flags.borrow_mut().bad_grant = true;
+            self.flags.borrow_mut().code_replayed = true;
             if let Err(e) = tokens::revoke_family(&mut conn, &row.family_id) {
                 self.flags.borrow_mut().internal = Some(e.to_string());
                 return Err(());
@@ -376,6 +381,7 @@ impl DbIssuer<'_, '_> {
                 return Err(());
             }
             tracing::warn!(client_id = %row.client_id, "refresh token reused; its family was revoked");
+            self.flags.borrow_mut().refresh_reused = true;
         }
         if row.revoked
             || row.rotated

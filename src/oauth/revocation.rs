@@ -47,6 +47,14 @@ pub fn revoke(
         tracing::warn!(client_id = %client.client_id, "client tried to revoke another client's token");
         return Ok(Ok(()));
     }
+    crate::audit::record(
+        conn,
+        _ctx.meta,
+        _now,
+        crate::audit::Event::new("token.revoke", "success")
+            .client(&client.client_id)
+            .details(serde_json::json!({"kind": row.kind})),
+    )?;
     if row.kind == tokens::REFRESH {
         // The refresh token and every access token of its family.
         tokens::revoke_family(conn, &row.family_id)?;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
+use crate::audit::{self, Event};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
@@ -228,6 +229,27 @@ fn run_flow(
     if let Some(msg) = flags.internal {
         return Err(InternalError::new(msg));
     }
+    let conn = shared.into_inner();
+    if flags.code_replayed {
+        audit::record(
+            conn,
+            ctx.meta,
+            now,
+            Event::new("code.replay", "attack")
+                .client(&client.client_id)
+                .details(json!({"action": "tokens of the first exchange revoked"})),
+        )?;
+    }
+    if flags.refresh_reused {
+        audit::record(
+            conn,
+            ctx.meta,
+            now,
+            Event::new("token.reuse", "attack")
+                .client(&client.client_id)
+                .details(json!({"action": "token family revoked"})),
+        )?;
+    }
     let response = match result {
         Ok(r) => r,
         Err(e) => {
@@ -240,7 +262,32 @@ fn run_flow(
             return Err(InternalError::new(format!("token flow failed: {e:?}")));
         }
     };
-    Ok(convert(response, &flags, id_token, expires_in))
+    let reply = convert(response, &flags, id_token, expires_in);
+    let (event, outcome, details) = match &reply {
+        TokenReply::Success(body) => (
+            if grant_type == "refresh_token" {
+                "token.refresh"
+            } else {
+                "token.issue"
+            },
+            "success",
+            json!({"grant_type": grant_type, "scope": body.get("scope")}),
+        ),
+        TokenReply::Error { error, .. } => (
+            "token.issue",
+            "failure",
+            json!({"grant_type": grant_type, "error": error.code()}),
+        ),
+    };
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new(event, outcome)
+            .client(&client.client_id)
+            .details(details),
+    )?;
+    Ok(reply)
 }
 
 /// Turns oxide-auth's answer into ours, correcting its error codes.

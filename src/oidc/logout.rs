@@ -178,5 +178,15 @@ pub fn sign_out(
     }
     session_clients::delete_session(conn, &session.sid)?;
     crate::store::sessions::delete(conn, &session.id_hash)?;
+    if let Some(user_id) = &session.user_id {
+        crate::audit::record(
+            conn,
+            ctx.meta,
+            now,
+            crate::audit::Event::new("session.end", "success")
+                .user(user_id)
+                .details(serde_json::json!({"sid": session.sid, "backchannel": queued})),
+        )?;
+    }
     Ok(queued)
 }

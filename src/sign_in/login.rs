@@ -2,6 +2,9 @@
 
 use chrono::NaiveDateTime;
 
+use serde_json::json;
+
+use crate::audit::{self, Event};
 use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
@@ -98,6 +101,17 @@ pub fn attempt(
         .map(|s| s.csrf_token.clone())
         .unwrap_or_default();
     if let Some(retry_after) = blocked {
+        db::transaction(c, |c| {
+            audit::record(
+                c,
+                ctx.meta,
+                now,
+                Event::new("sign_in", "blocked").details(json!({
+                    "username": audit::mask(&a.username),
+                    "retry_after": retry_after,
+                })),
+            )
+        })?;
         let view = view_of(c, ctx, a.request.as_deref(), now)?;
         return Ok(Outcome::Throttled {
             retry_after,
@@ -116,6 +130,14 @@ pub fn attempt(
             throttle::succeeded(c, &keys)?;
             let opened =
                 sessions::sign_in(c, session.as_ref(), &user.id, &["pwd"], &a.origin, now, &lt)?;
+            audit::record(
+                c,
+                ctx.meta,
+                now,
+                Event::new("sign_in", "success")
+                    .user(&user.id)
+                    .details(json!({"amr": ["pwd"], "sid": opened.session.sid})),
+            )?;
             if let Some(id) = &a.request {
                 authorize::signed_in_for(c, id, &opened.session.sid)?;
             }
@@ -135,6 +157,16 @@ pub fn attempt(
         }
         Err(password::BadCredentials) => {
             let wait = throttle::failed(c, tcfg, &keys, now)?;
+            audit::record(
+                c,
+                ctx.meta,
+                now,
+                Event::new("sign_in", "failure").details(json!({
+                    "reason": "bad_credentials",
+                    "username": audit::mask(&a.username),
+                    "delay": wait.unwrap_or(0),
+                })),
+            )?;
             tracing::info!(
                 ip = a.origin.ip.as_deref().unwrap_or("unknown"),
                 "failed sign-in"

@@ -1,5 +1,6 @@
 //! Diesel queries, one file per group of tables. No HTTP, no policy.
 
+pub mod audit_log;
 pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;

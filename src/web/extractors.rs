@@ -81,3 +81,13 @@ pub fn authorization(req: &HttpRequest) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
+
+/// The request's origin for the audit trail, with a fresh request id.
+pub fn meta(req: &HttpRequest, config: &Config) -> crate::context::RequestMeta {
+    let o = origin(req, config);
+    crate::context::RequestMeta {
+        ip: o.ip,
+        user_agent: o.user_agent,
+        request_id: Some(crate::keys::secrets::random_id()[..16].to_string()),
+    }
+}

@@ -367,3 +367,62 @@ fn the_password_policy_applies_to_the_cli() {
     );
     assert_eq!(back.code, 1, "an old password came back");
 }
+
+#[test]
+fn audit_verify_reports_an_intact_trail_and_names_the_first_altered_entry() {
+    use diesel::{Connection, RunQueryDsl};
+    let cli = Cli::new();
+    assert_eq!(
+        cli.run(
+            &[
+                "client",
+                "add",
+                "app",
+                "--redirect-uri",
+                "https://rp.example/cb"
+            ],
+            None
+        )
+        .code,
+        0
+    );
+    assert_eq!(cli.run(&["user", "disable", "missing"], None).code, 1);
+    assert_eq!(
+        cli.run(
+            &[
+                "client",
+                "add",
+                "two",
+                "--redirect-uri",
+                "https://rp.example/cb"
+            ],
+            None
+        )
+        .code,
+        0
+    );
+    let ok = cli.run(&["audit", "verify"], None);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("intact: 2 entries"), "{}", ok.stdout);
+    let export = cli.run(&["audit", "export", "--since", "2000-01-01"], None);
+    let lines: Vec<serde_json::Value> = export
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["event"], "admin.client.add");
+    assert!(lines[0]["actor"].as_str().unwrap().starts_with("cli:"));
+    let db = cli.dir.path().join("data/portcullis.db");
+    let mut c = diesel::sqlite::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    diesel::sql_query("UPDATE audit_log SET client_id = 'evil' WHERE seq = 1")
+        .execute(&mut c)
+        .unwrap();
+    let broken = cli.run(&["audit", "verify"], None);
+    assert_eq!(broken.code, 1);
+    assert!(
+        broken.stderr.contains("broken at entry 1"),
+        "{}",
+        broken.stderr
+    );
+}

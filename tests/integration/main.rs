@@ -5,6 +5,7 @@ mod support;
 
 mod account;
 mod attacks;
+mod audit;
 mod authorize_errors;
 mod browser;
 mod cli;

@@ -138,3 +138,20 @@ CREATE TABLE password_history (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX password_history_user ON password_history(user_id);
+
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY NOT NULL,
+    at TIMESTAMP NOT NULL,
+    event TEXT NOT NULL,
+    actor TEXT,
+    user_id TEXT,
+    client_id TEXT,
+    ip TEXT,
+    user_agent TEXT,
+    request_id TEXT,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log(at);

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::account::{self, Overview, PasswordOutcome};
-use crate::app::{run, run_conn, web_data::Data};
+use crate::app::{run, run_as, run_conn_as, web_data::Data};
 use crate::sign_in::sessions;
 use crate::store::sessions::Session;
 use crate::web::csrf;
@@ -71,13 +71,17 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
     let pairs = form_pairs(req.query_string().as_bytes());
     let notice = notice_text(field(&pairs, "done"));
     let cookie = session_cookie::read(&req, &state.config);
-    let found = run(&state, move |c, ctx, now| {
-        let Some(v) = cookie else { return Ok(None) };
-        let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
-            return Ok(None);
-        };
-        Ok(account::overview(c, &s)?.map(|o| (o, s.csrf_token)))
-    })
+    let found = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let Some(v) = cookie else { return Ok(None) };
+            let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
+                return Ok(None);
+            };
+            Ok(account::overview(c, &s)?.map(|o| (o, s.csrf_token)))
+        },
+    )
     .await?;
     Ok(match found {
         Some((o, csrf)) => page(&o, &csrf, notice, None, StatusCode::OK),
@@ -142,11 +146,15 @@ pub async fn password(
         .await
         .map_err(|e| WebError::Internal(crate::error::InternalError::new(e.to_string())))?;
     let s = session.clone();
-    let outcome = run_conn(&state, move |c, ctx, now| {
-        let o = account::change_password(c, ctx, &s, &current, &new, &origin, now);
-        drop(permit);
-        o
-    })
+    let outcome = run_conn_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let o = account::change_password(c, ctx, &s, &current, &new, &origin, now);
+            drop(permit);
+            o
+        },
+    )
     .await?;
     let alert = match outcome {
         PasswordOutcome::Changed(opened) => {
@@ -160,7 +168,12 @@ pub async fn password(
         PasswordOutcome::Refused(m) => format!("The new password was refused: {m}."),
     };
     let csrf = session.csrf_token.clone();
-    let o = run(&state, move |c, _ctx, _now| account::overview(c, &session)).await?;
+    let o = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, _ctx, _now| account::overview(c, &session),
+    )
+    .await?;
     Ok(match o {
         Some(o) => page(&o, &csrf, None, Some(&alert), StatusCode::BAD_REQUEST),
         None => to_login(),
@@ -178,9 +191,11 @@ pub async fn revoke_session(
     };
     let sid = field(&pairs, "sid").unwrap_or_default().to_string();
     let current = sid == session.sid;
-    let notified = run(&state, move |c, ctx, now| {
-        account::revoke_session(c, ctx, &session, &sid, now)
-    })
+    let notified = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| account::revoke_session(c, ctx, &session, &sid, now),
+    )
     .await?;
     if notified {
         state.wakeup.notify_one();
@@ -197,9 +212,11 @@ pub async fn revoke_others(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let notified = run(&state, move |c, ctx, now| {
-        account::revoke_other_sessions(c, ctx, &session, now)
-    })
+    let notified = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| account::revoke_other_sessions(c, ctx, &session, now),
+    )
     .await?;
     if notified {
         state.wakeup.notify_one();
@@ -217,9 +234,11 @@ pub async fn revoke_app(
         Err(r) => return Ok(r),
     };
     let client_id = field(&pairs, "client_id").unwrap_or_default().to_string();
-    run(&state, move |c, _ctx, _now| {
-        account::revoke_app(c, &session, &client_id)
-    })
+    run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| account::revoke_app(c, ctx, &session, &client_id, now),
+    )
     .await?;
     Ok(back("app"))
 }

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-use crate::app::{run, web_data::Data};
+use crate::app::{run_as, web_data::Data};
 use crate::config::Config;
 use crate::oauth::authorize::{self, Outcome};
 use crate::oauth::redirect::{AuthResponse, origin};
@@ -45,13 +45,17 @@ async fn start(
     pairs: Vec<(String, String)>,
 ) -> Result<HttpResponse, WebError> {
     let cookie = session_cookie::read(&req, &state.config);
-    let outcome = run(&state, move |c, ctx, now| {
-        let session = match cookie {
-            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        authorize::start(c, ctx, &pairs, session.as_ref(), now)
-    })
+    let outcome = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let session = match cookie {
+                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
+                None => None,
+            };
+            authorize::start(c, ctx, &pairs, session.as_ref(), now)
+        },
+    )
     .await?;
     Ok(respond(&state.config, outcome))
 }
@@ -67,13 +71,17 @@ pub async fn resume(state: Data, req: HttpRequest) -> Result<HttpResponse, WebEr
         ));
     };
     let cookie = session_cookie::read(&req, &state.config);
-    let outcome = run(&state, move |c, ctx, now| {
-        let session = match cookie {
-            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        authorize::resume(c, ctx, &request_id, session.as_ref(), now)
-    })
+    let outcome = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let session = match cookie {
+                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
+                None => None,
+            };
+            authorize::resume(c, ctx, &request_id, session.as_ref(), now)
+        },
+    )
     .await?;
     Ok(respond(&state.config, outcome))
 }

@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::{run, web_data::Data};
+use crate::app::{run_as, web_data::Data};
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::{self, TokenReply};
 use crate::web::errors::{WebError, oauth_json_error};
@@ -31,9 +31,11 @@ pub async fn token(
     ) {
         return Ok(rate_limit::too_many(wait));
     }
-    let reply = run(&state, move |c, ctx, now| {
-        token::token(c, ctx, &pairs, auth.as_deref(), now)
-    })
+    let reply = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| token::token(c, ctx, &pairs, auth.as_deref(), now),
+    )
     .await?;
     Ok(match reply {
         TokenReply::Success(body) => HttpResponse::Ok()

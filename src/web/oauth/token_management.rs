@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::{run, web_data::Data};
+use crate::app::{run_as, web_data::Data};
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::TokenReply;
 use crate::oauth::{introspection, revocation};
@@ -45,9 +45,11 @@ pub async fn revoke(
     ) {
         return Ok(rate_limit::too_many(wait));
     }
-    let outcome = run(&state, move |c, ctx, now| {
-        revocation::revoke(c, ctx, &pairs, auth.as_deref(), now)
-    })
+    let outcome = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| revocation::revoke(c, ctx, &pairs, auth.as_deref(), now),
+    )
     .await?;
     Ok(match outcome {
         Ok(()) => HttpResponse::Ok()
@@ -78,9 +80,11 @@ pub async fn introspect(
     ) {
         return Ok(rate_limit::too_many(wait));
     }
-    let outcome = run(&state, move |c, ctx, now| {
-        introspection::introspect(c, ctx, &pairs, auth.as_deref(), now)
-    })
+    let outcome = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| introspection::introspect(c, ctx, &pairs, auth.as_deref(), now),
+    )
     .await?;
     Ok(match outcome {
         Ok(body) => HttpResponse::Ok()

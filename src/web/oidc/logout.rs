@@ -5,7 +5,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::app::{run, web_data::Data};
+use crate::app::{run_as, web_data::Data};
 use crate::config::Config;
 use crate::oidc::logout::{self, LogoutOutcome};
 use crate::sign_in::sessions;
@@ -70,23 +70,27 @@ async fn confirmed(
     presented: Option<String>,
 ) -> Result<HttpResponse, WebError> {
     let cookie = session_cookie::read(&req, &state.config);
-    let outcome = run(&state, move |c, ctx, now| {
-        let session = match cookie {
-            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        if session.is_some() && !csrf::token_ok(session.as_ref(), presented.as_deref()) {
-            return Ok(None);
-        }
-        Ok(Some(logout::end_session(
-            c,
-            ctx,
-            &pairs,
-            session.as_ref(),
-            true,
-            now,
-        )?))
-    })
+    let outcome = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let session = match cookie {
+                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
+                None => None,
+            };
+            if session.is_some() && !csrf::token_ok(session.as_ref(), presented.as_deref()) {
+                return Ok(None);
+            }
+            Ok(Some(logout::end_session(
+                c,
+                ctx,
+                &pairs,
+                session.as_ref(),
+                true,
+                now,
+            )?))
+        },
+    )
     .await?;
     match outcome {
         None => Ok(error_page(
@@ -105,15 +109,19 @@ async fn handle(
     confirmed: bool,
 ) -> Result<HttpResponse, WebError> {
     let cookie = session_cookie::read(&req, &state.config);
-    let (outcome, csrf) = run(&state, move |c, ctx, now| {
-        let session = match cookie {
-            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        let csrf = session.as_ref().map(|s| s.csrf_token.clone());
-        let o = logout::end_session(c, ctx, &pairs, session.as_ref(), confirmed, now)?;
-        Ok((o, csrf))
-    })
+    let (outcome, csrf) = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let session = match cookie {
+                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
+                None => None,
+            };
+            let csrf = session.as_ref().map(|s| s.csrf_token.clone());
+            let o = logout::end_session(c, ctx, &pairs, session.as_ref(), confirmed, now)?;
+            Ok((o, csrf))
+        },
+    )
     .await?;
     Ok(respond(&state, outcome, csrf.as_deref()))
 }

@@ -4,7 +4,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::app::{run, web_data::Data};
+use crate::app::{run_as, web_data::Data};
 use crate::oauth::authorize::{self, Outcome};
 use crate::oauth::redirect::origin;
 use crate::oauth::scope;
@@ -46,35 +46,39 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
     };
     let cookie = session_cookie::read(&req, &state.config);
     let id = request.clone();
-    let shown = run(&state, move |c, ctx, now| {
-        let session = match cookie {
-            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        let signed_in = session.as_ref().filter(|s| s.user_id.is_some());
-        let Some(session) = signed_in else {
-            return Ok(Shown::Next(authorize::resume(c, ctx, &id, None, now)?));
-        };
-        match authorize::load(c, ctx, &id, now)? {
-            Some((_, v)) => Ok(Shown::Page {
-                client_name: v.client.name.clone(),
-                scopes: v
-                    .scopes
-                    .iter()
-                    .map(|s| (s.clone(), scope::describe(s)))
-                    .collect(),
-                csrf: session.csrf_token.clone(),
-                target: origin(&v.redirect_uri),
-            }),
-            None => Ok(Shown::Next(authorize::resume(
-                c,
-                ctx,
-                &id,
-                Some(session),
-                now,
-            )?)),
-        }
-    })
+    let shown = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let session = match cookie {
+                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
+                None => None,
+            };
+            let signed_in = session.as_ref().filter(|s| s.user_id.is_some());
+            let Some(session) = signed_in else {
+                return Ok(Shown::Next(authorize::resume(c, ctx, &id, None, now)?));
+            };
+            match authorize::load(c, ctx, &id, now)? {
+                Some((_, v)) => Ok(Shown::Page {
+                    client_name: v.client.name.clone(),
+                    scopes: v
+                        .scopes
+                        .iter()
+                        .map(|s| (s.clone(), scope::describe(s)))
+                        .collect(),
+                    csrf: session.csrf_token.clone(),
+                    target: origin(&v.redirect_uri),
+                }),
+                None => Ok(Shown::Next(authorize::resume(
+                    c,
+                    ctx,
+                    &id,
+                    Some(session),
+                    now,
+                )?)),
+            }
+        },
+    )
     .await?;
     Ok(match shown {
         Shown::Next(o) => respond(&state.config, o),
@@ -129,21 +133,25 @@ pub async fn submit(
         }
     };
     let cookie = session_cookie::read(&req, &state.config);
-    let outcome = run(&state, move |c, ctx, now| {
-        let session = match cookie {
-            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        if !csrf::token_ok(session.as_ref(), presented.as_deref()) {
-            return Ok(None);
-        }
-        match session {
-            Some(s) if s.user_id.is_some() => {
-                Ok(Some(authorize::decide(c, ctx, &request, &s, allow, now)?))
+    let outcome = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let session = match cookie {
+                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
+                None => None,
+            };
+            if !csrf::token_ok(session.as_ref(), presented.as_deref()) {
+                return Ok(None);
             }
-            _ => Ok(Some(authorize::resume(c, ctx, &request, None, now)?)),
-        }
-    })
+            match session {
+                Some(s) if s.user_id.is_some() => {
+                    Ok(Some(authorize::decide(c, ctx, &request, &s, allow, now)?))
+                }
+                _ => Ok(Some(authorize::resume(c, ctx, &request, None, now)?)),
+            }
+        },
+    )
     .await?;
     Ok(match outcome {
         None => error_page(

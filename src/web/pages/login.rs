@@ -4,7 +4,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::app::{run, run_conn, web_data::Data};
+use crate::app::{run, run_conn_as, web_data::Data};
 use crate::sign_in::login::{self, Attempt, Outcome, RequestView, view_of};
 use crate::sign_in::sessions;
 use crate::web::csrf;
@@ -136,11 +136,15 @@ pub async fn submit(
             return Ok(r);
         }
     };
-    let outcome = run_conn(&state, move |c, ctx, now| {
-        let o = login::attempt(c, ctx, attempt, now);
-        drop(permit);
-        o
-    })
+    let outcome = run_conn_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| {
+            let o = login::attempt(c, ctx, attempt, now);
+            drop(permit);
+            o
+        },
+    )
     .await?;
     Ok(match outcome {
         Outcome::BadCsrf => error_page(

@@ -1,0 +1,76 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::audit_log;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = audit_log)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: NaiveDateTime,
+    pub event: String,
+    pub actor: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    /// JSON object.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub fn last(conn: &mut DbConn) -> QueryResult<Option<Entry>> {
+    audit_log::table
+        .order(audit_log::seq.desc())
+        .select(Entry::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConn, e: &Entry) -> QueryResult<()> {
+    diesel::insert_into(audit_log::table)
+        .values(e)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Entries with `seq > after`, oldest first, at most `limit`.
+pub fn page(conn: &mut DbConn, after: i64, limit: i64) -> QueryResult<Vec<Entry>> {
+    audit_log::table
+        .filter(audit_log::seq.gt(after))
+        .order(audit_log::seq.asc())
+        .limit(limit)
+        .select(Entry::as_select())
+        .load(conn)
+}
+
+pub fn since(conn: &mut DbConn, at: NaiveDateTime, limit: i64) -> QueryResult<Vec<Entry>> {
+    audit_log::table
+        .filter(audit_log::at.ge(at))
+        .order(audit_log::seq.asc())
+        .limit(limit)
+        .select(Entry::as_select())
+        .load(conn)
+}
+
+pub fn tail(conn: &mut DbConn, n: i64) -> QueryResult<Vec<Entry>> {
+    let mut v: Vec<Entry> = audit_log::table
+        .order(audit_log::seq.desc())
+        .limit(n)
+        .select(Entry::as_select())
+        .load(conn)?;
+    v.reverse();
+    Ok(v)
+}
+
+pub fn by_event(conn: &mut DbConn, event: &str) -> QueryResult<Vec<Entry>> {
+    audit_log::table
+        .filter(audit_log::event.eq(event))
+        .order(audit_log::seq.asc())
+        .select(Entry::as_select())
+        .load(conn)
+}

@@ -1,0 +1,243 @@
+//! The audit trail: events after each flow, tamper evidence, concurrent writers.
+
+use portcullis::audit::{self, Verdict};
+use portcullis::store::audit_log;
+use serde_json::Value;
+
+use crate::flow::urlencode;
+use crate::support::browser::{Browser, Landing};
+use crate::support::{ClientSpec, PASSWORD, REDIRECT, TestApp, param};
+
+fn events(app: &TestApp) -> Vec<audit_log::Entry> {
+    audit_log::page(&mut app.conn(), 0, 10_000).unwrap()
+}
+
+fn verdict(app: &TestApp) -> Verdict {
+    audit::verify(&mut app.conn()).unwrap()
+}
+
+/// Runs sign-in, consent, code, token, refresh, replay, revocation and logout; returns the
+/// secrets that went over the wire.
+async fn busy_app() -> (TestApp, Vec<String>) {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", Some("alice@example.com"), None);
+    let secret = app.add_client(ClientSpec::confidential("app")).unwrap();
+    let b = Browser::new();
+    let Landing::Page(_, _, login) = b.follow(&app, app.url("/login")).await else {
+        panic!()
+    };
+    b.submit_login(&app, &login, "alice", "not the password")
+        .await;
+    let url = format!(
+        "{}/authorize?response_type=code&client_id=app&redirect_uri={}&scope=openid%20offline_access&state=s",
+        app.base,
+        urlencode(REDIRECT)
+    );
+    let q = b.authorize(&app, &url, "alice").await;
+    let code = param(&q, "code").unwrap();
+    let token = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let secret = secret.clone();
+        async move {
+            reqwest::Client::new()
+                .post(app.url("/token"))
+                .basic_auth("app", Some(secret))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let first = token(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code.clone()),
+        ("redirect_uri", REDIRECT.into()),
+    ])
+    .await;
+    let refresh = first["refresh_token"].as_str().unwrap().to_string();
+    let second = token(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", refresh.clone()),
+    ])
+    .await;
+    token(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", refresh.clone()),
+    ])
+    .await;
+    token(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code.clone()),
+        ("redirect_uri", REDIRECT.into()),
+    ])
+    .await;
+    reqwest::Client::new()
+        .post(app.url("/revoke"))
+        .basic_auth("app", Some(&secret))
+        .form(&[("token", first["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let id_token = first["id_token"].as_str().unwrap().to_string();
+    b.http
+        .get(format!("{}/logout?id_token_hint={id_token}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let secrets = vec![
+        PASSWORD.to_string(),
+        "not the password".to_string(),
+        secret,
+        code,
+        refresh,
+        first["access_token"].as_str().unwrap().to_string(),
+        second["access_token"].as_str().unwrap().to_string(),
+        id_token,
+    ];
+    (app, secrets)
+}
+
+#[tokio::test]
+async fn every_flow_leaves_its_events_and_no_secret_in_the_trail() {
+    let (app, secrets) = busy_app().await;
+    let all = events(&app);
+    let names: Vec<(&str, &str)> = all
+        .iter()
+        .map(|e| (e.event.as_str(), e.outcome.as_str()))
+        .collect();
+    for expected in [
+        ("sign_in", "failure"),
+        ("sign_in", "success"),
+        ("consent.grant", "success"),
+        ("code.issue", "success"),
+        ("token.issue", "success"),
+        ("token.refresh", "success"),
+        ("token.reuse", "attack"),
+        ("code.replay", "attack"),
+        ("token.revoke", "success"),
+        ("session.end", "success"),
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected:?} missing from {names:?}"
+        );
+    }
+    let success = all
+        .iter()
+        .find(|e| e.event == "sign_in" && e.outcome == "success")
+        .unwrap();
+    assert!(success.user_id.is_some());
+    assert_eq!(success.ip.as_deref(), Some("127.0.0.1"));
+    assert!(success.request_id.is_some());
+    let failure = all
+        .iter()
+        .find(|e| e.event == "sign_in" && e.outcome == "failure")
+        .unwrap();
+    assert!(
+        failure.details.contains("a****"),
+        "usernames are masked: {}",
+        failure.details
+    );
+    let dump = serde_json::to_string(&all).unwrap();
+    for s in secrets {
+        assert!(!dump.contains(&s), "a secret reached the audit trail");
+    }
+    assert_eq!(
+        verdict(&app),
+        Verdict::Intact {
+            entries: all.len() as i64
+        }
+    );
+}
+
+#[tokio::test]
+async fn editing_deleting_or_reordering_an_entry_is_detected_at_that_entry() {
+    let (app, _) = busy_app().await;
+    let n = events(&app).len() as i64;
+    assert!(n >= 8);
+    // Edit entry 3.
+    app.sql("UPDATE audit_log SET outcome = 'success' WHERE seq = 3 AND outcome <> 'success'");
+    app.sql("UPDATE audit_log SET details = '{\"edited\":true}' WHERE seq = 3");
+    match verdict(&app) {
+        Verdict::Broken { seq, .. } => assert_eq!(seq, 3),
+        v => panic!("{v:?}"),
+    }
+}
+
+#[tokio::test]
+async fn deleting_an_entry_is_detected() {
+    let (app, _) = busy_app().await;
+    app.sql("DELETE FROM audit_log WHERE seq = 4");
+    match verdict(&app) {
+        Verdict::Broken { seq, reason } => {
+            assert_eq!(seq, 5);
+            assert!(reason.contains("entry 4 is missing"), "{reason}");
+        }
+        v => panic!("{v:?}"),
+    }
+}
+
+#[tokio::test]
+async fn reordering_entries_is_detected() {
+    let (app, _) = busy_app().await;
+    app.sql("UPDATE audit_log SET seq = -1 WHERE seq = 2");
+    app.sql("UPDATE audit_log SET seq = 2 WHERE seq = 3");
+    app.sql("UPDATE audit_log SET seq = 3 WHERE seq = -1");
+    match verdict(&app) {
+        Verdict::Broken { seq, .. } => assert_eq!(seq, 2),
+        v => panic!("{v:?}"),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_keep_a_valid_chain() {
+    let app = TestApp::spawn_with(crate::support::Options {
+        configure: |c| c.throttle.enabled = false,
+        ..Default::default()
+    })
+    .await;
+    app.add_user("alice", None, None);
+    let mut handles = Vec::new();
+    for _ in 0..12 {
+        let base = app.base.clone();
+        handles.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap();
+            let page = http
+                .get(format!("{base}/login"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = crate::support::hidden(&page, "csrf_token").unwrap();
+            http.post(format!("{base}/login"))
+                .form(&[
+                    ("username", "alice"),
+                    ("password", "wrong wrong wrong"),
+                    ("csrf_token", &csrf),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for h in handles {
+        assert!(h.await.unwrap().is_success());
+    }
+    let all = events(&app);
+    assert_eq!(all.iter().filter(|e| e.event == "sign_in").count(), 12);
+    assert_eq!(
+        verdict(&app),
+        Verdict::Intact {
+            entries: all.len() as i64
+        }
+    );
+}
