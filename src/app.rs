@@ -38,6 +38,7 @@ pub struct AppState {
     pub address_limiter: Arc<crate::web::rate_limit::AddressLimiter>,
     /// Origin of work that no request caused (background jobs, CLI).
     pub no_meta: RequestMeta,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -66,6 +67,7 @@ impl AppState {
         let address_limiter = Arc::new(crate::web::rate_limit::address_limiter(&config.rate_limit));
         Ok(AppState {
             no_meta: RequestMeta::default(),
+            metrics: crate::metrics::Metrics::new(),
             client_limiter,
             address_limiter,
             config,
@@ -94,6 +96,7 @@ impl AppState {
             keys: &self.keys,
             dummy_hash: &self.dummy_hash,
             meta,
+            metrics: &self.metrics,
         }
     }
 }
@@ -220,6 +223,39 @@ pub async fn deliver_due(state: &web_data::Data) -> Result<usize, WebError> {
         })
         .await?;
     }
+    let (Some(url), Some(secret)) = (
+        state.config.detection.webhook_url.clone(),
+        state.config.webhook_secret.clone(),
+    ) else {
+        return Ok(n);
+    };
+    let hooks = run(state, |c, _ctx, now| {
+        crate::audit::detect::claim_webhooks(c, now)
+    })
+    .await?;
+    let n = n + hooks.len();
+    for d in hooks {
+        let sent = state
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header(
+                "x-portcullis-signature",
+                crate::audit::detect::signature(secret.expose(), &d.body),
+            )
+            .body(d.body.clone())
+            .send()
+            .await;
+        let result = match sent {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Err(_) => Err("connection failed".to_string()),
+        };
+        run(state, move |c, _ctx, now| {
+            crate::audit::detect::record_webhook(c, &d, result, now)
+        })
+        .await?;
+    }
     Ok(n)
 }
 
@@ -240,6 +276,8 @@ pub fn open_routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/jwks", web::get().to(oidc::discovery::jwks))
     .route("/healthz", web::get().to(pages::home::healthz))
+    .route("/readyz", web::get().to(pages::home::readyz))
+    .route("/metrics", web::get().to(pages::home::metrics))
     .route(
         "/static/css/portcullis.css",
         web::get().to(pages::home::css),
@@ -302,10 +340,30 @@ pub fn build_server(
             .app_data(actix_web::web::FormConfig::default().limit(64 * 1024))
             .app_data(actix_web::web::PayloadConfig::new(64 * 1024))
             .wrap_fn(move |req, srv| {
+                let started = std::time::Instant::now();
+                let route = req
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_string());
+                let method = req.method().to_string();
+                let st = req.app_data::<web_data::Data>().cloned();
                 let fut = srv.call(req);
                 async move {
                     let mut res = fut.await?;
                     crate::web::security_headers::apply(&mut res, hsts);
+                    if let Some(st) = st {
+                        st.metrics
+                            .requests
+                            .get_or_create(&crate::metrics::RequestLabels {
+                                route: route.clone(),
+                                method,
+                                status: res.status().as_u16(),
+                            })
+                            .inc();
+                        st.metrics
+                            .latency
+                            .get_or_create(&crate::metrics::RouteLabels { route })
+                            .observe(started.elapsed().as_secs_f64());
+                    }
                     Ok(res)
                 }
             })

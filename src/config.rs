@@ -35,6 +35,9 @@ struct FileConfig {
     session_lifetime: Option<i64>,
     db_pool_size: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
+    metrics_bind: Option<String>,
+    #[serde(default)]
+    detection: Option<Detection>,
     password_min_length: Option<usize>,
     password_max_age_days: Option<i64>,
     #[serde(default)]
@@ -130,6 +133,46 @@ impl Default for RateLimit {
     }
 }
 
+/// Threat-detection rules (on by default). Each alert is an audit event, a WARN log line, a
+/// metric and, when `webhook_url` is set, a signed webhook POST.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detection {
+    pub enabled: bool,
+    /// Seconds the counting rules look back.
+    pub window: i64,
+    /// Failed sign-ins against one account (guessing).
+    pub guessing_failures: usize,
+    /// Distinct accounts failing from one address (credential stuffing).
+    pub stuffing_accounts: usize,
+    /// Failed token requests of one client.
+    pub token_error_burst: usize,
+    /// Alert on a sign-in from an address and device never seen for the user.
+    pub new_device: bool,
+    /// Alert on a sign-in at an hour far from every earlier one (after `min_history` sign-ins).
+    pub unusual_hour: bool,
+    pub unusual_hour_margin: u32,
+    pub min_history: usize,
+    pub webhook_url: Option<String>,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Detection {
+            enabled: true,
+            window: 600,
+            guessing_failures: 5,
+            stuffing_accounts: 10,
+            token_error_burst: 20,
+            new_device: true,
+            unusual_hour: true,
+            unusual_hour_margin: 3,
+            min_history: 10,
+            webhook_url: None,
+        }
+    }
+}
+
 /// The password policy (NIST SP 800-63B).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
@@ -192,6 +235,11 @@ pub struct Config {
     pub throttle: Throttling,
     pub rate_limit: RateLimit,
     pub password: PasswordPolicy,
+    /// A separate listen address for `/metrics` (otherwise loopback peers only, on `bind`).
+    pub metrics_bind: Option<String>,
+    pub detection: Detection,
+    /// Signs webhook bodies (HMAC-SHA256); from `PORTCULLIS_ALERT_WEBHOOK_SECRET(_FILE)`.
+    pub webhook_secret: Option<crate::keys::secrets::Secret>,
 }
 
 impl Config {
@@ -315,6 +363,43 @@ impl Config {
             config.password.min_length = m;
         }
         config.password.max_age_days = file.password_max_age_days.filter(|d| *d > 0);
+        config.metrics_bind = env("PORTCULLIS_METRICS_BIND").or(file.metrics_bind);
+        if let Some(d) = file.detection {
+            config.detection = d;
+        }
+        if let Some(u) = env("PORTCULLIS_ALERT_WEBHOOK_URL") {
+            config.detection.webhook_url = Some(u);
+        }
+        if let Some(u) = &config.detection.webhook_url {
+            let ok =
+                url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" || p.scheme() == "http");
+            if !ok {
+                return Err(format!("invalid alert webhook URL {u:?}"));
+            }
+        }
+        config.webhook_secret = match (
+            env("PORTCULLIS_ALERT_WEBHOOK_SECRET"),
+            env("PORTCULLIS_ALERT_WEBHOOK_SECRET_FILE"),
+        ) {
+            (Some(v), _) => Some(crate::keys::secrets::Secret::new(v)),
+            (None, Some(path)) => Some(crate::keys::secrets::Secret::new(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        format!("cannot read PORTCULLIS_ALERT_WEBHOOK_SECRET_FILE {path}: {e}")
+                    })?
+                    .trim()
+                    .to_string(),
+            )),
+            (None, None) => None,
+        };
+        if config.detection.webhook_url.is_some() && config.webhook_secret.is_none() {
+            return Err("an alert webhook needs PORTCULLIS_ALERT_WEBHOOK_SECRET (or _FILE) to sign its posts".into());
+        }
+        if let Some(m) = &config.metrics_bind
+            && m.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!("invalid metrics address {m:?}: expected IP:PORT"));
+        }
         Ok(config)
     }
 
@@ -347,6 +432,9 @@ impl Config {
             throttle: Throttling::default(),
             rate_limit: RateLimit::default(),
             password: PasswordPolicy::default(),
+            metrics_bind: None,
+            detection: Detection::default(),
+            webhook_secret: None,
         })
     }
 

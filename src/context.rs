@@ -19,4 +19,5 @@ pub struct Ctx<'a> {
     /// An Argon2id hash of a random password, verified for unknown users so both cases cost the same.
     pub dummy_hash: &'a str,
     pub meta: &'a RequestMeta,
+    pub metrics: &'a crate::metrics::Metrics,
 }

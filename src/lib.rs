@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod keys;
 pub mod maintenance;
+pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod sign_in;

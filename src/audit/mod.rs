@@ -1,6 +1,8 @@
 //! The audit trail: one hash-chained row per security-relevant event, written in the same
 //! transaction as the change it records. Never a password, token, code or secret.
 
+pub mod detect;
+
 use chrono::{NaiveDateTime, Timelike};
 use diesel::RunQueryDsl;
 use serde_json::Value;

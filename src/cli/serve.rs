@@ -65,6 +65,22 @@ pub fn serve(config: Config) -> Result<(), CliError> {
     system
         .block_on(async move {
             let server = crate::app::build_server(listener, data.clone())?;
+            if let Some(addr) = data.config.metrics_bind.clone() {
+                let d = data.clone();
+                let metrics = actix_web::HttpServer::new(move || {
+                    actix_web::App::new().app_data(d.clone()).route(
+                        "/metrics",
+                        actix_web::web::get().to(|st: crate::app::web_data::Data| async move {
+                            crate::web::pages::home::metrics_text(&st)
+                        }),
+                    )
+                })
+                .workers(1)
+                .bind(&addr)?
+                .run();
+                actix_web::rt::spawn(metrics);
+                tracing::info!(addr = %addr, "metrics listening");
+            }
             let deliveries = actix_web::rt::spawn(crate::app::delivery_loop(data));
             let result = server.await;
             deliveries.abort();

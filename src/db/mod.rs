@@ -170,6 +170,15 @@ where
     }
 }
 
+/// True when a migration embedded in this binary has not been applied.
+pub fn pending_migrations(conn: &mut DbConn) -> Result<bool, InternalError> {
+    let r = match conn {
+        DbConn::Pg(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    };
+    r.map_err(|e| InternalError::new(format!("migration check failed: {e}")))
+}
+
 /// True when the database answers a trivial query.
 pub fn ping(conn: &mut DbConn) -> bool {
     diesel::sql_query("SELECT 1").execute(conn).is_ok()

@@ -176,7 +176,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        body -> Text,
+        attempts -> Integer,
+        delivered -> Bool,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    webhook_deliveries,
     audit_log,
     throttles,
     password_history,

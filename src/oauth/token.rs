@@ -239,6 +239,7 @@ fn run_flow(
                 .client(&client.client_id)
                 .details(json!({"action": "tokens of the first exchange revoked"})),
         )?;
+        audit::detect::replay(conn, ctx, now, &client.client_id, "authorization code")?;
     }
     if flags.refresh_reused {
         audit::record(
@@ -249,6 +250,7 @@ fn run_flow(
                 .client(&client.client_id)
                 .details(json!({"action": "token family revoked"})),
         )?;
+        audit::detect::replay(conn, ctx, now, &client.client_id, "refresh token")?;
     }
     let response = match result {
         Ok(r) => r,
@@ -263,6 +265,9 @@ fn run_flow(
         }
     };
     let reply = convert(response, &flags, id_token, expires_in);
+    if let TokenReply::Success(_) = &reply {
+        ctx.metrics.token(grant_type);
+    }
     let (event, outcome, details) = match &reply {
         TokenReply::Success(body) => (
             if grant_type == "refresh_token" {
@@ -287,6 +292,9 @@ fn run_flow(
             .client(&client.client_id)
             .details(details),
     )?;
+    if outcome == "failure" {
+        audit::detect::after_token_error(conn, ctx, now, &client.client_id)?;
+    }
     Ok(reply)
 }
 

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 
 use serde_json::json;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Event, detect};
 use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
@@ -101,6 +101,7 @@ pub fn attempt(
         .map(|s| s.csrf_token.clone())
         .unwrap_or_default();
     if let Some(retry_after) = blocked {
+        ctx.metrics.sign_in("blocked");
         db::transaction(c, |c| {
             audit::record(
                 c,
@@ -130,6 +131,7 @@ pub fn attempt(
             throttle::succeeded(c, &keys)?;
             let opened =
                 sessions::sign_in(c, session.as_ref(), &user.id, &["pwd"], &a.origin, now, &lt)?;
+            ctx.metrics.sign_in("success");
             audit::record(
                 c,
                 ctx.meta,
@@ -138,6 +140,7 @@ pub fn attempt(
                     .user(&user.id)
                     .details(json!({"amr": ["pwd"], "sid": opened.session.sid})),
             )?;
+            detect::after_sign_in(c, ctx, now, &user.id)?;
             if let Some(id) = &a.request {
                 authorize::signed_in_for(c, id, &opened.session.sid)?;
             }
@@ -157,6 +160,7 @@ pub fn attempt(
         }
         Err(password::BadCredentials) => {
             let wait = throttle::failed(c, tcfg, &keys, now)?;
+            ctx.metrics.sign_in("failure");
             audit::record(
                 c,
                 ctx.meta,
@@ -164,9 +168,11 @@ pub fn attempt(
                 Event::new("sign_in", "failure").details(json!({
                     "reason": "bad_credentials",
                     "username": audit::mask(&a.username),
+                    "account": detect::account_ref(&a.username),
                     "delay": wait.unwrap_or(0),
                 })),
             )?;
+            detect::after_failed_sign_in(c, ctx, now, &detect::account_ref(&a.username))?;
             tracing::info!(
                 ip = a.origin.ip.as_deref().unwrap_or("unknown"),
                 "failed sign-in"

@@ -74,3 +74,43 @@ pub fn by_event(conn: &mut DbConn, event: &str) -> QueryResult<Vec<Entry>> {
         .select(Entry::as_select())
         .load(conn)
 }
+
+/// Which entries to look at.
+#[derive(Debug, Clone, Default)]
+pub struct Filter<'a> {
+    pub outcome: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+/// Entries of `event` at or after `since` matching `f`, newest first.
+pub fn matching(
+    conn: &mut DbConn,
+    event: &str,
+    since: NaiveDateTime,
+    f: &Filter<'_>,
+    limit: i64,
+) -> QueryResult<Vec<Entry>> {
+    let (outcome, user_id, client_id, ip) = (f.outcome, f.user_id, f.client_id, f.ip);
+    let mut q = audit_log::table
+        .filter(audit_log::event.eq(event))
+        .filter(audit_log::at.ge(since))
+        .into_boxed();
+    if let Some(o) = outcome {
+        q = q.filter(audit_log::outcome.eq(o.to_string()));
+    }
+    if let Some(u) = user_id {
+        q = q.filter(audit_log::user_id.eq(u.to_string()));
+    }
+    if let Some(c) = client_id {
+        q = q.filter(audit_log::client_id.eq(c.to_string()));
+    }
+    if let Some(i) = ip {
+        q = q.filter(audit_log::ip.eq(i.to_string()));
+    }
+    q.order(audit_log::seq.desc())
+        .limit(limit)
+        .select(Entry::as_select())
+        .load(conn)
+}

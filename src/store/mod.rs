@@ -13,3 +13,4 @@ pub mod signing_keys;
 pub mod throttles;
 pub mod tokens;
 pub mod users;
+pub mod webhook_deliveries;

@@ -15,7 +15,7 @@ fn behind_proxy(config: &mut portcullis::config::Config) {
 
 async fn app_behind_proxy() -> TestApp {
     let app = TestApp::spawn_with(Options {
-        configure: behind_proxy,
+        configure: Box::new(behind_proxy),
         ..Default::default()
     })
     .await;
@@ -187,7 +187,7 @@ fn tight_rate_limit(config: &mut portcullis::config::Config) {
 #[tokio::test]
 async fn request_floods_get_429_with_retry_after_and_metadata_stays_reachable() {
     let app = TestApp::spawn_with(Options {
-        configure: tight_rate_limit,
+        configure: Box::new(tight_rate_limit),
         ..Default::default()
     })
     .await;
@@ -483,7 +483,7 @@ fn tight_limits_behind_proxy(config: &mut portcullis::config::Config) {
 #[tokio::test]
 async fn one_client_flooding_the_token_endpoint_from_many_addresses_is_limited() {
     let app = TestApp::spawn_with(Options {
-        configure: tight_limits_behind_proxy,
+        configure: Box::new(tight_limits_behind_proxy),
         ..Default::default()
     })
     .await;

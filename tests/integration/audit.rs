@@ -195,7 +195,7 @@ async fn reordering_entries_is_detected() {
 #[tokio::test]
 async fn concurrent_writers_keep_a_valid_chain() {
     let app = TestApp::spawn_with(crate::support::Options {
-        configure: |c| c.throttle.enabled = false,
+        configure: Box::new(|c| c.throttle.enabled = false),
         ..Default::default()
     })
     .await;

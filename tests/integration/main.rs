@@ -13,6 +13,7 @@ mod conformance;
 mod discovery;
 mod flow;
 mod logout;
+mod observability;
 mod token_errors;
 mod token_management;
 mod userinfo;

@@ -44,6 +44,55 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
+/// Ready when the database answers and no migration is pending.
+pub async fn readyz(state: Data) -> HttpResponse {
+    let st = state.clone();
+    let ready = actix_web::web::block(move || {
+        let mut c = st.pool.get().ok()?;
+        Some(crate::db::ping(&mut c) && !crate::db::pending_migrations(&mut c).unwrap_or(true))
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    let (status, body) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable or migrations pending",
+        )
+    };
+    HttpResponse::build(status)
+        .content_type("text/plain")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+/// Prometheus metrics: to loopback peers only, unless a separate metrics address is configured
+/// (then it is served there instead).
+pub async fn metrics(state: Data, req: HttpRequest) -> HttpResponse {
+    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+    if state.config.metrics_bind.is_some() || !loopback {
+        return error_page(StatusCode::NOT_FOUND, "There is nothing here.", None);
+    }
+    metrics_text(&state)
+}
+
+/// The exposition, with the pool gauges refreshed.
+pub fn metrics_text(state: &Data) -> HttpResponse {
+    let s = state.pool.state();
+    state.metrics.db_connections.set(i64::from(s.connections));
+    state
+        .metrics
+        .db_idle_connections
+        .set(i64::from(s.idle_connections));
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render())
+}
+
 pub async fn css() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")

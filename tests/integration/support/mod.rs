@@ -74,7 +74,7 @@ pub struct Options {
     /// Run the back-channel delivery loop (off: the test drives `deliver_due` itself).
     pub delivery_loop: bool,
     /// Adjusts the configuration before the server starts.
-    pub configure: fn(&mut Config),
+    pub configure: Box<dyn Fn(&mut Config) + Send>,
 }
 
 impl Default for Options {
@@ -84,7 +84,7 @@ impl Default for Options {
             lifetimes: Lifetimes::default(),
             database_url: None,
             delivery_loop: true,
-            configure: |_| {},
+            configure: Box::new(|_| {}),
         }
     }
 }

@@ -1,0 +1,334 @@
+//! Automated threat detection over the audit trail (shared by every instance): guessing,
+//! credential stuffing, token replay, new devices, unusual hours, bursts of token errors.
+
+use chrono::{Duration, NaiveDateTime, Timelike};
+use serde_json::{Value, json};
+
+use crate::audit::{self, Event};
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::{random_id, sha256_hex};
+use crate::store::audit_log::{self, Filter};
+use crate::store::webhook_deliveries::{self, WebhookDelivery};
+
+/// A pseudonym for an attempted username: lets rules count distinct accounts without
+/// keeping the name.
+pub fn account_ref(username: &str) -> String {
+    sha256_hex(&format!("account:{}", username.trim().to_lowercase()))[..16].to_string()
+}
+
+/// Raises an alert: an audit event, a WARN line, a metric and (if configured) a webhook post.
+pub fn raise(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    now: NaiveDateTime,
+    rule: &str,
+    user_id: Option<&str>,
+    client_id: Option<&str>,
+    details: Value,
+) -> Result<(), InternalError> {
+    let event = format!("alert.{rule}");
+    let mut ev = Event::new(&event, "alert").details(details.clone());
+    ev.user_id = user_id;
+    ev.client_id = client_id;
+    audit::record(conn, ctx.meta, now, ev)?;
+    ctx.metrics.alert(rule);
+    tracing::warn!(
+        rule,
+        user_id,
+        client_id,
+        ip = ctx.meta.ip.as_deref(),
+        "security alert"
+    );
+    if ctx.config.detection.webhook_url.is_some() {
+        let body = json!({
+            "rule": rule,
+            "at": now.and_utc().to_rfc3339(),
+            "issuer": ctx.config.issuer,
+            "user_id": user_id,
+            "client_id": client_id,
+            "ip": ctx.meta.ip,
+            "details": details,
+        });
+        webhook_deliveries::insert(
+            conn,
+            &WebhookDelivery {
+                id: random_id(),
+                body: body.to_string(),
+                attempts: 0,
+                delivered: false,
+                last_error: None,
+                next_attempt_at: now,
+                created_at: now,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn since(ctx: Ctx<'_>, now: NaiveDateTime) -> NaiveDateTime {
+    now - Duration::seconds(ctx.config.detection.window)
+}
+
+/// After a failed sign-in (already in the trail): guessing against the account, stuffing
+/// from the address. Each fires once, when its threshold is reached.
+pub fn after_failed_sign_in(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    now: NaiveDateTime,
+    account: &str,
+) -> Result<(), InternalError> {
+    let d = &ctx.config.detection;
+    if !d.enabled {
+        return Ok(());
+    }
+    let failures = audit_log::matching(
+        conn,
+        "sign_in",
+        since(ctx, now),
+        &Filter {
+            outcome: Some("failure"),
+            ..Default::default()
+        },
+        10_000,
+    )?;
+    let of_account =
+        |e: &audit_log::Entry| e.details.contains(&format!("\"account\":\"{account}\""));
+    let on_account = failures.iter().filter(|e| of_account(e)).count();
+    if on_account == d.guessing_failures {
+        raise(
+            conn,
+            ctx,
+            now,
+            "guessing",
+            None,
+            None,
+            json!({"account": account, "failures": on_account}),
+        )?;
+    }
+    if let Some(ip) = ctx.meta.ip.as_deref() {
+        let mut accounts: Vec<String> = failures
+            .iter()
+            .filter(|e| e.ip.as_deref() == Some(ip))
+            .filter_map(|e| serde_json::from_str::<Value>(&e.details).ok())
+            .filter_map(|v| v["account"].as_str().map(str::to_string))
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        let newest_is_new = failures
+            .iter()
+            .filter(|e| e.ip.as_deref() == Some(ip))
+            .skip(1)
+            .all(|e| !of_account(e));
+        if accounts.len() == d.stuffing_accounts && newest_is_new {
+            raise(
+                conn,
+                ctx,
+                now,
+                "stuffing",
+                None,
+                None,
+                json!({"accounts": accounts.len()}),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// After a successful sign-in (already in the trail): a new address and device, an hour far
+/// from the user's habits.
+pub fn after_sign_in(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    now: NaiveDateTime,
+    user_id: &str,
+) -> Result<(), InternalError> {
+    let d = &ctx.config.detection;
+    if !d.enabled {
+        return Ok(());
+    }
+    let earlier: Vec<audit_log::Entry> = audit_log::matching(
+        conn,
+        "sign_in",
+        now - Duration::days(180),
+        &Filter {
+            outcome: Some("success"),
+            user_id: Some(user_id),
+            ..Default::default()
+        },
+        500,
+    )?
+    .into_iter()
+    .skip(1)
+    .collect();
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    if d.new_device {
+        let seen = earlier
+            .iter()
+            .any(|e| e.ip == ctx.meta.ip && e.user_agent == ctx.meta.user_agent);
+        if !seen {
+            raise(
+                conn,
+                ctx,
+                now,
+                "new_device",
+                Some(user_id),
+                None,
+                json!({"ip": ctx.meta.ip}),
+            )?;
+        }
+    }
+    if d.unusual_hour && earlier.len() >= d.min_history {
+        let hour = now.hour() as i32;
+        let margin = d.unusual_hour_margin as i32;
+        let usual = earlier.iter().any(|e| {
+            let diff = (e.at.hour() as i32 - hour).rem_euclid(24);
+            diff.min(24 - diff) <= margin
+        });
+        if !usual {
+            raise(
+                conn,
+                ctx,
+                now,
+                "unusual_hour",
+                Some(user_id),
+                None,
+                json!({"hour": hour}),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// After a failed token request (already in the trail): a burst of errors from one client.
+pub fn after_token_error(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    now: NaiveDateTime,
+    client_id: &str,
+) -> Result<(), InternalError> {
+    let d = &ctx.config.detection;
+    if !d.enabled {
+        return Ok(());
+    }
+    let errors = audit_log::matching(
+        conn,
+        "token.issue",
+        since(ctx, now),
+        &Filter {
+            outcome: Some("failure"),
+            client_id: Some(client_id),
+            ..Default::default()
+        },
+        10_000,
+    )?;
+    if errors.len() == d.token_error_burst {
+        raise(
+            conn,
+            ctx,
+            now,
+            "token_errors",
+            None,
+            Some(client_id),
+            json!({"errors": errors.len()}),
+        )?;
+    }
+    Ok(())
+}
+
+/// A replayed code or reused refresh token: always an alert.
+pub fn replay(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    now: NaiveDateTime,
+    client_id: &str,
+    what: &str,
+) -> Result<(), InternalError> {
+    if !ctx.config.detection.enabled {
+        return Ok(());
+    }
+    raise(
+        conn,
+        ctx,
+        now,
+        "token_replay",
+        None,
+        Some(client_id),
+        json!({"what": what}),
+    )
+}
+
+/// `sha256=<hex>`: the HMAC-SHA256 of a webhook body under the shared secret.
+pub fn signature(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// Webhook posts due now that this instance won the lease for.
+pub fn claim_webhooks(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+) -> Result<Vec<WebhookDelivery>, InternalError> {
+    let mut won = Vec::new();
+    for d in webhook_deliveries::due(conn, now, 50)? {
+        if webhook_deliveries::lease(conn, &d.id, d.next_attempt_at, now + Duration::seconds(60))?
+            == 1
+        {
+            won.push(d);
+        }
+    }
+    Ok(won)
+}
+
+/// Records an attempt; failures are retried with the back-channel backoff.
+pub fn record_webhook(
+    conn: &mut DbConn,
+    d: &WebhookDelivery,
+    result: Result<(), String>,
+    now: NaiveDateTime,
+) -> Result<(), InternalError> {
+    use crate::oidc::backchannel::{MAX_ATTEMPTS, backoff};
+    let attempts = d.attempts + 1;
+    match result {
+        Ok(()) => webhook_deliveries::finish(conn, &d.id, attempts, true, None, now)?,
+        Err(e) => {
+            let next = if attempts >= MAX_ATTEMPTS {
+                now + Duration::days(3650)
+            } else {
+                now + backoff(attempts)
+            };
+            webhook_deliveries::finish(conn, &d.id, attempts, false, Some(&e), next)?
+        }
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_signature_is_hmac_sha256_hex() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature("Jefe", "what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn account_refs_ignore_case_and_hide_the_name() {
+        assert_eq!(account_ref("Alice"), account_ref(" alice "));
+        assert!(!account_ref("alice").contains("alice"));
+    }
+}
