@@ -39,6 +39,9 @@ pub struct AppState {
     /// Origin of work that no request caused (background jobs, CLI).
     pub no_meta: RequestMeta,
     pub metrics: crate::metrics::Metrics,
+    /// From the configuration, or a random one for this process when none was configured
+    /// (embedding and tests; `serve` always has one).
+    pub master: crate::keys::master::MasterKey,
 }
 
 impl AppState {
@@ -68,6 +71,11 @@ impl AppState {
         Ok(AppState {
             no_meta: RequestMeta::default(),
             metrics: crate::metrics::Metrics::new(),
+            master: config
+                .master_key
+                .as_ref()
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(crate::keys::master::MasterKey::random),
             client_limiter,
             address_limiter,
             config,
@@ -179,10 +187,22 @@ where
 pub async fn delivery_loop(state: web_data::Data) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     let mut purge = tokio::time::interval(std::time::Duration::from_secs(600));
+    let mut checkpoint = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = state.wakeup.notified() => {}
             _ = tick.tick() => {}
+            _ = checkpoint.tick() => {
+                let st = state.clone();
+                if let Err(e) = run(&state, move |c, _ctx, now| {
+                    crate::audit::checkpoint(c, &st.master, now)
+                })
+                .await
+                {
+                    tracing::error!(error = %e, "audit checkpoint failed");
+                }
+                continue;
+            }
             _ = purge.tick() => {
                 match run(&state, |c, ctx, now| crate::maintenance::purge(c, ctx.config, now)).await {
                     Ok(p) => tracing::debug!(?p, "purged expired rows"),

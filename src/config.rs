@@ -240,6 +240,8 @@ pub struct Config {
     pub detection: Detection,
     /// Signs webhook bodies (HMAC-SHA256); from `PORTCULLIS_ALERT_WEBHOOK_SECRET(_FILE)`.
     pub webhook_secret: Option<crate::keys::secrets::Secret>,
+    /// The master key and where it came from (always set by `load`).
+    pub master_key: Option<(crate::keys::master::MasterKey, crate::keys::master::Source)>,
 }
 
 impl Config {
@@ -392,6 +394,7 @@ impl Config {
             )),
             (None, None) => None,
         };
+        config.master_key = Some(crate::keys::master::load(env, config.dev_mode)?);
         if config.detection.webhook_url.is_some() && config.webhook_secret.is_none() {
             return Err("an alert webhook needs PORTCULLIS_ALERT_WEBHOOK_SECRET (or _FILE) to sign its posts".into());
         }
@@ -435,6 +438,7 @@ impl Config {
             metrics_bind: None,
             detection: Detection::default(),
             webhook_secret: None,
+            master_key: None,
         })
     }
 
@@ -570,7 +574,11 @@ mod tests {
             issuer: Some("https://flag.example".into()),
             ..Default::default()
         };
-        let c = Config::load(&o, &|_| None).unwrap();
+        let key = |k: &str| {
+            (k == "PORTCULLIS_MASTER_KEY")
+                .then(|| "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string())
+        };
+        let c = Config::load(&o, &key).unwrap();
         assert_eq!(c.issuer, "https://flag.example");
         assert_eq!(c.bind, "127.0.0.1:9");
         assert_eq!(c.database_url, DbUrl::Sqlite("data/portcullis.db".into()));

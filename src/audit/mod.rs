@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::context::RequestMeta;
 use crate::db::DbConn;
 use crate::error::InternalError;
+use crate::keys::master::MasterKey;
 use crate::keys::secrets::sha256_hex;
 use crate::store::audit_log::{self, Entry};
 
@@ -119,6 +120,52 @@ pub fn record(
     Ok(())
 }
 
+/// Purpose of the key that signs checkpoints.
+pub const CHECKPOINT_PURPOSE: &str = "audit-checkpoint";
+
+fn checkpoint_mac(master: &MasterKey, seq: i64, hash: &str, at: NaiveDateTime) -> String {
+    use hmac::{Hmac, Mac};
+    let key = master.derive(CHECKPOINT_PURPOSE);
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key.as_ref()) else {
+        return String::new();
+    };
+    mac.update(format!("{seq}|{hash}|{}", at.format("%Y-%m-%dT%H:%M:%S%.6f")).as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Signs the newest entry, if it is newer than the last checkpoint. With checkpoints taken
+/// regularly, deleting the tail of the trail is detected too.
+pub fn checkpoint(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    now: NaiveDateTime,
+) -> Result<Option<i64>, InternalError> {
+    let Some(last) = audit_log::last(conn)? else {
+        return Ok(None);
+    };
+    if audit_log::last_checkpoint(conn)?.is_some_and(|c| c.seq >= last.seq) {
+        return Ok(None);
+    }
+    let at = now
+        .with_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now);
+    audit_log::insert_checkpoint(
+        conn,
+        &audit_log::Checkpoint {
+            seq: last.seq,
+            mac: checkpoint_mac(master, last.seq, &last.hash, at),
+            hash: last.hash,
+            at,
+            key_id: master.id.clone(),
+        },
+    )?;
+    Ok(Some(last.seq))
+}
+
 /// The result of checking the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -143,16 +190,42 @@ pub fn mask(name: &str) -> String {
     }
 }
 
-pub fn verify(conn: &mut DbConn) -> Result<Verdict, InternalError> {
+/// Walks the chain from the first entry, and checks every checkpoint signed with `master`.
+pub fn verify(conn: &mut DbConn, master: Option<&MasterKey>) -> Result<Verdict, InternalError> {
+    let checkpoints: std::collections::BTreeMap<i64, audit_log::Checkpoint> = match master {
+        Some(_) => audit_log::checkpoints(conn)?
+            .into_iter()
+            .map(|c| (c.seq, c))
+            .collect(),
+        None => Default::default(),
+    };
+    if let Some(m) = master {
+        for c in checkpoints.values() {
+            if c.key_id == m.id && checkpoint_mac(m, c.seq, &c.hash, c.at) != c.mac {
+                return Ok(Verdict::Broken {
+                    seq: c.seq,
+                    reason: "its signed checkpoint was forged".into(),
+                });
+            }
+        }
+    }
     let mut prev_hash = GENESIS.to_string();
     let mut expected_seq = 1i64;
     let mut after = 0i64;
     loop {
         let page = audit_log::page(conn, after, 1000)?;
         if page.is_empty() {
-            return Ok(Verdict::Intact {
-                entries: expected_seq - 1,
-            });
+            let last = expected_seq - 1;
+            if let Some((seq, _)) = checkpoints.range(last + 1..).next() {
+                return Ok(Verdict::Broken {
+                    seq: last + 1,
+                    reason: format!(
+                        "entries {} to {seq} were deleted (a signed checkpoint names entry {seq})",
+                        last + 1
+                    ),
+                });
+            }
+            return Ok(Verdict::Intact { entries: last });
         }
         for e in page {
             if e.seq != expected_seq {
@@ -171,6 +244,12 @@ pub fn verify(conn: &mut DbConn) -> Result<Verdict, InternalError> {
                 return Ok(Verdict::Broken {
                     seq: e.seq,
                     reason: "its content was changed".into(),
+                });
+            }
+            if checkpoints.get(&e.seq).is_some_and(|c| c.hash != e.hash) {
+                return Ok(Verdict::Broken {
+                    seq: e.seq,
+                    reason: "it differs from its signed checkpoint".into(),
                 });
             }
             prev_hash = e.hash.clone();

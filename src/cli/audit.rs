@@ -68,27 +68,29 @@ fn parse_since(s: &str) -> Result<NaiveDateTime, CliError> {
 pub fn run(config: &Config, cmd: AuditCommand, json: bool) -> Result<(), CliError> {
     let mut conn = open(config)?;
     match cmd {
-        AuditCommand::Verify => match audit::verify(&mut conn)? {
-            Verdict::Intact { entries } => {
-                output(
-                    json,
-                    &json!({"intact": true, "entries": entries}),
-                    &format!("audit trail intact: {entries} entries"),
-                );
-                Ok(())
-            }
-            Verdict::Broken { seq, reason } => {
-                if json {
-                    println!(
-                        "{}",
-                        json!({"intact": false, "broken_at": seq, "reason": reason})
+        AuditCommand::Verify => {
+            match audit::verify(&mut conn, config.master_key.as_ref().map(|(k, _)| k))? {
+                Verdict::Intact { entries } => {
+                    output(
+                        json,
+                        &json!({"intact": true, "entries": entries}),
+                        &format!("audit trail intact: {entries} entries"),
                     );
+                    Ok(())
                 }
-                Err(CliError(format!(
-                    "audit trail broken at entry {seq}: {reason}"
-                )))
+                Verdict::Broken { seq, reason } => {
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"intact": false, "broken_at": seq, "reason": reason})
+                        );
+                    }
+                    Err(CliError(format!(
+                        "audit trail broken at entry {seq}: {reason}"
+                    )))
+                }
             }
-        },
+        }
         AuditCommand::Tail { lines, follow } => {
             let entries = audit_log::tail(&mut conn, lines.clamp(1, 10_000))?;
             let mut last = entries.last().map(|e| e.seq).unwrap_or(0);

@@ -13,6 +13,16 @@ pub fn serve(config: Config) -> Result<(), CliError> {
     if config.dev_mode {
         tracing::warn!(issuer = %config.issuer, "development mode: plain http on localhost, cookies without Secure");
     }
+    match config.master_key.as_ref().map(|(_, s)| s) {
+        Some(crate::keys::master::Source::Generated(path)) => tracing::warn!(
+            path = %path,
+            "generated a master key for development; set PORTCULLIS_MASTER_KEY or PORTCULLIS_MASTER_KEY_FILE in production and keep it away from the database"
+        ),
+        Some(crate::keys::master::Source::File(path)) => {
+            tracing::info!(path = %path, "master key read from file")
+        }
+        _ => {}
+    }
     let state = AppState::new(config, Clock::System)?;
     let mut conn = state
         .pool

@@ -188,7 +188,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_checkpoints (seq) {
+        seq -> BigInt,
+        hash -> Text,
+        at -> Timestamp,
+        key_id -> Text,
+        mac -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_checkpoints,
     webhook_deliveries,
     audit_log,
     throttles,

@@ -1,4 +1,5 @@
 //! Key material: random secrets and their hashes, signing keys and the JWKS.
 
+pub mod master;
 pub mod secrets;
 pub mod signing;

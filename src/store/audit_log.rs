@@ -114,3 +114,39 @@ pub fn matching(
         .select(Entry::as_select())
         .load(conn)
 }
+
+/// A signed statement that entry `seq` had hash `hash` at time `at`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::db::schema::audit_checkpoints)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: NaiveDateTime,
+    pub key_id: String,
+    pub mac: String,
+}
+
+pub fn checkpoints(conn: &mut DbConn) -> QueryResult<Vec<Checkpoint>> {
+    use crate::db::schema::audit_checkpoints;
+    audit_checkpoints::table
+        .order(audit_checkpoints::seq.asc())
+        .select(Checkpoint::as_select())
+        .load(conn)
+}
+
+pub fn last_checkpoint(conn: &mut DbConn) -> QueryResult<Option<Checkpoint>> {
+    use crate::db::schema::audit_checkpoints;
+    audit_checkpoints::table
+        .order(audit_checkpoints::seq.desc())
+        .select(Checkpoint::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_checkpoint(conn: &mut DbConn, c: &Checkpoint) -> QueryResult<()> {
+    use crate::db::schema::audit_checkpoints;
+    diesel::insert_into(audit_checkpoints::table)
+        .values(c)
+        .execute(conn)
+        .map(|_| ())
+}

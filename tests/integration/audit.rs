@@ -13,7 +13,7 @@ fn events(app: &TestApp) -> Vec<audit_log::Entry> {
 }
 
 fn verdict(app: &TestApp) -> Verdict {
-    audit::verify(&mut app.conn()).unwrap()
+    audit::verify(&mut app.conn(), Some(&app.state.master)).unwrap()
 }
 
 /// Runs sign-in, consent, code, token, refresh, replay, revocation and logout; returns the
@@ -240,4 +240,46 @@ async fn concurrent_writers_keep_a_valid_chain() {
             entries: all.len() as i64
         }
     );
+}
+
+#[tokio::test]
+async fn truncating_the_tail_is_detected_by_a_signed_checkpoint() {
+    let (app, _) = busy_app().await;
+    let n = events(&app).len() as i64;
+    let now = app.clock.naive();
+    assert_eq!(
+        audit::checkpoint(&mut app.conn(), &app.state.master, now).unwrap(),
+        Some(n)
+    );
+    assert_eq!(verdict(&app), Verdict::Intact { entries: n });
+    app.sql(&format!("DELETE FROM audit_log WHERE seq > {}", n - 2));
+    match verdict(&app) {
+        Verdict::Broken { seq, reason } => {
+            assert_eq!(seq, n - 1);
+            assert!(reason.contains("deleted"), "{reason}");
+        }
+        v => panic!("{v:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_forged_checkpoint_or_a_rewritten_chain_is_detected() {
+    let (app, _) = busy_app().await;
+    let now = app.clock.naive();
+    audit::checkpoint(&mut app.conn(), &app.state.master, now).unwrap();
+    // Rewriting the newest entry and its hash consistently defeats the chain alone, not the
+    // checkpoint.
+    let n = events(&app).len() as i64;
+    app.sql(&format!(
+        "UPDATE audit_log SET hash = 'f00d' WHERE seq = {n}"
+    ));
+    match verdict(&app) {
+        Verdict::Broken { seq, .. } => assert_eq!(seq, n),
+        v => panic!("{v:?}"),
+    }
+    app.sql("UPDATE audit_checkpoints SET mac = 'forged'");
+    match verdict(&app) {
+        Verdict::Broken { reason, .. } => assert!(reason.contains("forged"), "{reason}"),
+        v => panic!("{v:?}"),
+    }
 }

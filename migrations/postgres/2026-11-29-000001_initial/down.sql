@@ -1,3 +1,4 @@
+DROP TABLE audit_checkpoints;
 DROP TABLE webhook_deliveries;
 DROP TABLE audit_log;
 DROP TABLE password_history;

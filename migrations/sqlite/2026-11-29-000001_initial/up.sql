@@ -165,3 +165,11 @@ CREATE TABLE webhook_deliveries (
     next_attempt_at TIMESTAMP NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
+
+CREATE TABLE audit_checkpoints (
+    seq BIGINT PRIMARY KEY NOT NULL,
+    hash TEXT NOT NULL,
+    at TIMESTAMP NOT NULL,
+    key_id TEXT NOT NULL,
+    mac TEXT NOT NULL
+);
