@@ -360,16 +360,39 @@ pub fn build_server(
             .app_data(actix_web::web::FormConfig::default().limit(64 * 1024))
             .app_data(actix_web::web::PayloadConfig::new(64 * 1024))
             .wrap_fn(move |req, srv| {
+                use actix_web::HttpMessage;
+                use tracing::Instrument;
                 let started = std::time::Instant::now();
                 let route = req
                     .match_pattern()
                     .unwrap_or_else(|| "unmatched".to_string());
                 let method = req.method().to_string();
                 let st = req.app_data::<web_data::Data>().cloned();
+                let request_id = crate::keys::secrets::random_id()[..16].to_string();
+                req.extensions_mut()
+                    .insert(crate::web::extractors::RequestId(request_id.clone()));
+                // Only the route pattern is logged, never the path or query (codes, tokens).
+                let span = tracing::info_span!(
+                    "request",
+                    request_id = %request_id,
+                    method = %method,
+                    route = %route
+                );
                 let fut = srv.call(req);
                 async move {
                     let mut res = fut.await?;
                     crate::web::security_headers::apply(&mut res, hsts);
+                    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+                        res.headers_mut().insert(
+                            actix_web::http::header::HeaderName::from_static("x-request-id"),
+                            v,
+                        );
+                    }
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "handled"
+                    );
                     if let Some(st) = st {
                         st.metrics
                             .requests
@@ -386,6 +409,7 @@ pub fn build_server(
                     }
                     Ok(res)
                 }
+                .instrument(span)
             })
             .configure(open_routes)
             .service(

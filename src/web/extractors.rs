@@ -82,12 +82,17 @@ pub fn authorization(req: &HttpRequest) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The request's origin for the audit trail, with a fresh request id.
+/// The id the middleware gave this request (logs, `X-Request-Id`, the audit trail).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The request's origin for the audit trail.
 pub fn meta(req: &HttpRequest, config: &Config) -> crate::context::RequestMeta {
+    use actix_web::HttpMessage;
     let o = origin(req, config);
     crate::context::RequestMeta {
         ip: o.ip,
         user_agent: o.user_agent,
-        request_id: Some(crate::keys::secrets::random_id()[..16].to_string()),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
     }
 }

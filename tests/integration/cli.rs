@@ -15,6 +15,7 @@ struct Out {
 
 impl Cli {
     fn new() -> Cli {
+        crate::support::init();
         Cli {
             dir: tempfile::tempdir().unwrap(),
         }
@@ -425,4 +426,182 @@ fn audit_verify_reports_an_intact_trail_and_names_the_first_altered_entry() {
         "{}",
         broken.stderr
     );
+}
+
+#[tokio::test]
+async fn logs_through_a_full_flow_carry_request_ids_and_no_secret() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::{Arc, Mutex};
+    let cli = Cli::new();
+    let redirect = "http://localhost:7777/callback";
+    let client = cli.run(
+        &["client", "add", "app", "--redirect-uri", redirect, "--json"],
+        None,
+    );
+    let secret =
+        serde_json::from_str::<serde_json::Value>(&client.stdout).unwrap()["client_secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let password = "harbour lights over quiet water";
+    assert_eq!(
+        cli.run(
+            &["user", "add", "alice", "--password-stdin"],
+            Some(&format!("{password}\n"))
+        )
+        .code,
+        0
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(cli.dir.path())
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_ISSUER")
+        .env("PORTCULLIS_LOG", "debug")
+        .env("PORTCULLIS_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let collected = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(i) = line.find("\"addr\":\"") {
+                let rest = &line[i + 8..];
+                let _ = tx.send(rest[..rest.find('"').unwrap()].to_string());
+            }
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("server did not start");
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let loc = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_string();
+    let hidden = |page: &str, name: &str| crate::support::hidden(page, name).unwrap();
+    let r = http
+        .get(format!(
+            "{base}/authorize?response_type=code&client_id=app&redirect_uri={}&scope=openid%20offline_access&state=st&nonce=n",
+            crate::flow::urlencode(redirect)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let login_page = http
+        .get(format!("{base}{}", loc(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", "alice"),
+            ("password", password),
+            ("csrf_token", &hidden(&login_page, "csrf_token")),
+            ("request", &hidden(&login_page, "request")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session_cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let r = http.get(format!("{base}{}", loc(&r))).send().await.unwrap();
+    let consent = http
+        .get(format!("{base}{}", loc(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = http
+        .post(format!("{base}/consent"))
+        .form(&[
+            ("decision", "allow"),
+            ("csrf_token", &hidden(&consent, "csrf_token")),
+            ("request", &hidden(&consent, "request")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = crate::support::param(&crate::support::query_of(&loc(&r)), "code").unwrap();
+    let tokens: serde_json::Value = http
+        .post(format!("{base}/token"))
+        .basic_auth("app", Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let id_token = tokens["id_token"].as_str().unwrap().to_string();
+    let r = http
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert!(r.headers().contains_key("x-request-id"));
+    http.get(format!("{base}/logout?id_token_hint={id_token}"))
+        .send()
+        .await
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    let all = lines.lock().unwrap().join("\n");
+    assert!(all.contains("\"request_id\""), "request ids in the logs");
+    for (what, secret) in [
+        ("password", password.to_string()),
+        ("client secret", secret),
+        ("code", code),
+        ("access token", access),
+        ("refresh token", refresh),
+        ("ID token", id_token),
+        ("session cookie", session_cookie),
+    ] {
+        assert!(!all.contains(&secret), "the {what} reached the logs");
+    }
+    // Every line is JSON except the bootstrap password, printed once to stderr by contract.
+    for line in lines.lock().unwrap().iter() {
+        if line.starts_with("Created the bootstrap user") || line.starts_with("(shown once") {
+            continue;
+        }
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
 }

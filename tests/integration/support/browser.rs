@@ -26,6 +26,7 @@ pub enum Landing {
 
 impl Browser {
     pub fn new() -> Browser {
+        super::init();
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)

@@ -20,6 +20,11 @@ use portcullis::store::{clients, users};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Installs the process-wide TLS provider that reqwest (built without its own) expects.
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A fresh PostgreSQL database, dropped when the test ends.
 struct PgDatabase {
     admin_url: String,
@@ -95,6 +100,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: Options) -> TestApp {
+        init();
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg) = match (
             &opts.database_url,

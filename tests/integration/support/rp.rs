@@ -15,6 +15,7 @@ pub type Rp = CoreClient<
 >;
 
 pub fn http() -> reqwest::Client {
+    super::init();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

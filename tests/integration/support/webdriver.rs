@@ -29,6 +29,7 @@ pub fn unavailable() -> Option<String> {
 
 impl Driver {
     pub async fn start() -> Driver {
+        super::init();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
