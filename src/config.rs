@@ -36,6 +36,7 @@ struct FileConfig {
     db_pool_size: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     metrics_bind: Option<String>,
+    audit_retention_days: Option<i64>,
     #[serde(default)]
     detection: Option<Detection>,
     password_min_length: Option<usize>,
@@ -238,6 +239,8 @@ pub struct Config {
     /// A separate listen address for `/metrics` (otherwise loopback peers only, on `bind`).
     pub metrics_bind: Option<String>,
     pub detection: Detection,
+    /// Audit entries older than this are pruned (down to a signed checkpoint); off when unset.
+    pub audit_retention_days: Option<i64>,
     /// Signs webhook bodies (HMAC-SHA256); from `PORTCULLIS_ALERT_WEBHOOK_SECRET(_FILE)`.
     pub webhook_secret: Option<crate::keys::secrets::Secret>,
     /// The master key and where it came from (always set by `load`).
@@ -366,6 +369,7 @@ impl Config {
         }
         config.password.max_age_days = file.password_max_age_days.filter(|d| *d > 0);
         config.metrics_bind = env("PORTCULLIS_METRICS_BIND").or(file.metrics_bind);
+        config.audit_retention_days = file.audit_retention_days.filter(|d| *d > 0);
         if let Some(d) = file.detection {
             config.detection = d;
         }
@@ -437,6 +441,7 @@ impl Config {
             password: PasswordPolicy::default(),
             metrics_bind: None,
             detection: Detection::default(),
+            audit_retention_days: None,
             webhook_secret: None,
             master_key: None,
         })

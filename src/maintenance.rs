@@ -17,6 +17,7 @@ pub struct Purged {
     pub tokens: usize,
     pub throttles: usize,
     pub deliveries: usize,
+    pub audit_entries: usize,
 }
 
 pub fn purge(
@@ -33,5 +34,9 @@ pub fn purge(
         tokens: tokens::purge(conn, now)?,
         throttles: throttles::purge(conn, now - Duration::seconds(config.throttle.window))?,
         deliveries: logout_deliveries::purge(conn, now - Duration::days(7))?,
+        audit_entries: match config.audit_retention_days {
+            Some(days) => crate::audit::prune(conn, now - Duration::days(days))?,
+            None => 0,
+        },
     })
 }

@@ -166,6 +166,15 @@ pub fn checkpoint(
     Ok(Some(last.seq))
 }
 
+/// Retention: deletes the entries older than `before` up to the newest signed checkpoint
+/// taken before it, which stays as the new anchor, so the rest still verifies.
+pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, InternalError> {
+    match audit_log::checkpoint_before(conn, before)? {
+        Some(c) => Ok(audit_log::delete_through(conn, c.seq)?),
+        None => Ok(0),
+    }
+}
+
 /// The result of checking the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -212,6 +221,28 @@ pub fn verify(conn: &mut DbConn, master: Option<&MasterKey>) -> Result<Verdict, 
     let mut prev_hash = GENESIS.to_string();
     let mut expected_seq = 1i64;
     let mut after = 0i64;
+    // After retention pruning the chain starts at a signed checkpoint.
+    if let Some(first) = audit_log::page(conn, 0, 1)?.into_iter().next() {
+        if first.seq > 1 {
+            let anchor = checkpoints.get(&(first.seq - 1));
+            match anchor {
+                Some(c) if master.is_some_and(|m| m.id == c.key_id) => {
+                    prev_hash = c.hash.clone();
+                    expected_seq = first.seq;
+                    after = first.seq - 1;
+                }
+                _ => {
+                    return Ok(Verdict::Broken {
+                        seq: first.seq,
+                        reason: format!(
+                            "entries before {} are missing and no signed checkpoint anchors the rest",
+                            first.seq
+                        ),
+                    });
+                }
+            }
+        }
+    }
     loop {
         let page = audit_log::page(conn, after, 1000)?;
         if page.is_empty() {

@@ -150,3 +150,34 @@ pub fn insert_checkpoint(conn: &mut DbConn, c: &Checkpoint) -> QueryResult<()> {
         .execute(conn)
         .map(|_| ())
 }
+
+/// The newest checkpoint taken before `before`.
+pub fn checkpoint_before(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+) -> QueryResult<Option<Checkpoint>> {
+    use crate::db::schema::audit_checkpoints;
+    audit_checkpoints::table
+        .filter(audit_checkpoints::at.lt(before))
+        .order(audit_checkpoints::seq.desc())
+        .select(Checkpoint::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Deletes entries up to `seq` and the checkpoints before it (the one at `seq` stays).
+pub fn delete_through(conn: &mut DbConn, seq: i64) -> QueryResult<usize> {
+    use crate::db::schema::audit_checkpoints;
+    diesel::delete(audit_checkpoints::table.filter(audit_checkpoints::seq.lt(seq)))
+        .execute(conn)?;
+    diesel::delete(audit_log::table.filter(audit_log::seq.le(seq))).execute(conn)
+}
+
+pub fn checkpoint_at(conn: &mut DbConn, seq: i64) -> QueryResult<Option<Checkpoint>> {
+    use crate::db::schema::audit_checkpoints;
+    audit_checkpoints::table
+        .find(seq)
+        .select(Checkpoint::as_select())
+        .first(conn)
+        .optional()
+}

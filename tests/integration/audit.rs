@@ -283,3 +283,30 @@ async fn a_forged_checkpoint_or_a_rewritten_chain_is_detected() {
         v => panic!("{v:?}"),
     }
 }
+
+#[tokio::test]
+async fn pruning_keeps_the_rest_verifiable_from_a_signed_checkpoint() {
+    let (app, _) = busy_app().await;
+    let now = app.clock.naive();
+    let anchor = audit::checkpoint(&mut app.conn(), &app.state.master, now)
+        .unwrap()
+        .unwrap();
+    app.advance(86_400);
+    // Newer activity after the checkpoint.
+    let b = Browser::new();
+    let Landing::Page(_, _, login) = b.follow(&app, app.url("/login")).await else {
+        panic!()
+    };
+    b.submit_login(&app, &login, "alice", PASSWORD).await;
+    let total = events(&app).len() as i64;
+    let removed = audit::prune(&mut app.conn(), app.clock.naive()).unwrap();
+    assert_eq!(removed as i64, anchor);
+    assert_eq!(events(&app).first().unwrap().seq, anchor + 1);
+    assert_eq!(verdict(&app), Verdict::Intact { entries: total });
+    // Without the anchor, the gap is reported.
+    app.sql("DELETE FROM audit_checkpoints");
+    match verdict(&app) {
+        Verdict::Broken { seq, .. } => assert_eq!(seq, anchor + 1),
+        v => panic!("{v:?}"),
+    }
+}
