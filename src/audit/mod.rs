@@ -222,24 +222,24 @@ pub fn verify(conn: &mut DbConn, master: Option<&MasterKey>) -> Result<Verdict, 
     let mut expected_seq = 1i64;
     let mut after = 0i64;
     // After retention pruning the chain starts at a signed checkpoint.
-    if let Some(first) = audit_log::page(conn, 0, 1)?.into_iter().next() {
-        if first.seq > 1 {
-            let anchor = checkpoints.get(&(first.seq - 1));
-            match anchor {
-                Some(c) if master.is_some_and(|m| m.id == c.key_id) => {
-                    prev_hash = c.hash.clone();
-                    expected_seq = first.seq;
-                    after = first.seq - 1;
-                }
-                _ => {
-                    return Ok(Verdict::Broken {
-                        seq: first.seq,
-                        reason: format!(
-                            "entries before {} are missing and no signed checkpoint anchors the rest",
-                            first.seq
-                        ),
-                    });
-                }
+    if let Some(first) = audit_log::page(conn, 0, 1)?.into_iter().next()
+        && first.seq > 1
+    {
+        let anchor = checkpoints.get(&(first.seq - 1));
+        match anchor {
+            Some(c) if master.is_some_and(|m| m.id == c.key_id) => {
+                prev_hash = c.hash.clone();
+                expected_seq = first.seq;
+                after = first.seq - 1;
+            }
+            _ => {
+                return Ok(Verdict::Broken {
+                    seq: first.seq,
+                    reason: format!(
+                        "entries before {} are missing and no signed checkpoint anchors the rest",
+                        first.seq
+                    ),
+                });
             }
         }
     }
