@@ -132,6 +132,7 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
     };
     r2d2::Pool::builder()
         .max_size(size)
+        .connection_timeout(std::time::Duration::from_secs(5))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)
         .map_err(|e| InternalError::new(format!("cannot open the database pool: {e}")))

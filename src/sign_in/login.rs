@@ -144,7 +144,14 @@ pub fn attempt(
             if let Some(id) = &a.request {
                 authorize::signed_in_for(c, id, &opened.session.sid)?;
             }
+            let expired = match ctx.config.password.max_age_days {
+                Some(days) => crate::store::password_history::recent(c, &user.id, 1)?
+                    .first()
+                    .is_none_or(|p| p.created_at + chrono::Duration::days(days) <= now),
+                None => false,
+            };
             let next = match &a.request {
+                _ if expired => "/account?done=expired".to_string(),
                 Some(id) => format!(
                     "/authorize/resume?{}",
                     url::form_urlencoded::Serializer::new(String::new())

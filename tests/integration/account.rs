@@ -250,3 +250,53 @@ async fn account_forms_refuse_a_forged_csrf_token() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_expired_password_must_be_changed_before_going_on() {
+    let app = TestApp::spawn_with(crate::support::Options {
+        configure: Box::new(|c| c.password.max_age_days = Some(90)),
+        ..Default::default()
+    })
+    .await;
+    let id = app.add_user("alice", None, None);
+    // The password was set 91 days ago.
+    let old = app.clock.naive() - chrono::Duration::days(91);
+    portcullis::sign_in::password::remember(
+        &mut app.conn(),
+        &id,
+        &portcullis::sign_in::password::hash(PASSWORD).unwrap(),
+        5,
+        old,
+    )
+    .unwrap();
+    let b = Browser::new();
+    let Landing::Page(_, _, page) = b.follow(&app, app.url("/login")).await else {
+        panic!()
+    };
+    let form = vec![
+        ("username".to_string(), "alice".to_string()),
+        ("password".to_string(), PASSWORD.to_string()),
+        (
+            "csrf_token".to_string(),
+            hidden(&page, "csrf_token").unwrap(),
+        ),
+    ];
+    let r = b
+        .http
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/account?done=expired");
+    let page = b
+        .http
+        .get(app.url("/account?done=expired"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your password has expired"));
+}

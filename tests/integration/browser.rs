@@ -13,7 +13,9 @@ async fn user_signs_in_and_consents_through_the_real_pages_in_chromium() {
         if std::env::var("PORTCULLIS_REQUIRE_BROWSER").is_ok() {
             panic!("browser test required but {why}");
         }
-        eprintln!("SKIPPED browser test: {why} (install chromium and chromium-driver to run it)");
+        crate::support::skip(&format!(
+            "browser test: {why} (install chromium and chromium-driver to run it)"
+        ));
         return;
     }
     let app = TestApp::spawn_with(Options {

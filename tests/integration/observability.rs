@@ -322,3 +322,49 @@ async fn readyz_turns_unhealthy_when_migrations_are_not_current() {
     let r = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn readyz_turns_unhealthy_when_the_database_is_unreachable() {
+    if crate::support::backend() != "postgres" {
+        crate::support::skip(
+            "readyz with an unreachable database needs PostgreSQL (set PORTCULLIS_TEST_DATABASE_URL)",
+        );
+        return;
+    }
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        reqwest::get(app.url("/readyz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let name = url::Url::parse(&app.database_url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let admin = std::env::var("PORTCULLIS_TEST_DATABASE_URL").unwrap();
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let mut c = diesel::pg::PgConnection::establish(&admin).unwrap();
+        diesel::sql_query(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+            .execute(&mut c)
+            .unwrap();
+        diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .execute(&mut c)
+        .unwrap();
+    }
+    let r = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let mut c = diesel::pg::PgConnection::establish(&admin).unwrap();
+        diesel::sql_query(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+            .execute(&mut c)
+            .unwrap();
+    }
+}

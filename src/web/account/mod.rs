@@ -63,6 +63,9 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "session" => Some("The session was signed out."),
         "others" => Some("Every other session was signed out."),
         "app" => Some("The application was disconnected."),
+        "expired" => Some(
+            "Your password has expired. Choose a new one below, then return to the application.",
+        ),
         _ => None,
     }
 }

@@ -20,6 +20,13 @@ use portcullis::store::{clients, users};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Announces a skipped test on the real stderr (past the test harness's output capture), so
+/// a run without PostgreSQL or Chromium says so loudly.
+pub fn skip(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+}
+
 /// Installs the process-wide TLS provider that reqwest (built without its own) expects.
 pub fn init() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -101,6 +108,12 @@ impl TestApp {
 
     pub async fn spawn_with(opts: Options) -> TestApp {
         init();
+        static ANNOUNCE: std::sync::Once = std::sync::Once::new();
+        ANNOUNCE.call_once(|| {
+            if backend() == "sqlite" {
+                skip("this run uses SQLite only; set PORTCULLIS_TEST_DATABASE_URL=postgres://… to run the suite on PostgreSQL too");
+            }
+        });
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg) = match (
             &opts.database_url,
