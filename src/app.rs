@@ -50,10 +50,15 @@ impl AppState {
         let pool = db::connect(&config.database_url, config.db_pool_size)?;
         let mut conn = pool.get()?;
         let now = clock.naive();
+        let master = config
+            .master_key
+            .as_ref()
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(crate::keys::master::MasterKey::random);
         db::transaction(&mut conn, |c| {
-            signing::ensure_signing_key(c, now).map(|_| ())
+            signing::ensure_signing_key(c, &master, now).map(|_| ())
         })?;
-        let keys = signing::load(&mut conn)?;
+        let keys = signing::load(&mut conn, &master)?;
         drop(conn);
         let discovery_json = Arc::new(serde_json::to_string(&discovery::metadata(
             &config, &keys.algs,
@@ -71,11 +76,7 @@ impl AppState {
         Ok(AppState {
             no_meta: RequestMeta::default(),
             metrics: crate::metrics::Metrics::new(),
-            master: config
-                .master_key
-                .as_ref()
-                .map(|(k, _)| k.clone())
-                .unwrap_or_else(crate::keys::master::MasterKey::random),
+            master,
             client_limiter,
             address_limiter,
             config,

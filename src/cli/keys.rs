@@ -19,8 +19,13 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
         KeysCommand::List => {
             let mut conn = open(config)?;
             let now = clock().naive();
+            let master = config
+                .master_key
+                .as_ref()
+                .map(|(k, _)| k)
+                .ok_or_else(|| CliError("no master key".into()))?;
             tx(&mut conn, |c| {
-                signing::ensure_signing_key(c, now)?;
+                signing::ensure_signing_key(c, master, now)?;
                 Ok(())
             })?;
             let keys = signing_keys::list(&mut conn)?;

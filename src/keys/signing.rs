@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use crate::db::DbConn;
 use crate::error::InternalError;
+use crate::keys::at_rest;
+use crate::keys::master::MasterKey;
 use crate::keys::secrets::random_id;
 use crate::store::signing_keys::{self, SigningKey};
 
@@ -48,8 +50,11 @@ pub struct KeySet {
     pub algs: Vec<String>,
 }
 
-/// Makes a new RSA-2048 key row (active).
-pub fn generate_rsa(now: NaiveDateTime) -> Result<SigningKey, InternalError> {
+/// Purpose of the at-rest key that seals private signing keys.
+pub const SEAL_PURPOSE: &str = "signing-key";
+
+/// Makes a new RSA-2048 key row (active); the private key is sealed under the master key.
+pub fn generate_rsa(master: &MasterKey, now: NaiveDateTime) -> Result<SigningKey, InternalError> {
     let mut rng = rand::rngs::OsRng;
     let private = rsa::RsaPrivateKey::new(&mut rng, 2048)
         .map_err(|e| InternalError::new(format!("RSA key generation failed: {e}")))?;
@@ -66,10 +71,12 @@ pub fn generate_rsa(now: NaiveDateTime) -> Result<SigningKey, InternalError> {
         "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
         "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
     });
+    let sealed = at_rest::seal(master, SEAL_PURPOSE, &kid, pem.as_bytes())
+        .ok_or_else(|| InternalError::new("sealing the signing key failed"))?;
     Ok(SigningKey {
         kid,
         alg: RS256.to_string(),
-        private_pem: pem.to_string(),
+        private_pem: sealed,
         public_jwk: jwk.to_string(),
         state: STATE_ACTIVE.to_string(),
         created_at: now,
@@ -79,29 +86,47 @@ pub fn generate_rsa(now: NaiveDateTime) -> Result<SigningKey, InternalError> {
 }
 
 /// Generates the first signing key when there is none. Returns true when it made one.
-pub fn ensure_signing_key(conn: &mut DbConn, now: NaiveDateTime) -> Result<bool, InternalError> {
+pub fn ensure_signing_key(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    now: NaiveDateTime,
+) -> Result<bool, InternalError> {
     let keys = signing_keys::list(conn)?;
     if keys.iter().any(|k| k.state == STATE_ACTIVE) {
         return Ok(false);
     }
-    let key = generate_rsa(now)?;
+    let key = generate_rsa(master, now)?;
     signing_keys::insert(conn, &key)?;
     Ok(true)
 }
 
 /// Loads the published keys and parses the newest active one for signing.
-pub fn load(conn: &mut DbConn) -> Result<KeySet, InternalError> {
+pub fn load(conn: &mut DbConn, master: &MasterKey) -> Result<KeySet, InternalError> {
     let rows = signing_keys::list(conn)?;
     let active_row = rows
         .iter()
         .rev()
         .find(|k| k.state == STATE_ACTIVE)
         .ok_or_else(|| InternalError::new("no active signing key"))?;
-    let key = CoreRsaPrivateSigningKey::from_pem(
+    let pem = at_rest::open(
+        master,
+        SEAL_PURPOSE,
+        &active_row.kid,
         &active_row.private_pem,
-        Some(JsonWebKeyId::new(active_row.kid.clone())),
     )
-    .map_err(|e| InternalError::new(format!("signing key {} unreadable: {e}", active_row.kid)))?;
+    .map_err(|e| {
+        InternalError::new(format!(
+            "signing key {} cannot be opened ({e:?}): is this the master key it was sealed with?",
+            active_row.kid
+        ))
+    })?;
+    let pem =
+        std::str::from_utf8(&pem).map_err(|_| InternalError::new("signing key is not PEM"))?;
+    let key =
+        CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(active_row.kid.clone())))
+            .map_err(|e| {
+                InternalError::new(format!("signing key {} unreadable: {e}", active_row.kid))
+            })?;
     let mut published = Vec::new();
     let mut algs = Vec::new();
     let mut verifiers = Vec::new();

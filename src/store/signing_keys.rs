@@ -9,7 +9,7 @@ use crate::db::schema::signing_keys;
 pub struct SigningKey {
     pub kid: String,
     pub alg: String,
-    /// PKCS#1 PEM of the private key.
+    /// PKCS#1 PEM of the private key, sealed with AES-256-GCM under the master key.
     pub private_pem: String,
     /// The public JWK as JSON.
     pub public_jwk: String,

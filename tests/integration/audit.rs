@@ -18,7 +18,7 @@ fn verdict(app: &TestApp) -> Verdict {
 
 /// Runs sign-in, consent, code, token, refresh, replay, revocation and logout; returns the
 /// secrets that went over the wire.
-async fn busy_app() -> (TestApp, Vec<String>) {
+pub async fn busy_app() -> (TestApp, Vec<String>) {
     let app = TestApp::spawn().await;
     app.add_user("alice", Some("alice@example.com"), None);
     let secret = app.add_client(ClientSpec::confidential("app")).unwrap();

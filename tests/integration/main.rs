@@ -10,6 +10,7 @@ mod authorize_errors;
 mod browser;
 mod cli;
 mod conformance;
+mod data_protection;
 mod discovery;
 mod flow;
 mod logout;

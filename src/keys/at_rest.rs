@@ -1,0 +1,119 @@
+//! Encryption at rest: AES-256-GCM under a key derived per purpose from the master key, a
+//! fresh nonce per value, the master key's id stored with the value, and associated data that
+//! binds each ciphertext to its row and purpose (a ciphertext copied elsewhere does not open).
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::keys::master::MasterKey;
+
+/// Values written by this version start with this tag.
+const VERSION: &str = "v1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not a value this version wrote.
+    Malformed,
+    /// Sealed under another master key (its id is given).
+    OtherKey(String),
+    /// Wrong purpose or row, or the ciphertext was altered.
+    Rejected,
+}
+
+fn cipher(master: &MasterKey, purpose: &str) -> Option<Aes256Gcm> {
+    let key = master.derive(&format!("at-rest:{purpose}"));
+    Aes256Gcm::new_from_slice(key.as_ref()).ok()
+}
+
+fn aad(purpose: &str, row: &str) -> Vec<u8> {
+    format!("portcullis|{purpose}|{row}").into_bytes()
+}
+
+/// `v1:<master key id>:<base64(nonce ‖ ciphertext)>`.
+pub fn seal(master: &MasterKey, purpose: &str, row: &str, plaintext: &[u8]) -> Option<String> {
+    let c = cipher(master, purpose)?;
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = c
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: &aad(purpose, row),
+            },
+        )
+        .ok()?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    Some(format!("{VERSION}:{}:{}", master.id, STANDARD.encode(out)))
+}
+
+pub fn open(
+    master: &MasterKey,
+    purpose: &str,
+    row: &str,
+    sealed: &str,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let mut parts = sealed.splitn(3, ':');
+    let (Some(VERSION), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(OpenError::Malformed);
+    };
+    if key_id != master.id {
+        return Err(OpenError::OtherKey(key_id.to_string()));
+    }
+    let raw = STANDARD.decode(body).map_err(|_| OpenError::Malformed)?;
+    if raw.len() < 12 + 16 {
+        return Err(OpenError::Malformed);
+    }
+    let (nonce, ct) = raw.split_at(12);
+    let c = cipher(master, purpose).ok_or(OpenError::Rejected)?;
+    c.decrypt(
+        Nonce::from_slice(nonce),
+        Payload {
+            msg: ct,
+            aad: &aad(purpose, row),
+        },
+    )
+    .map(Zeroizing::new)
+    .map_err(|_| OpenError::Rejected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_for_their_row_purpose_and_key() {
+        let k = MasterKey::from_bytes([3u8; 32]);
+        let s = seal(&k, "signing-key", "kid-1", b"secret material").unwrap();
+        assert!(!s.contains("secret"));
+        assert_eq!(
+            open(&k, "signing-key", "kid-1", &s).unwrap().as_slice(),
+            b"secret material"
+        );
+        assert_eq!(
+            open(&k, "signing-key", "kid-2", &s),
+            Err(OpenError::Rejected)
+        );
+        assert_eq!(open(&k, "totp", "kid-1", &s), Err(OpenError::Rejected));
+        let other = MasterKey::from_bytes([4u8; 32]);
+        assert!(matches!(
+            open(&other, "signing-key", "kid-1", &s),
+            Err(OpenError::OtherKey(_))
+        ));
+        let mut tampered = s.clone();
+        tampered.pop();
+        tampered.push(if s.ends_with('A') { 'B' } else { 'A' });
+        assert!(open(&k, "signing-key", "kid-1", &tampered).is_err());
+        assert_ne!(
+            seal(&k, "p", "r", b"x"),
+            seal(&k, "p", "r", b"x"),
+            "fresh nonce each time"
+        );
+    }
+}
