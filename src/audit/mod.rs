@@ -189,6 +189,14 @@ pub enum Verdict {
 }
 
 /// Walks the chain from the first entry.
+/// An email address with its local part hidden but the first character (`a****@example.com`).
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}@{domain}", mask(local)),
+        None => mask(email),
+    }
+}
+
 /// A name shown with all but its first character hidden (`a****`), for failed sign-ins of
 /// accounts that may not exist.
 pub fn mask(name: &str) -> String {

@@ -1,6 +1,7 @@
 //! The command line: parse, resolve configuration, run one subcommand.
 
 pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod keys;
 pub mod serve;
@@ -65,6 +66,10 @@ pub enum Command {
     /// The tamper-evident audit trail
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Write a consistent snapshot of the database (SQLite; pg_dump for PostgreSQL)
+    Backup { file: PathBuf },
+    /// Replace the database with a backup (stop the server first)
+    Restore { file: PathBuf },
 }
 
 /// A failure to report on one line with exit status 1.
@@ -123,6 +128,8 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Client(c) => client::run(&config, c, json),
         Command::Keys(c) => keys::run(&config, c, json),
         Command::Audit(c) => audit::run(&config, c, json),
+        Command::Backup { file } => backup::backup(&config, &file, json),
+        Command::Restore { file } => backup::restore(&config, &file, json),
     }
 }
 

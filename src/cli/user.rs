@@ -36,10 +36,17 @@ pub enum UserCommand {
     Disable { username: String },
     /// Let a disabled user sign in again
     Enable { username: String },
-    /// Show one user
-    Show { username: String },
-    /// List users
-    List,
+    /// Show one user (personal data masked unless --reveal, which is recorded)
+    Show {
+        username: String,
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// List users (personal data masked unless --reveal, which is recorded)
+    List {
+        #[arg(long)]
+        reveal: bool,
+    },
 }
 
 pub fn validate_username(u: &str) -> Result<(), CliError> {
@@ -84,12 +91,33 @@ fn validate_email(e: &str) -> Result<(), CliError> {
     }
 }
 
-fn user_json(u: &users::User) -> serde_json::Value {
+/// Personal data as the operator may see it: masked unless revealed.
+fn email_of(u: &users::User, reveal: bool) -> Option<String> {
+    u.email.as_deref().map(|e| {
+        if reveal {
+            e.to_string()
+        } else {
+            crate::audit::mask_email(e)
+        }
+    })
+}
+
+fn name_of(u: &users::User, reveal: bool) -> Option<String> {
+    u.name.as_deref().map(|n| {
+        if reveal {
+            n.to_string()
+        } else {
+            crate::audit::mask(n)
+        }
+    })
+}
+
+fn user_json_as(u: &users::User, reveal: bool) -> serde_json::Value {
     json!({
         "id": u.id,
         "username": u.username,
-        "email": u.email,
-        "name": u.name,
+        "email": email_of(u, reveal),
+        "name": name_of(u, reveal),
         "groups": u.group_list(),
         "roles": u.role_list(),
         "disabled": u.disabled,
@@ -172,7 +200,7 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                 )?;
                 Ok(())
             })?;
-            let mut doc = user_json(&user);
+            let mut doc = user_json_as(&user, false);
             let mut text = format!("created user {username} ({})", user.id);
             if generated {
                 doc["password"] = json!(pw);
@@ -210,16 +238,21 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
         }
         UserCommand::Disable { username } => set_disabled(config, &username, true, json),
         UserCommand::Enable { username } => set_disabled(config, &username, false, json),
-        UserCommand::Show { username } => {
+        UserCommand::Show { username, reveal } => {
             let mut conn = open(config)?;
             let u = find(&mut conn, &username)?;
-            let doc = user_json(&u);
+            if reveal {
+                tx(&mut conn, |c| {
+                    crate::cli::audit_change(c, "admin.reveal", Some(&u.id), None, json!({}))
+                })?;
+            }
+            let doc = user_json_as(&u, reveal);
             let text = format!(
                 "username: {}\nid: {}\nemail: {}\nname: {}\ngroups: {}\nroles: {}\ndisabled: {}\ncreated: {}",
                 u.username,
                 u.id,
-                u.email.clone().unwrap_or_default(),
-                u.name.clone().unwrap_or_default(),
+                email_of(&u, reveal).unwrap_or_default(),
+                name_of(&u, reveal).unwrap_or_default(),
                 u.group_list().join(", "),
                 u.role_list().join(", "),
                 u.disabled,
@@ -228,10 +261,25 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             output(json, &doc, &text);
             Ok(())
         }
-        UserCommand::List => {
+        UserCommand::List { reveal } => {
             let mut conn = open(config)?;
             let list = users::list(&mut conn)?;
-            let doc = json!(list.iter().map(user_json).collect::<Vec<_>>());
+            if reveal {
+                tx(&mut conn, |c| {
+                    crate::cli::audit_change(
+                        c,
+                        "admin.reveal",
+                        None,
+                        None,
+                        json!({"users": list.len()}),
+                    )
+                })?;
+            }
+            let doc = json!(
+                list.iter()
+                    .map(|u| user_json_as(u, reveal))
+                    .collect::<Vec<_>>()
+            );
             let text = list
                 .iter()
                 .map(|u| {

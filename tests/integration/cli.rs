@@ -605,3 +605,84 @@ async fn logs_through_a_full_flow_carry_request_ids_and_no_secret() {
         );
     }
 }
+
+#[test]
+fn personal_data_is_masked_unless_revealed_and_revealing_is_recorded() {
+    let cli = Cli::new();
+    cli.run(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--name",
+            "Alice Liddell",
+            "--password-stdin",
+        ],
+        Some("violet tractor humming softly\n"),
+    );
+    let masked = cli.run(&["user", "show", "alice", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&masked.stdout).unwrap();
+    assert_eq!(v["email"], "a****@example.com");
+    assert_eq!(v["name"], "A****");
+    let list = cli.run(&["user", "list", "--json"], None);
+    assert!(!list.stdout.contains("alice@example.com"));
+    let shown = cli.run(&["user", "show", "alice", "--reveal", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(v["email"], "alice@example.com");
+    let trail = cli.run(&["audit", "export"], None);
+    assert!(
+        trail.stdout.contains("\"admin.reveal\""),
+        "{}",
+        trail.stdout
+    );
+}
+
+#[test]
+fn a_backup_restored_with_the_master_key_gives_the_same_users_clients_and_keys() {
+    let a = Cli::new();
+    a.run(
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ],
+        None,
+    );
+    a.run(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("violet tractor humming softly\n"),
+    );
+    let keys_a = a.run(&["keys", "list", "--json"], None).stdout;
+    let file = a.dir.path().join("snapshot.db");
+    let b = a.run(&["backup", file.to_str().unwrap()], None);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    assert_eq!(
+        a.run(&["backup", file.to_str().unwrap()], None).code,
+        1,
+        "never overwrites"
+    );
+    // A fresh machine with the same master key.
+    let fresh = Cli::new();
+    std::fs::create_dir_all(fresh.dir.path().join("data")).unwrap();
+    std::fs::copy(
+        a.dir.path().join("data/master.key"),
+        fresh.dir.path().join("data/master.key"),
+    )
+    .unwrap();
+    let r = fresh.run(&["restore", file.to_str().unwrap()], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fresh.run(&["user", "show", "alice"], None).code, 0);
+    assert_eq!(fresh.run(&["client", "show", "app"], None).code, 0);
+    assert_eq!(fresh.run(&["keys", "list", "--json"], None).stdout, keys_a);
+    assert_eq!(fresh.run(&["audit", "verify"], None).code, 0);
+    // Not a backup: refused, nothing replaced.
+    let junk = fresh.dir.path().join("junk.db");
+    std::fs::write(&junk, "not a database").unwrap();
+    let bad = fresh.run(&["restore", junk.to_str().unwrap()], None);
+    assert_eq!(bad.code, 1);
+    assert_eq!(fresh.run(&["user", "show", "alice"], None).code, 0);
+}
