@@ -135,8 +135,15 @@ fn main() {
         let t = Instant::now();
         let mut conn = state.pool.get().unwrap();
         let now = state.clock.naive();
+        let keys = state.published().keys;
         let reply = portcullis::db::transaction(&mut conn, |c| {
-            token(c, state.ctx(), &refresh_form(&refresh), None, now)
+            token(
+                c,
+                state.ctx_with(&keys, &state.no_meta),
+                &refresh_form(&refresh),
+                None,
+                now,
+            )
         })
         .unwrap();
         let TokenReply::Success(body) = reply else {

@@ -17,14 +17,33 @@ use crate::sign_in::password;
 
 use crate::web::errors::WebError;
 
+/// What rotation changes together: the keys and the discovery document listing their algorithms.
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub keys: KeySet,
+    /// The discovery document, serialized once per key change.
+    pub discovery_json: Arc<String>,
+}
+
+impl Published {
+    fn build(config: &Config, keys: KeySet) -> Result<Published, InternalError> {
+        let discovery_json = Arc::new(serde_json::to_string(&discovery::metadata(
+            config, &keys.algs,
+        ))?);
+        Ok(Published {
+            keys,
+            discovery_json,
+        })
+    }
+}
+
 /// Everything handlers share. Built once.
 pub struct AppState {
     pub config: Config,
     pub pool: Pool,
     pub clock: Clock,
-    pub keys: KeySet,
-    /// The discovery document, serialized once.
-    pub discovery_json: Arc<String>,
+    /// The signing keys and the documents that depend on them, swapped whole on rotation.
+    published: std::sync::RwLock<Published>,
     pub dummy_hash: String,
     /// Outgoing HTTP (back-channel logout): no redirects, short timeouts.
     pub http: reqwest::Client,
@@ -59,10 +78,8 @@ impl AppState {
             signing::ensure_signing_key(c, &master, now).map(|_| ())
         })?;
         let keys = signing::load(&mut conn, &master)?;
+        let published = Published::build(&config, keys)?;
         drop(conn);
-        let discovery_json = Arc::new(serde_json::to_string(&discovery::metadata(
-            &config, &keys.algs,
-        ))?);
         // reqwest uses the process-wide rustls provider; ring is the one already in the tree.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -82,8 +99,7 @@ impl AppState {
             config,
             pool,
             clock,
-            keys,
-            discovery_json,
+            published: std::sync::RwLock::new(published),
             dummy_hash: password::dummy_hash()?,
             http,
             wakeup: Arc::new(tokio::sync::Notify::new()),
@@ -95,14 +111,30 @@ impl AppState {
         })
     }
 
-    pub fn ctx(&self) -> Ctx<'_> {
-        self.ctx_for(&self.no_meta)
+    /// The keys and documents in force now.
+    pub fn published(&self) -> Published {
+        match self.published.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
-    pub fn ctx_for<'a>(&'a self, meta: &'a RequestMeta) -> Ctx<'a> {
+    /// Rereads the keys from the database (after a rotation here or on another instance).
+    pub fn reload_keys(&self, conn: &mut DbConn) -> Result<(), InternalError> {
+        let keys = signing::load(conn, &self.master)?;
+        let fresh = Published::build(&self.config, keys)?;
+        match self.published.write() {
+            Ok(mut p) => *p = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    /// The context of a use case, with the keys it was handed.
+    pub fn ctx_with<'a>(&'a self, keys: &'a KeySet, meta: &'a RequestMeta) -> Ctx<'a> {
         Ctx {
             config: &self.config,
-            keys: &self.keys,
+            keys,
             dummy_hash: &self.dummy_hash,
             meta,
             metrics: &self.metrics,
@@ -120,7 +152,8 @@ where
     actix_web::web::block(move || {
         let mut conn = st.pool.get()?;
         let now = st.clock.naive();
-        db::transaction(&mut conn, |c| f(c, st.ctx(), now))
+        let keys = st.published().keys;
+        db::transaction(&mut conn, |c| f(c, st.ctx_with(&keys, &st.no_meta), now))
     })
     .await
     .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
@@ -137,7 +170,8 @@ where
     actix_web::web::block(move || {
         let mut conn = st.pool.get()?;
         let now = st.clock.naive();
-        db::transaction(&mut conn, |c| f(c, st.ctx_for(&meta), now))
+        let keys = st.published().keys;
+        db::transaction(&mut conn, |c| f(c, st.ctx_with(&keys, &meta), now))
     })
     .await
     .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
@@ -158,7 +192,8 @@ where
     actix_web::web::block(move || {
         let mut conn = st.pool.get()?;
         let now = st.clock.naive();
-        f(&mut conn, st.ctx_for(&meta), now)
+        let keys = st.published().keys;
+        f(&mut conn, st.ctx_with(&keys, &meta), now)
     })
     .await
     .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
@@ -175,7 +210,8 @@ where
     actix_web::web::block(move || {
         let mut conn = st.pool.get()?;
         let now = st.clock.naive();
-        f(&mut conn, st.ctx(), now)
+        let keys = st.published().keys;
+        f(&mut conn, st.ctx_with(&keys, &st.no_meta), now)
     })
     .await
     .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
@@ -202,6 +238,9 @@ pub async fn delivery_loop(state: web_data::Data) {
                 {
                     tracing::error!(error = %e, "audit checkpoint failed");
                 }
+                if let Err(e) = rotate_keys(&state).await {
+                    tracing::error!(error = %e, "signing key schedule failed");
+                }
                 continue;
             }
             _ = purge.tick() => {
@@ -216,6 +255,18 @@ pub async fn delivery_loop(state: web_data::Data) {
             tracing::error!(error = %e, "back-channel logout delivery failed");
         }
     }
+}
+
+/// Moves the signing key schedule on and rereads the keys (another instance may have
+/// rotated them).
+pub async fn rotate_keys(state: &web_data::Data) -> Result<(), WebError> {
+    let st = state.clone();
+    let rotation = state.config.rotation();
+    run(state, move |c, _ctx, now| {
+        signing::advance(c, &st.master, &rotation, now)?;
+        st.reload_keys(c)
+    })
+    .await
 }
 
 /// One pass over the due deliveries.

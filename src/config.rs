@@ -37,6 +37,8 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     metrics_bind: Option<String>,
     audit_retention_days: Option<i64>,
+    key_rotation_days: Option<i64>,
+    key_publish_delay: Option<i64>,
     #[serde(default)]
     detection: Option<Detection>,
     password_min_length: Option<usize>,
@@ -241,6 +243,10 @@ pub struct Config {
     pub detection: Detection,
     /// Audit entries older than this are pruned (down to a signed checkpoint); off when unset.
     pub audit_retention_days: Option<i64>,
+    /// Days between automatic signing key rotations (0 turns them off).
+    pub key_rotation_days: Option<i64>,
+    /// Seconds a new signing key is published before it signs.
+    pub key_publish_delay: i64,
     /// Signs webhook bodies (HMAC-SHA256); from `PORTCULLIS_ALERT_WEBHOOK_SECRET(_FILE)`.
     pub webhook_secret: Option<crate::keys::secrets::Secret>,
     /// The master key and where it came from (always set by `load`).
@@ -370,6 +376,15 @@ impl Config {
         config.password.max_age_days = file.password_max_age_days.filter(|d| *d > 0);
         config.metrics_bind = env("PORTCULLIS_METRICS_BIND").or(file.metrics_bind);
         config.audit_retention_days = file.audit_retention_days.filter(|d| *d > 0);
+        if let Some(d) = file.key_rotation_days {
+            config.key_rotation_days = (d > 0).then_some(d);
+        }
+        if let Some(d) = file.key_publish_delay {
+            if d < 0 {
+                return Err("key_publish_delay must not be negative".into());
+            }
+            config.key_publish_delay = d;
+        }
         if let Some(d) = file.detection {
             config.detection = d;
         }
@@ -442,9 +457,20 @@ impl Config {
             metrics_bind: None,
             detection: Detection::default(),
             audit_retention_days: None,
+            key_rotation_days: Some(90),
+            key_publish_delay: 900,
             webhook_secret: None,
             master_key: None,
         })
+    }
+
+    /// The signing key schedule this configuration implies.
+    pub fn rotation(&self) -> crate::keys::signing::Rotation {
+        crate::keys::signing::Rotation {
+            publish_delay: self.key_publish_delay,
+            retire_after: self.lifetimes.id_token.max(self.lifetimes.access_token) + 300,
+            period_days: self.key_rotation_days,
+        }
     }
 
     /// An absolute URL under the issuer.

@@ -12,10 +12,46 @@ use crate::store::signing_keys;
 pub enum KeysCommand {
     /// List signing keys with their state
     List,
+    /// Add a new signing key: published now, signing once the publish delay has passed
+    Rotate,
 }
 
 pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError> {
     match cmd {
+        KeysCommand::Rotate => {
+            let mut conn = open(config)?;
+            let now = clock().naive();
+            let master = config
+                .master_key
+                .as_ref()
+                .map(|(k, _)| k)
+                .ok_or_else(|| CliError("no master key".into()))?;
+            let key = tx(&mut conn, |c| {
+                signing::ensure_signing_key(c, master, now)?;
+                let key = signing::rotate(c, master, now)?.ok_or_else(|| {
+                    CliError("a rotation is already pending (a key in state next exists)".into())
+                })?;
+                crate::cli::audit_change(
+                    c,
+                    "admin.keys.rotate",
+                    None,
+                    None,
+                    json!({"kid": key.kid}),
+                )?;
+                Ok(key)
+            })?;
+            let signs_from = now + chrono::Duration::seconds(config.key_publish_delay);
+            output(
+                json,
+                &json!({"kid": key.kid, "state": key.state, "signs_from": signs_from.and_utc().to_rfc3339()}),
+                &format!(
+                    "new signing key {} published; it signs from {} (running servers pick it up within a minute)",
+                    key.kid,
+                    signs_from.and_utc().to_rfc3339()
+                ),
+            );
+            Ok(())
+        }
         KeysCommand::List => {
             let mut conn = open(config)?;
             let now = clock().naive();

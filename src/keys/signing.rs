@@ -19,6 +19,10 @@ use crate::keys::secrets::random_id;
 use crate::store::signing_keys::{self, SigningKey};
 
 pub const STATE_ACTIVE: &str = "active";
+/// Published in the JWKS, not yet signing.
+pub const STATE_NEXT: &str = "next";
+/// No longer signing, still published until what it signed has expired.
+pub const STATE_RETIRED: &str = "retired";
 pub const RS256: &str = "RS256";
 
 /// The key that signs, parsed once.
@@ -238,4 +242,80 @@ pub fn sign_jwt(
         "{signing_input}.{}",
         URL_SAFE_NO_PAD.encode(signature)
     ))
+}
+
+/// When keys change: published before they sign, kept after they stop until what they signed
+/// has expired, rotated on a schedule.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// Seconds a `next` key is published before it signs (longer than JWKS caching).
+    pub publish_delay: i64,
+    /// Seconds a retired key stays published.
+    pub retire_after: i64,
+    /// Days between automatic rotations; `None` turns them off.
+    pub period_days: Option<i64>,
+}
+
+/// Adds a `next` key, published at once and signing after the publish delay. Returns `None`
+/// when a rotation is already pending.
+pub fn rotate(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    now: NaiveDateTime,
+) -> Result<Option<SigningKey>, InternalError> {
+    if signing_keys::list(conn)?
+        .iter()
+        .any(|k| k.state == STATE_NEXT)
+    {
+        return Ok(None);
+    }
+    let mut key = generate_rsa(master, now)?;
+    key.state = STATE_NEXT.to_string();
+    key.activated_at = None;
+    signing_keys::insert(conn, &key)?;
+    Ok(Some(key))
+}
+
+/// Moves the schedule on: promotes a `next` key whose publish delay has passed (retiring the
+/// old active one), removes retired keys past their time, starts a scheduled rotation.
+/// Returns true when anything changed. Safe to run on every instance at once.
+pub fn advance(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    rotation: &Rotation,
+    now: NaiveDateTime,
+) -> Result<bool, InternalError> {
+    use chrono::Duration;
+    let mut changed = false;
+    let rows = signing_keys::list(conn)?;
+    if let Some(next) = rows.iter().find(|k| {
+        k.state == STATE_NEXT && k.created_at + Duration::seconds(rotation.publish_delay) <= now
+    }) {
+        if signing_keys::promote(conn, &next.kid, now)? == 1 {
+            signing_keys::retire_others(conn, &next.kid, now)?;
+            tracing::info!(kid = %next.kid, "signing key activated");
+            changed = true;
+        }
+    }
+    for k in &rows {
+        let expired = k.state == STATE_RETIRED
+            && k.retired_at
+                .is_some_and(|t| t + Duration::seconds(rotation.retire_after) <= now);
+        if expired && signing_keys::delete(conn, &k.kid)? == 1 {
+            tracing::info!(kid = %k.kid, "retired signing key removed");
+            changed = true;
+        }
+    }
+    if let Some(days) = rotation.period_days {
+        let rows = signing_keys::list(conn)?;
+        let due = rows.iter().any(|k| {
+            k.state == STATE_ACTIVE
+                && k.activated_at.unwrap_or(k.created_at) + Duration::days(days) <= now
+        });
+        if due && rotate(conn, master, now)?.is_some() {
+            tracing::info!("scheduled signing key rotation started");
+            changed = true;
+        }
+    }
+    Ok(changed)
 }

@@ -33,3 +33,42 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<SigningKey>> {
         .select(SigningKey::as_select())
         .load(conn)
 }
+
+/// Promotes the `next` key `kid` to active; the row count says whether this caller did it.
+pub fn promote(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::kid.eq(kid))
+            .filter(signing_keys::state.eq("next")),
+    )
+    .set((
+        signing_keys::state.eq("active"),
+        signing_keys::activated_at.eq(Some(now)),
+    ))
+    .execute(conn)
+}
+
+/// Retires every active key but `keep`.
+pub fn retire_others(conn: &mut DbConn, keep: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::state.eq("active"))
+            .filter(signing_keys::kid.ne(keep)),
+    )
+    .set((
+        signing_keys::state.eq("retired"),
+        signing_keys::retired_at.eq(Some(now)),
+    ))
+    .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConn, kid: &str) -> QueryResult<usize> {
+    diesel::delete(signing_keys::table.find(kid)).execute(conn)
+}
+
+/// Replaces a key's sealed private part (master key rotation).
+pub fn reseal(conn: &mut DbConn, kid: &str, sealed: &str) -> QueryResult<usize> {
+    diesel::update(signing_keys::table.find(kid))
+        .set(signing_keys::private_pem.eq(sealed))
+        .execute(conn)
+}

@@ -686,3 +686,24 @@ fn a_backup_restored_with_the_master_key_gives_the_same_users_clients_and_keys()
     assert_eq!(bad.code, 1);
     assert_eq!(fresh.run(&["user", "show", "alice"], None).code, 0);
 }
+
+#[test]
+fn keys_rotate_publishes_a_next_key_once() {
+    let cli = Cli::new();
+    let r = cli.run(&["keys", "rotate", "--json"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["state"], "next");
+    let again = cli.run(&["keys", "rotate"], None);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already pending"));
+    let list: serde_json::Value =
+        serde_json::from_str(&cli.run(&["keys", "list", "--json"], None).stdout).unwrap();
+    let states: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["active", "next"]);
+}

@@ -13,6 +13,7 @@ mod conformance;
 mod data_protection;
 mod discovery;
 mod flow;
+mod key_rotation;
 mod logout;
 mod observability;
 mod token_errors;

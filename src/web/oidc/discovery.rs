@@ -10,7 +10,7 @@ pub async fn metadata(state: Data) -> HttpResponse {
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(state.discovery_json.as_str().to_string())
+        .body(state.published().discovery_json.as_str().to_string())
 }
 
 pub async fn jwks(state: Data) -> HttpResponse {
@@ -18,5 +18,5 @@ pub async fn jwks(state: Data) -> HttpResponse {
         .content_type("application/jwk-set+json")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(state.keys.jwks_json.as_str().to_string())
+        .body(state.published().keys.jwks_json.as_str().to_string())
 }
