@@ -290,12 +290,11 @@ pub fn advance(
     let rows = signing_keys::list(conn)?;
     if let Some(next) = rows.iter().find(|k| {
         k.state == STATE_NEXT && k.created_at + Duration::seconds(rotation.publish_delay) <= now
-    }) {
-        if signing_keys::promote(conn, &next.kid, now)? == 1 {
-            signing_keys::retire_others(conn, &next.kid, now)?;
-            tracing::info!(kid = %next.kid, "signing key activated");
-            changed = true;
-        }
+    }) && signing_keys::promote(conn, &next.kid, now)? == 1
+    {
+        signing_keys::retire_others(conn, &next.kid, now)?;
+        tracing::info!(kid = %next.kid, "signing key activated");
+        changed = true;
     }
     for k in &rows {
         let expired = k.state == STATE_RETIRED
