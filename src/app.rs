@@ -77,7 +77,7 @@ impl AppState {
         db::transaction(&mut conn, |c| {
             signing::ensure_signing_key(c, &master, now).map(|_| ())
         })?;
-        let keys = signing::load(&mut conn, &master)?;
+        let keys = signing::load(&mut conn, &master, config.previous_master_key.as_ref())?;
         let published = Published::build(&config, keys)?;
         drop(conn);
         // reqwest uses the process-wide rustls provider; ring is the one already in the tree.
@@ -121,7 +121,7 @@ impl AppState {
 
     /// Rereads the keys from the database (after a rotation here or on another instance).
     pub fn reload_keys(&self, conn: &mut DbConn) -> Result<(), InternalError> {
-        let keys = signing::load(conn, &self.master)?;
+        let keys = signing::load(conn, &self.master, self.config.previous_master_key.as_ref())?;
         let fresh = Published::build(&self.config, keys)?;
         match self.published.write() {
             Ok(mut p) => *p = fresh,

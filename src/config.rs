@@ -251,6 +251,8 @@ pub struct Config {
     pub webhook_secret: Option<crate::keys::secrets::Secret>,
     /// The master key and where it came from (always set by `load`).
     pub master_key: Option<(crate::keys::master::MasterKey, crate::keys::master::Source)>,
+    /// The master key being replaced, accepted for reading until `keys rotate-master` is done.
+    pub previous_master_key: Option<crate::keys::master::MasterKey>,
 }
 
 impl Config {
@@ -414,6 +416,7 @@ impl Config {
             (None, None) => None,
         };
         config.master_key = Some(crate::keys::master::load(env, config.dev_mode)?);
+        config.previous_master_key = crate::keys::master::load_previous(env)?;
         if config.detection.webhook_url.is_some() && config.webhook_secret.is_none() {
             return Err("an alert webhook needs PORTCULLIS_ALERT_WEBHOOK_SECRET (or _FILE) to sign its posts".into());
         }
@@ -461,6 +464,7 @@ impl Config {
             key_publish_delay: 900,
             webhook_secret: None,
             master_key: None,
+            previous_master_key: None,
         })
     }
 

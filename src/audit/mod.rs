@@ -137,6 +137,37 @@ fn checkpoint_mac(master: &MasterKey, seq: i64, hash: &str, at: NaiveDateTime) -
         .collect()
 }
 
+/// Re-signs the checkpoints signed with `old` under `new` (master key rotation), in batches.
+pub fn resign_checkpoints(
+    conn: &mut DbConn,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<usize, InternalError> {
+    let mut n = 0;
+    let all = audit_log::checkpoints(conn)?;
+    for batch in all.chunks(500) {
+        crate::db::transaction(conn, |c| {
+            for cp in batch.iter().filter(|cp| cp.key_id == old.id) {
+                if checkpoint_mac(old, cp.seq, &cp.hash, cp.at) != cp.mac {
+                    return Err(InternalError::new(format!(
+                        "checkpoint {} does not verify with the previous master key",
+                        cp.seq
+                    )));
+                }
+                audit_log::resign_checkpoint(
+                    c,
+                    cp.seq,
+                    &new.id,
+                    &checkpoint_mac(new, cp.seq, &cp.hash, cp.at),
+                )?;
+                n += 1;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(n)
+}
+
 /// Signs the newest entry, if it is newer than the last checkpoint. With checkpoints taken
 /// regularly, deleting the tail of the trail is detected too.
 pub fn checkpoint(

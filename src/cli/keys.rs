@@ -14,10 +14,52 @@ pub enum KeysCommand {
     List,
     /// Add a new signing key: published now, signing once the publish delay has passed
     Rotate,
+    /// Re-encrypt everything under the master key from PORTCULLIS_MASTER_KEY(_FILE), reading
+    /// with the one in PORTCULLIS_PREVIOUS_MASTER_KEY(_FILE); servers keep serving meanwhile
+    RotateMaster,
 }
 
 pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError> {
     match cmd {
+        KeysCommand::RotateMaster => {
+            let new = config
+                .master_key
+                .as_ref()
+                .map(|(k, _)| k)
+                .ok_or_else(|| CliError("no master key".into()))?;
+            let old = config.previous_master_key.as_ref().ok_or_else(|| {
+                CliError(
+                    "set PORTCULLIS_PREVIOUS_MASTER_KEY (or _FILE) to the key being replaced"
+                        .into(),
+                )
+            })?;
+            if old.id == new.id {
+                return Err(CliError(
+                    "the new and the previous master key are the same".into(),
+                ));
+            }
+            let mut conn = open(config)?;
+            let keys = signing::reseal_all(&mut conn, old, new)?;
+            let checkpoints = crate::audit::resign_checkpoints(&mut conn, old, new)?;
+            tx(&mut conn, |c| {
+                crate::cli::audit_change(
+                    c,
+                    "admin.keys.rotate_master",
+                    None,
+                    None,
+                    json!({"from": old.id, "to": new.id, "signing_keys": keys, "checkpoints": checkpoints}),
+                )
+            })?;
+            output(
+                json,
+                &json!({"from": old.id, "to": new.id, "signing_keys": keys, "checkpoints": checkpoints}),
+                &format!(
+                    "re-encrypted {keys} signing key(s) and re-signed {checkpoints} checkpoint(s) under master key {}; the previous key is no longer needed",
+                    new.id
+                ),
+            );
+            Ok(())
+        }
         KeysCommand::Rotate => {
             let mut conn = open(config)?;
             let now = clock().naive();

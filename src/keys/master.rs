@@ -66,6 +66,19 @@ impl MasterKey {
     }
 }
 
+/// The previous master key during a rotation: `PORTCULLIS_PREVIOUS_MASTER_KEY(_FILE)`.
+pub fn load_previous(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<MasterKey>, String> {
+    if let Some(v) = env("PORTCULLIS_PREVIOUS_MASTER_KEY") {
+        return MasterKey::parse(&v).map(Some);
+    }
+    if let Some(path) = env("PORTCULLIS_PREVIOUS_MASTER_KEY_FILE") {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read PORTCULLIS_PREVIOUS_MASTER_KEY_FILE {path}: {e}"))?;
+        return MasterKey::parse(&text).map(Some);
+    }
+    Ok(None)
+}
+
 /// Loads the master key: `PORTCULLIS_MASTER_KEY`, else `PORTCULLIS_MASTER_KEY_FILE`, else (in
 /// development mode only) `data/master.key`, generated with mode 0600 when missing.
 pub fn load(

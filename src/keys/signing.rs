@@ -105,19 +105,32 @@ pub fn ensure_signing_key(
 }
 
 /// Loads the published keys and parses the newest active one for signing.
-pub fn load(conn: &mut DbConn, master: &MasterKey) -> Result<KeySet, InternalError> {
+pub fn load(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    previous: Option<&MasterKey>,
+) -> Result<KeySet, InternalError> {
     let rows = signing_keys::list(conn)?;
     let active_row = rows
         .iter()
         .rev()
         .find(|k| k.state == STATE_ACTIVE)
         .ok_or_else(|| InternalError::new("no active signing key"))?;
-    let pem = at_rest::open(
+    // During a master key rotation, keys not yet resealed open with the previous key.
+    let pem = match at_rest::open(
         master,
         SEAL_PURPOSE,
         &active_row.kid,
         &active_row.private_pem,
-    )
+    ) {
+        Err(at_rest::OpenError::OtherKey(id)) if previous.is_some_and(|p| p.id == id) => {
+            match previous {
+                Some(p) => at_rest::open(p, SEAL_PURPOSE, &active_row.kid, &active_row.private_pem),
+                None => Err(at_rest::OpenError::OtherKey(id)),
+            }
+        }
+        other => other,
+    }
     .map_err(|e| {
         InternalError::new(format!(
             "signing key {} cannot be opened ({e:?}): is this the master key it was sealed with?",
@@ -317,4 +330,31 @@ pub fn advance(
         }
     }
     Ok(changed)
+}
+
+/// Reseals every private key still sealed under `old` with `new`, one transaction per key.
+/// Returns how many were resealed.
+pub fn reseal_all(
+    conn: &mut DbConn,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<usize, InternalError> {
+    let mut n = 0;
+    for k in signing_keys::list(conn)? {
+        let opened = match at_rest::open(old, SEAL_PURPOSE, &k.kid, &k.private_pem) {
+            Ok(p) => p,
+            Err(at_rest::OpenError::OtherKey(id)) if id == new.id => continue,
+            Err(e) => {
+                return Err(InternalError::new(format!(
+                    "signing key {} does not open with the previous master key ({e:?})",
+                    k.kid
+                )));
+            }
+        };
+        let sealed = at_rest::seal(new, SEAL_PURPOSE, &k.kid, &opened)
+            .ok_or_else(|| InternalError::new("sealing failed"))?;
+        crate::db::transaction(conn, |c| signing_keys::reseal(c, &k.kid, &sealed))?;
+        n += 1;
+    }
+    Ok(n)
 }

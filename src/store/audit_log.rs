@@ -181,3 +181,18 @@ pub fn checkpoint_at(conn: &mut DbConn, seq: i64) -> QueryResult<Option<Checkpoi
         .first(conn)
         .optional()
 }
+
+pub fn resign_checkpoint(
+    conn: &mut DbConn,
+    seq: i64,
+    key_id: &str,
+    mac: &str,
+) -> QueryResult<usize> {
+    use crate::db::schema::audit_checkpoints;
+    diesel::update(audit_checkpoints::table.find(seq))
+        .set((
+            audit_checkpoints::key_id.eq(key_id),
+            audit_checkpoints::mac.eq(mac),
+        ))
+        .execute(conn)
+}

@@ -707,3 +707,53 @@ fn keys_rotate_publishes_a_next_key_once() {
         .collect();
     assert_eq!(states, vec!["active", "next"]);
 }
+
+#[test]
+fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
+    use base64::Engine;
+    use diesel::Connection;
+    let cli = Cli::new();
+    assert_eq!(cli.run(&["keys", "list"], None).code, 0);
+    let old_text = std::fs::read_to_string(cli.dir.path().join("data/master.key")).unwrap();
+    let new_text = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    let run = |args: &[&str], previous: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        c.args(args)
+            .current_dir(cli.dir.path())
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .env_remove("PORTCULLIS_ISSUER")
+            .env("PORTCULLIS_MASTER_KEY", &new_text);
+        if previous {
+            c.env("PORTCULLIS_PREVIOUS_MASTER_KEY", old_text.trim());
+        } else {
+            c.env_remove("PORTCULLIS_PREVIOUS_MASTER_KEY");
+        }
+        c.output().unwrap()
+    };
+    let missing = run(&["keys", "rotate-master"], false);
+    assert_eq!(missing.status.code(), Some(1));
+    let done = run(&["keys", "rotate-master", "--json"], true);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(v["signing_keys"], 1);
+    // Idempotent: nothing left under the old key.
+    let again = run(&["keys", "rotate-master", "--json"], true);
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["signing_keys"], 0);
+    let db = cli.dir.path().join("data/portcullis.db");
+    let mut conn = portcullis::db::DbConn::Sqlite(
+        diesel::sqlite::SqliteConnection::establish(db.to_str().unwrap()).unwrap(),
+    );
+    let key = portcullis::store::signing_keys::list(&mut conn)
+        .unwrap()
+        .remove(0);
+    let new = portcullis::keys::master::MasterKey::parse(&new_text).unwrap();
+    let old = portcullis::keys::master::MasterKey::parse(&old_text).unwrap();
+    let purpose = portcullis::keys::signing::SEAL_PURPOSE;
+    assert!(portcullis::keys::at_rest::open(&new, purpose, &key.kid, &key.private_pem).is_ok());
+    assert!(portcullis::keys::at_rest::open(&old, purpose, &key.kid, &key.private_pem).is_err());
+}
