@@ -401,6 +401,23 @@ pub fn build_server(
     listener: TcpListener,
     state: web_data::Data,
 ) -> std::io::Result<actix_web::dev::Server> {
+    build(listener, state, None)
+}
+
+/// Builds the HTTPS server on an already bound listener.
+pub fn build_server_tls(
+    listener: TcpListener,
+    state: web_data::Data,
+    tls: rustls::ServerConfig,
+) -> std::io::Result<actix_web::dev::Server> {
+    build(listener, state, Some(tls))
+}
+
+fn build(
+    listener: TcpListener,
+    state: web_data::Data,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<actix_web::dev::Server> {
     let hsts = !state.config.dev_mode;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -497,8 +514,10 @@ pub fn build_server(
     .client_request_timeout(std::time::Duration::from_secs(10))
     .client_disconnect_timeout(std::time::Duration::from_secs(2))
     .keep_alive(std::time::Duration::from_secs(30))
-    .shutdown_timeout(10)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(10);
+    let server = match tls {
+        Some(cfg) => server.listen_rustls_0_23(listener, cfg)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }

@@ -18,6 +18,8 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub issuer: Option<String>,
     pub database_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// What may appear in `portcullis.toml`.
@@ -36,6 +38,8 @@ struct FileConfig {
     db_pool_size: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     metrics_bind: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     audit_retention_days: Option<i64>,
     key_rotation_days: Option<i64>,
     key_publish_delay: Option<i64>,
@@ -251,6 +255,8 @@ pub struct Config {
     pub webhook_secret: Option<crate::keys::secrets::Secret>,
     /// The master key and where it came from (always set by `load`).
     pub master_key: Option<(crate::keys::master::MasterKey, crate::keys::master::Source)>,
+    /// PEM certificate chain and private key to serve HTTPS directly.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// The master key being replaced, accepted for reading until `keys rotate-master` is done.
     pub previous_master_key: Option<crate::keys::master::MasterKey>,
 }
@@ -417,6 +423,13 @@ impl Config {
         };
         config.master_key = Some(crate::keys::master::load(env, config.dev_mode)?);
         config.previous_master_key = crate::keys::master::load_previous(env)?;
+        let cert = o.tls_cert.clone().or(file.tls_cert);
+        let key = o.tls_key.clone().or(file.tls_key);
+        config.tls = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
         if config.detection.webhook_url.is_some() && config.webhook_secret.is_none() {
             return Err("an alert webhook needs PORTCULLIS_ALERT_WEBHOOK_SECRET (or _FILE) to sign its posts".into());
         }
@@ -465,6 +478,7 @@ impl Config {
             webhook_secret: None,
             master_key: None,
             previous_master_key: None,
+            tls: None,
         })
     }
 

@@ -43,6 +43,12 @@ pub struct Global {
     /// postgres://… or sqlite://PATH
     #[arg(long, global = true, env = "PORTCULLIS_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS directly (with --tls-key; reloaded on SIGHUP)
+    #[arg(long, global = true, env = "PORTCULLIS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, global = true, env = "PORTCULLIS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Print one JSON document instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -139,6 +145,8 @@ pub fn load_config(g: &Global) -> Result<Config, CliError> {
         bind: g.bind.clone(),
         issuer: g.issuer.clone(),
         database_url: g.database_url.clone(),
+        tls_cert: g.tls_cert.clone(),
+        tls_key: g.tls_key.clone(),
     };
     Config::load(&o, &|k| std::env::var(k).ok()).map_err(CliError)
 }

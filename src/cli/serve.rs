@@ -70,11 +70,27 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| state.config.bind.clone());
     tracing::info!(addr = %addr, issuer = %state.config.issuer, "listening");
+    let tls = match state.config.tls.clone() {
+        Some((cert, key)) => {
+            let reloadable = std::sync::Arc::new(
+                crate::web::tls::Reloadable::open(cert, key).map_err(CliError)?,
+            );
+            let config = crate::web::tls::server_config(reloadable.clone()).map_err(CliError)?;
+            Some((reloadable, config))
+        }
+        None => None,
+    };
     let data = actix_web::web::Data::new(state);
     let system = actix_web::rt::System::new();
     system
         .block_on(async move {
-            let server = crate::app::build_server(listener, data.clone())?;
+            let server = match tls {
+                Some((reloadable, config)) => {
+                    actix_web::rt::spawn(reload_on_sighup(reloadable));
+                    crate::app::build_server_tls(listener, data.clone(), config)?
+                }
+                None => crate::app::build_server(listener, data.clone())?,
+            };
             if let Some(addr) = data.config.metrics_bind.clone() {
                 let d = data.clone();
                 let metrics = actix_web::HttpServer::new(move || {
@@ -102,6 +118,23 @@ pub fn serve(config: Config) -> Result<(), CliError> {
 }
 
 /// Human-readable logs by default; JSON lines with `PORTCULLIS_LOG_FORMAT=json`.
+/// Rereads the certificate on every SIGHUP; open connections keep theirs.
+async fn reload_on_sighup(cert: std::sync::Arc<crate::web::tls::Reloadable>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be watched; the certificate will not be reloaded");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match cert.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate reload failed; the previous one stays")
+            }
+        }
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -10,3 +10,4 @@ pub mod pages;
 pub mod rate_limit;
 pub mod security_headers;
 pub mod session_cookie;
+pub mod tls;

@@ -757,3 +757,136 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
     assert!(portcullis::keys::at_rest::open(&new, purpose, &key.kid, &key.private_pem).is_ok());
     assert!(portcullis::keys::at_rest::open(&old, purpose, &key.kid, &key.private_pem).is_err());
 }
+
+#[tokio::test]
+async fn https_is_served_with_hsts_and_the_certificate_reloads_on_sighup() {
+    use std::io::{BufRead, BufReader};
+    if Command::new("openssl").arg("version").output().is_err() {
+        crate::support::skip(
+            "TLS test: the openssl command (used to make test certificates) is not installed",
+        );
+        return;
+    }
+    let cli = Cli::new();
+    let dir = cli.dir.path();
+    let make_cert = |name: &str| {
+        let ok = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args(["-keyout", "key.pem", "-out", "cert.pem", "-days", "2"])
+            .args([
+                "-subj",
+                &format!("/CN={name}"),
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        std::fs::read(dir.join("cert.pem")).unwrap()
+    };
+    let first = make_cert("first");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--issuer",
+            "https://localhost:8443",
+        ])
+        .args(["--tls-cert", "cert.pem", "--tls-key", "key.pem"])
+        .current_dir(dir)
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env(
+            "PORTCULLIS_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .env(
+            "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+            "violet tractor humming softly",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(i) = line.find("addr=") {
+                let _ = tx.send(line[i + 5..].split_whitespace().next().unwrap().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("server did not start");
+    let served_cert = |trusted: Vec<u8>| {
+        let addr = addr.clone();
+        async move {
+            let client = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(&trusted).unwrap())
+                .tls_info(true)
+                .build()
+                .unwrap();
+            let r = match client.get(format!("https://{addr}/healthz")).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("https request failed: {e:?}");
+                    return None;
+                }
+            };
+            let hsts = r.headers().get("strict-transport-security").is_some();
+            let der = r
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()?
+                .peer_certificate()?
+                .to_vec();
+            Some((r.status(), hsts, der))
+        }
+    };
+    let (status, hsts, _) = served_cert(first.clone()).await.expect("HTTPS works");
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(hsts, "HSTS with an https issuer");
+    // Plain http on the same port is not served.
+    assert!(
+        !reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    );
+    let second = make_cert("second");
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // The reload is asynchronous: poll for at most ten seconds.
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if served_cert(second.clone()).await.is_some() {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reloaded, "the new certificate is served after SIGHUP");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
