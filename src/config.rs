@@ -325,9 +325,19 @@ impl Config {
             .clone()
             .or(file.issuer)
             .unwrap_or_else(|| DEFAULT_ISSUER.to_string());
+        let database_url_file = match env("PORTCULLIS_DATABASE_URL_FILE") {
+            Some(path) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read PORTCULLIS_DATABASE_URL_FILE {path}: {e}"))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
         let database_url = o
             .database_url
             .clone()
+            .or(database_url_file)
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         let pool = match env("PORTCULLIS_DB_POOL_SIZE") {

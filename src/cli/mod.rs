@@ -76,6 +76,13 @@ pub enum Command {
     Backup { file: PathBuf },
     /// Replace the database with a backup (stop the server first)
     Restore { file: PathBuf },
+    /// Write a copy with personal data, credentials and secrets replaced by fakes
+    Export {
+        /// Required: exports are always masked
+        #[arg(long)]
+        masked: bool,
+        file: PathBuf,
+    },
 }
 
 /// A failure to report on one line with exit status 1.
@@ -136,6 +143,14 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Audit(c) => audit::run(&config, c, json),
         Command::Backup { file } => backup::backup(&config, &file, json),
         Command::Restore { file } => backup::restore(&config, &file, json),
+        Command::Export { masked, file } => {
+            if !masked {
+                return Err(CliError(
+                    "only masked exports exist: portcullis export --masked FILE (use backup for a full copy)".into(),
+                ));
+            }
+            backup::export_masked(&config, &file, json)
+        }
     }
 }
 

@@ -28,7 +28,23 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         .pool
         .get()
         .map_err(|e| CliError(format!("cannot open the database: {e}")))?;
-    let given = std::env::var("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD").ok();
+    let given = match (
+        std::env::var("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD").ok(),
+        std::env::var("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE").ok(),
+    ) {
+        (Some(p), _) => Some(p),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| {
+                    CliError(format!(
+                        "cannot read PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE {path}: {e}"
+                    ))
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
     match bootstrap::ensure_admin(
         &mut conn,
         &state.config.password,

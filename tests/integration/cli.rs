@@ -890,3 +890,65 @@ async fn https_is_served_with_hsts_and_the_certificate_reloads_on_sighup() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn export_masked_replaces_personal_data_credentials_and_secrets() {
+    let cli = Cli::new();
+    let client = cli.run(
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--json",
+        ],
+        None,
+    );
+    let secret =
+        serde_json::from_str::<serde_json::Value>(&client.stdout).unwrap()["client_secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    cli.run(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "alice@corp.example",
+            "--name",
+            "Alice Liddell",
+            "--password-stdin",
+        ],
+        Some("violet tractor humming softly\n"),
+    );
+    let original_key = cli.run(&["keys", "list", "--json"], None).stdout;
+    let file = cli.dir.path().join("masked.db");
+    assert_eq!(
+        cli.run(&["export", file.to_str().unwrap()], None).code,
+        1,
+        "--masked is required"
+    );
+    let r = cli.run(&["export", "--masked", file.to_str().unwrap()], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bytes = std::fs::read(&file).unwrap();
+    let dump = String::from_utf8_lossy(&bytes);
+    for real in [
+        "alice@corp.example",
+        "Alice Liddell",
+        &portcullis::keys::secrets::sha256_hex(&secret),
+    ] {
+        assert!(!dump.contains(real), "{real} survived the masking");
+    }
+    assert!(dump.contains("@example.invalid"));
+    // The copy is a working database for a test environment.
+    let test_env = Cli::new();
+    let restored = test_env.run(&["restore", file.to_str().unwrap()], None);
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert_eq!(test_env.run(&["user", "show", "alice"], None).code, 0);
+    assert_ne!(
+        test_env.run(&["keys", "list", "--json"], None).stdout,
+        original_key
+    );
+}
