@@ -4,7 +4,6 @@
 pub mod detect;
 
 use chrono::{NaiveDateTime, Timelike};
-use diesel::RunQueryDsl;
 use serde_json::Value;
 
 use crate::context::RequestMeta;
@@ -85,9 +84,7 @@ pub fn record(
     now: NaiveDateTime,
     ev: Event<'_>,
 ) -> Result<(), InternalError> {
-    if let DbConn::Pg(_) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(7263001)").execute(conn)?;
-    }
+    crate::db::lock(conn, crate::db::LOCK_AUDIT)?;
     let prev = audit_log::last(conn)?;
     let (seq, prev_hash) = match prev {
         Some(p) => (p.seq + 1, p.hash),

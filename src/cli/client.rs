@@ -151,9 +151,9 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
             }
             .to_string();
             let alg = id_token_alg.unwrap_or_else(|| "RS256".into());
-            if alg != "RS256" {
+            if !crate::keys::algs::ALL.contains(&alg.as_str()) {
                 return Err(CliError(format!(
-                    "--id-token-alg {alg} is not supported yet (RS256 only)"
+                    "unsupported --id-token-alg {alg}: use RS256, ES256 or EdDSA"
                 )));
             }
             let scopes: Vec<String> = if scopes.is_empty() {

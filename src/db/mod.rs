@@ -180,6 +180,20 @@ pub fn pending_migrations(conn: &mut DbConn) -> Result<bool, InternalError> {
     r.map_err(|e| InternalError::new(format!("migration check failed: {e}")))
 }
 
+/// Serialises a critical section across instances for the rest of the transaction: a
+/// transaction-scoped advisory lock on PostgreSQL; on SQLite the immediate transaction
+/// already holds the write lock.
+pub fn lock(conn: &mut DbConn, key: i64) -> Result<(), diesel::result::Error> {
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({key})")).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Lock keys for `lock`.
+pub const LOCK_AUDIT: i64 = 7_263_001;
+pub const LOCK_SIGNING_KEYS: i64 = 7_263_002;
+
 /// True when the database answers a trivial query.
 pub fn ping(conn: &mut DbConn) -> bool {
     diesel::sql_query("SELECT 1").execute(conn).is_ok()

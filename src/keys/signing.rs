@@ -3,16 +3,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
-use openidconnect::core::CoreRsaPrivateSigningKey;
-use openidconnect::{JsonWebKeyId, PrivateSigningKey};
-use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
-use rsa::traits::PublicKeyParts;
+use openidconnect::PrivateSigningKey;
 use serde_json::json;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::db::DbConn;
 use crate::error::InternalError;
+use crate::keys::algs::{self, AnyKey, PublicKey};
 use crate::keys::at_rest;
 use crate::keys::master::MasterKey;
 use crate::keys::secrets::random_id;
@@ -23,13 +21,13 @@ pub const STATE_ACTIVE: &str = "active";
 pub const STATE_NEXT: &str = "next";
 /// No longer signing, still published until what it signed has expired.
 pub const STATE_RETIRED: &str = "retired";
-pub const RS256: &str = "RS256";
+pub const RS256: &str = algs::RS256;
 
-/// The key that signs, parsed once.
+/// A key that signs, opened once.
 pub struct ActiveKey {
     pub kid: String,
     pub alg: String,
-    pub key: CoreRsaPrivateSigningKey,
+    pub key: AnyKey,
 }
 
 impl fmt::Debug for ActiveKey {
@@ -45,41 +43,47 @@ impl fmt::Debug for ActiveKey {
 /// The keys this instance signs with and publishes.
 #[derive(Debug, Clone)]
 pub struct KeySet {
+    /// The RS256 key (the default for clients that did not choose).
     pub active: Arc<ActiveKey>,
-    /// Every published key, to verify tokens we issued (`kid` → key).
-    pub verifiers: Arc<Vec<(String, rsa::RsaPublicKey)>>,
+    /// The active key of every algorithm.
+    pub signers: Arc<Vec<Arc<ActiveKey>>>,
+    /// Every published key, to verify tokens we issued: (`kid`, `alg`, key).
+    pub verifiers: Arc<Vec<(String, String, PublicKey)>>,
     /// `{"keys":[…]}`, serialized once.
     pub jwks_json: Arc<String>,
-    /// The `alg` values of the published keys, for discovery.
+    /// The `alg` values of the active keys, for discovery.
     pub algs: Vec<String>,
+}
+
+impl KeySet {
+    /// The active key for `alg` (RS256 when the algorithm has none).
+    pub fn signer(&self, alg: &str) -> &ActiveKey {
+        self.signers
+            .iter()
+            .find(|k| k.alg == alg)
+            .map(|k| k.as_ref())
+            .unwrap_or(&self.active)
+    }
 }
 
 /// Purpose of the at-rest key that seals private signing keys.
 pub const SEAL_PURPOSE: &str = "signing-key";
 
-/// Makes a new RSA-2048 key row (active); the private key is sealed under the master key.
-pub fn generate_rsa(master: &MasterKey, now: NaiveDateTime) -> Result<SigningKey, InternalError> {
-    let mut rng = rand::rngs::OsRng;
-    let private = rsa::RsaPrivateKey::new(&mut rng, 2048)
-        .map_err(|e| InternalError::new(format!("RSA key generation failed: {e}")))?;
-    let pem = private
-        .to_pkcs1_pem(LineEnding::LF)
-        .map_err(|e| InternalError::new(format!("RSA key encoding failed: {e}")))?;
+/// Makes a new key row (active) for `alg`; the private part is sealed under the master key.
+pub fn generate(
+    master: &MasterKey,
+    alg: &str,
+    now: NaiveDateTime,
+) -> Result<SigningKey, InternalError> {
     let kid = random_id();
-    let public = private.to_public_key();
-    let jwk = json!({
-        "kty": "RSA",
-        "use": "sig",
-        "alg": RS256,
-        "kid": kid,
-        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
-        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
-    });
-    let sealed = at_rest::seal(master, SEAL_PURPOSE, &kid, pem.as_bytes())
+    let material = algs::generate(alg).map_err(InternalError::new)?;
+    let key = AnyKey::from_material(alg, &kid, &material).map_err(InternalError::new)?;
+    let jwk = key.public_jwk(alg, &kid);
+    let sealed = at_rest::seal(master, SEAL_PURPOSE, &kid, &material)
         .ok_or_else(|| InternalError::new("sealing the signing key failed"))?;
     Ok(SigningKey {
         kid,
-        alg: RS256.to_string(),
+        alg: alg.to_string(),
         private_pem: sealed,
         public_jwk: jwk.to_string(),
         state: STATE_ACTIVE.to_string(),
@@ -89,43 +93,42 @@ pub fn generate_rsa(master: &MasterKey, now: NaiveDateTime) -> Result<SigningKey
     })
 }
 
-/// Generates the first signing key when there is none. Returns true when it made one.
+/// Makes a new RSA-2048 key row (active).
+pub fn generate_rsa(master: &MasterKey, now: NaiveDateTime) -> Result<SigningKey, InternalError> {
+    generate(master, RS256, now)
+}
+
+/// Generates an active key for every algorithm that has none. Returns true when it made one.
 pub fn ensure_signing_key(
     conn: &mut DbConn,
     master: &MasterKey,
     now: NaiveDateTime,
 ) -> Result<bool, InternalError> {
+    crate::db::lock(conn, crate::db::LOCK_SIGNING_KEYS)?;
     let keys = signing_keys::list(conn)?;
-    if keys.iter().any(|k| k.state == STATE_ACTIVE) {
-        return Ok(false);
+    let mut made = false;
+    for alg in algs::ALL {
+        if !keys
+            .iter()
+            .any(|k| k.state == STATE_ACTIVE && k.alg == *alg)
+        {
+            signing_keys::insert(conn, &generate(master, alg, now)?)?;
+            made = true;
+        }
     }
-    let key = generate_rsa(master, now)?;
-    signing_keys::insert(conn, &key)?;
-    Ok(true)
+    Ok(made)
 }
 
-/// Loads the published keys and parses the newest active one for signing.
-pub fn load(
-    conn: &mut DbConn,
+fn open_key(
     master: &MasterKey,
     previous: Option<&MasterKey>,
-) -> Result<KeySet, InternalError> {
-    let rows = signing_keys::list(conn)?;
-    let active_row = rows
-        .iter()
-        .rev()
-        .find(|k| k.state == STATE_ACTIVE)
-        .ok_or_else(|| InternalError::new("no active signing key"))?;
+    row: &SigningKey,
+) -> Result<AnyKey, InternalError> {
     // During a master key rotation, keys not yet resealed open with the previous key.
-    let pem = match at_rest::open(
-        master,
-        SEAL_PURPOSE,
-        &active_row.kid,
-        &active_row.private_pem,
-    ) {
+    let material = match at_rest::open(master, SEAL_PURPOSE, &row.kid, &row.private_pem) {
         Err(at_rest::OpenError::OtherKey(id)) if previous.is_some_and(|p| p.id == id) => {
             match previous {
-                Some(p) => at_rest::open(p, SEAL_PURPOSE, &active_row.kid, &active_row.private_pem),
+                Some(p) => at_rest::open(p, SEAL_PURPOSE, &row.kid, &row.private_pem),
                 None => Err(at_rest::OpenError::OtherKey(id)),
             }
         }
@@ -134,61 +137,63 @@ pub fn load(
     .map_err(|e| {
         InternalError::new(format!(
             "signing key {} cannot be opened ({e:?}): is this the master key it was sealed with?",
-            active_row.kid
+            row.kid
         ))
     })?;
-    let pem =
-        std::str::from_utf8(&pem).map_err(|_| InternalError::new("signing key is not PEM"))?;
-    let key =
-        CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(active_row.kid.clone())))
-            .map_err(|e| {
-                InternalError::new(format!("signing key {} unreadable: {e}", active_row.kid))
-            })?;
+    AnyKey::from_material(&row.alg, &row.kid, &material).map_err(InternalError::new)
+}
+
+/// Loads the published keys and opens the active one of each algorithm.
+pub fn load(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    previous: Option<&MasterKey>,
+) -> Result<KeySet, InternalError> {
+    let rows = signing_keys::list(conn)?;
+    let mut signers = Vec::new();
+    for alg in algs::ALL {
+        if let Some(row) = rows
+            .iter()
+            .rev()
+            .find(|k| k.state == STATE_ACTIVE && k.alg == *alg)
+        {
+            signers.push(Arc::new(ActiveKey {
+                kid: row.kid.clone(),
+                alg: row.alg.clone(),
+                key: open_key(master, previous, row)?,
+            }));
+        }
+    }
+    let active = signers
+        .iter()
+        .find(|k| k.alg == RS256)
+        .cloned()
+        .ok_or_else(|| InternalError::new("no active RS256 signing key"))?;
     let mut published = Vec::new();
-    let mut algs = Vec::new();
     let mut verifiers = Vec::new();
     for k in &rows {
         let jwk: serde_json::Value = serde_json::from_str(&k.public_jwk)?;
-        let part = |name: &str| {
-            jwk[name]
-                .as_str()
-                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
-                .map(|b| rsa::BigUint::from_bytes_be(&b))
-        };
-        if let (Some(n), Some(e)) = (part("n"), part("e")) {
-            let key = rsa::RsaPublicKey::new(n, e).map_err(|e| {
-                InternalError::new(format!("published key {} unreadable: {e}", k.kid))
-            })?;
-            verifiers.push((k.kid.clone(), key));
+        if let Some(p) = PublicKey::from_jwk(&jwk) {
+            verifiers.push((k.kid.clone(), k.alg.clone(), p));
         }
         published.push(jwk);
-        if !algs.contains(&k.alg) {
-            algs.push(k.alg.clone());
-        }
     }
+    let algs = signers.iter().map(|k| k.alg.clone()).collect();
     let jwks_json = serde_json::to_string(&json!({ "keys": published }))?;
     Ok(KeySet {
-        active: Arc::new(ActiveKey {
-            kid: active_row.kid.clone(),
-            alg: active_row.alg.clone(),
-            key,
-        }),
-        jwks_json: Arc::new(jwks_json),
+        active,
+        signers: Arc::new(signers),
         verifiers: Arc::new(verifiers),
+        jwks_json: Arc::new(jwks_json),
         algs,
     })
-}
-
-/// The public JWK the active key would publish, for checks.
-pub fn active_public_jwk(set: &KeySet) -> serde_json::Value {
-    serde_json::to_value(set.active.key.as_verification_key()).unwrap_or_default()
 }
 
 /// Why a JWT we are asked to trust was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtError {
     Malformed,
-    /// `alg` is not RS256 (this covers `none`).
+    /// `alg` is not one we sign with (this covers `none`).
     Algorithm,
     /// No published key has this `kid`.
     UnknownKey,
@@ -198,8 +203,6 @@ pub enum JwtError {
 /// Verifies a compact JWS signed by one of our published keys; returns its claims.
 /// Expiry and issuer are for the caller to judge.
 pub fn verify_jwt(set: &KeySet, token: &str) -> Result<serde_json::Value, JwtError> {
-    use rsa::pkcs1v15::{Signature, VerifyingKey};
-    use rsa::signature::Verifier;
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(sig), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -209,32 +212,35 @@ pub fn verify_jwt(set: &KeySet, token: &str) -> Result<serde_json::Value, JwtErr
     let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| JwtError::Malformed);
     let header: serde_json::Value =
         serde_json::from_slice(&decode(h)?).map_err(|_| JwtError::Malformed)?;
-    if header["alg"] != RS256 {
+    let alg = header["alg"].as_str().ok_or(JwtError::Algorithm)?;
+    if !algs::ALL.contains(&alg) {
         return Err(JwtError::Algorithm);
     }
     let kid = header["kid"].as_str().ok_or(JwtError::UnknownKey)?;
-    let key = set
+    let (_, key_alg, key) = set
         .verifiers
         .iter()
-        .find(|(k, _)| k == kid)
-        .map(|(_, key)| key.clone())
+        .find(|(k, _, _)| k == kid)
         .ok_or(JwtError::UnknownKey)?;
-    let signature =
-        Signature::try_from(decode(sig)?.as_slice()).map_err(|_| JwtError::Malformed)?;
-    VerifyingKey::<sha2::Sha256>::new(key)
-        .verify(format!("{h}.{p}").as_bytes(), &signature)
-        .map_err(|_| JwtError::BadSignature)?;
+    if key_alg != alg {
+        return Err(JwtError::Algorithm);
+    }
+    if !key.verify(alg, format!("{h}.{p}").as_bytes(), &decode(sig)?) {
+        return Err(JwtError::BadSignature);
+    }
     serde_json::from_slice(&decode(p)?).map_err(|_| JwtError::Malformed)
 }
 
-/// Signs `claims` as a compact JWS with the active key (`typ` in the header when given).
+/// Signs `claims` as a compact JWS with the active key of `alg` (`typ` in the header when given).
 pub fn sign_jwt(
     set: &KeySet,
+    alg: &str,
     typ: Option<&str>,
     claims: &serde_json::Value,
 ) -> Result<String, InternalError> {
-    use openidconnect::core::CoreJwsSigningAlgorithm;
-    let mut header = json!({"alg": RS256, "kid": set.active.kid});
+    let signer = set.signer(alg);
+    let jws = algs::jws_alg(&signer.alg).ok_or_else(|| InternalError::new("unknown algorithm"))?;
+    let mut header = json!({"alg": signer.alg, "kid": signer.kid});
     if let Some(t) = typ {
         header["typ"] = json!(t);
     }
@@ -243,13 +249,9 @@ pub fn sign_jwt(
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
     );
-    let signature = set
-        .active
+    let signature = signer
         .key
-        .sign(
-            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            signing_input.as_bytes(),
-        )
+        .sign(&jws, signing_input.as_bytes())
         .map_err(|e| InternalError::new(format!("signing failed: {e}")))?;
     Ok(format!(
         "{signing_input}.{}",
@@ -269,24 +271,31 @@ pub struct Rotation {
     pub period_days: Option<i64>,
 }
 
-/// Adds a `next` key, published at once and signing after the publish delay. Returns `None`
-/// when a rotation is already pending.
+/// Adds a `next` key for every algorithm, published at once and signing after the publish
+/// delay. Returns the new RS256 key, or `None` when a rotation is already pending.
 pub fn rotate(
     conn: &mut DbConn,
     master: &MasterKey,
     now: NaiveDateTime,
 ) -> Result<Option<SigningKey>, InternalError> {
+    crate::db::lock(conn, crate::db::LOCK_SIGNING_KEYS)?;
     if signing_keys::list(conn)?
         .iter()
         .any(|k| k.state == STATE_NEXT)
     {
         return Ok(None);
     }
-    let mut key = generate_rsa(master, now)?;
-    key.state = STATE_NEXT.to_string();
-    key.activated_at = None;
-    signing_keys::insert(conn, &key)?;
-    Ok(Some(key))
+    let mut rs256 = None;
+    for alg in algs::ALL {
+        let mut key = generate(master, alg, now)?;
+        key.state = STATE_NEXT.to_string();
+        key.activated_at = None;
+        signing_keys::insert(conn, &key)?;
+        if *alg == RS256 {
+            rs256 = Some(key);
+        }
+    }
+    Ok(rs256)
 }
 
 /// Moves the schedule on: promotes a `next` key whose publish delay has passed (retiring the
@@ -299,15 +308,17 @@ pub fn advance(
     now: NaiveDateTime,
 ) -> Result<bool, InternalError> {
     use chrono::Duration;
+    crate::db::lock(conn, crate::db::LOCK_SIGNING_KEYS)?;
     let mut changed = false;
     let rows = signing_keys::list(conn)?;
-    if let Some(next) = rows.iter().find(|k| {
+    for next in rows.iter().filter(|k| {
         k.state == STATE_NEXT && k.created_at + Duration::seconds(rotation.publish_delay) <= now
-    }) && signing_keys::promote(conn, &next.kid, now)? == 1
-    {
-        signing_keys::retire_others(conn, &next.kid, now)?;
-        tracing::info!(kid = %next.kid, "signing key activated");
-        changed = true;
+    }) {
+        if signing_keys::promote(conn, &next.kid, now)? == 1 {
+            signing_keys::retire_others(conn, &next.kid, &next.alg, now)?;
+            tracing::info!(kid = %next.kid, alg = %next.alg, "signing key activated");
+            changed = true;
+        }
     }
     for k in &rows {
         let expired = k.state == STATE_RETIRED

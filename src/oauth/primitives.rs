@@ -333,6 +333,7 @@ impl DbIssuer<'_, '_> {
             data,
             access,
             requested,
+            &self.client.id_token_alg,
             self.now,
         ) {
             Ok(t) => {

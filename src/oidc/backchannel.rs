@@ -21,6 +21,7 @@ const LEASE_SECONDS: i64 = 60;
 pub fn logout_token(
     ctx: Ctx<'_>,
     client_id: &str,
+    alg: &str,
     sub: &str,
     sid: &str,
     now: NaiveDateTime,
@@ -36,19 +37,21 @@ pub fn logout_token(
         "sid": sid,
         "events": { EVENT: {} },
     });
-    sign_jwt(ctx.keys, Some("logout+jwt"), &claims)
+    sign_jwt(ctx.keys, alg, Some("logout+jwt"), &claims)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     client_id: &str,
+    alg: &str,
     uri: &str,
     sub: &str,
     sid: &str,
     now: NaiveDateTime,
 ) -> Result<(), InternalError> {
-    let token = logout_token(ctx, client_id, sub, sid, now)?;
+    let token = logout_token(ctx, client_id, alg, sub, sid, now)?;
     logout_deliveries::insert(
         conn,
         &Delivery {

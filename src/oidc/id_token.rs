@@ -36,6 +36,7 @@ pub type PortcullisIdToken = IdToken<
 >;
 
 /// Signs an ID token for `sub` and `client_id` with the grant's facts; `at_hash` from `access_token`.
+#[allow(clippy::too_many_arguments)]
 pub fn mint(
     ctx: Ctx<'_>,
     sub: &str,
@@ -43,6 +44,7 @@ pub fn mint(
     data: &GrantData,
     access_token: &str,
     requested: serde_json::Map<String, serde_json::Value>,
+    alg: &str,
     now: NaiveDateTime,
 ) -> Result<String, InternalError> {
     let issuer = IssuerUrl::new(ctx.config.issuer.clone())
@@ -76,10 +78,13 @@ pub fn mint(
     if let Some(acr) = &data.acr {
         claims = claims.set_auth_context_ref(Some(AuthenticationContextClass::new(acr.clone())));
     }
+    let signer = ctx.keys.signer(alg);
+    let jws = crate::keys::algs::jws_alg(&signer.alg)
+        .ok_or_else(|| InternalError::new(format!("unsupported ID token algorithm {alg}")))?;
     let token = PortcullisIdToken::new(
         claims,
-        &ctx.keys.active.key,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        &signer.key,
+        jws,
         Some(&AccessToken::new(access_token.to_string())),
         None,
     )

@@ -167,6 +167,7 @@ pub fn sign_out(
                     conn,
                     ctx,
                     &client.client_id,
+                    &client.id_token_alg,
                     uri,
                     user_id,
                     &session.sid,

@@ -48,11 +48,17 @@ pub fn promote(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<
     .execute(conn)
 }
 
-/// Retires every active key but `keep`.
-pub fn retire_others(conn: &mut DbConn, keep: &str, now: NaiveDateTime) -> QueryResult<usize> {
+/// Retires every active key of `alg` but `keep`.
+pub fn retire_others(
+    conn: &mut DbConn,
+    keep: &str,
+    alg: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         signing_keys::table
             .filter(signing_keys::state.eq("active"))
+            .filter(signing_keys::alg.eq(alg))
             .filter(signing_keys::kid.ne(keep)),
     )
     .set((

@@ -699,13 +699,18 @@ fn keys_rotate_publishes_a_next_key_once() {
     assert!(again.stderr.contains("already pending"));
     let list: serde_json::Value =
         serde_json::from_str(&cli.run(&["keys", "list", "--json"], None).stdout).unwrap();
-    let states: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(states, vec!["active", "next"]);
+    let count = |state: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["state"] == state)
+            .count()
+    };
+    assert_eq!(
+        (count("active"), count("next")),
+        (3, 3),
+        "one of each per algorithm"
+    );
 }
 
 #[test]
@@ -739,7 +744,7 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
         String::from_utf8_lossy(&done.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
-    assert_eq!(v["signing_keys"], 1);
+    assert_eq!(v["signing_keys"], 3, "RS256, ES256 and EdDSA");
     // Idempotent: nothing left under the old key.
     let again = run(&["keys", "rotate-master", "--json"], true);
     let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
@@ -750,7 +755,9 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
     );
     let key = portcullis::store::signing_keys::list(&mut conn)
         .unwrap()
-        .remove(0);
+        .into_iter()
+        .find(|k| k.alg == "ES256")
+        .unwrap();
     let new = portcullis::keys::master::MasterKey::parse(&new_text).unwrap();
     let old = portcullis::keys::master::MasterKey::parse(&old_text).unwrap();
     let purpose = portcullis::keys::signing::SEAL_PURPOSE;

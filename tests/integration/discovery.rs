@@ -61,10 +61,17 @@ async fn jwks_has_unique_kids_with_use_and_alg_and_no_private_parts() {
     kids.sort();
     kids.dedup();
     assert_eq!(kids.len(), keys.len());
+    let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort();
+    assert_eq!(algs, vec!["ES256", "EdDSA", "RS256"]);
     for k in keys {
         assert_eq!(k["use"], "sig");
-        assert_eq!(k["alg"], "RS256");
-        assert_eq!(k["kty"], "RSA");
+        let kty = match k["alg"].as_str().unwrap() {
+            "RS256" => "RSA",
+            "ES256" => "EC",
+            _ => "OKP",
+        };
+        assert_eq!(k["kty"], kty);
         for private in ["d", "p", "q", "dp", "dq", "qi"] {
             assert!(k.get(private).is_none(), "JWKS leaks {private}");
         }

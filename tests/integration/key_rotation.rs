@@ -70,8 +70,9 @@ async fn a_rotated_key_is_published_before_it_signs_and_the_old_one_stays_until_
     let mut spec = ClientSpec::confidential("app");
     spec.skip_consent = true;
     let secret = app.add_client(spec).unwrap();
-    let old = kids(&app).await;
-    assert_eq!(old.len(), 1);
+    let first_id = id_token(&app, &secret).await;
+    let old = [header_kid(&first_id)];
+    assert_eq!(kids(&app).await.len(), 3, "one key per algorithm");
     let now = app.clock.naive();
     let next = signing::rotate(&mut app.conn(), &app.state.master, now)
         .unwrap()
@@ -99,18 +100,96 @@ async fn a_rotated_key_is_published_before_it_signs_and_the_old_one_stays_until_
     assert_eq!(jwt_payload(&fresh)["aud"][0], "app");
     app.advance(app.state.config.rotation().retire_after);
     tick(&app).await;
-    assert_eq!(kids(&app).await, vec![next.kid.clone()]);
+    let left = kids(&app).await;
+    assert_eq!(left.len(), 3, "the retired keys are gone");
+    assert!(left.contains(&next.kid) && !left.contains(&old[0]));
 }
 
 #[tokio::test]
 async fn keys_are_rotated_on_schedule() {
     let app = TestApp::spawn().await;
-    assert_eq!(kids(&app).await.len(), 1);
+    assert_eq!(kids(&app).await.len(), 3);
     app.advance(91 * 86_400);
     tick(&app).await;
     assert_eq!(
         kids(&app).await.len(),
-        2,
-        "a next key was published by the schedule"
+        6,
+        "next keys were published by the schedule"
     );
+}
+
+fn set_alg(app: &TestApp, client: &str, alg: &str) {
+    app.sql(&format!(
+        "UPDATE clients SET id_token_alg = '{alg}' WHERE client_id = '{client}'"
+    ));
+}
+
+#[tokio::test]
+async fn es256_and_eddsa_id_tokens_verify_with_the_relying_party() {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm};
+    use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, TokenResponse};
+    let app = TestApp::spawn().await;
+    app.add_user("alice", None, None);
+    for (client, alg, jws) in [
+        ("ec-app", "ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+        ("ed-app", "EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+    ] {
+        let mut spec = ClientSpec::confidential(client);
+        spec.skip_consent = true;
+        let secret = app.add_client(spec).unwrap();
+        set_alg(&app, client, alg);
+        let rp = crate::support::rp::discover(&app.issuer, client, Some(secret), REDIRECT).await;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, nonce) = rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge)
+            .url();
+        let q = Browser::new().authorize(&app, url.as_str(), "alice").await;
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(param(&q, "code").unwrap()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&crate::support::rp::http())
+            .await
+            .unwrap();
+        let id = tokens.id_token().unwrap();
+        let v = rp.id_token_verifier().set_allowed_algs(vec![jws]);
+        let claims = id.claims(&v, &nonce).expect("verifies against the JWKS");
+        assert!(claims.access_token_hash().is_some());
+        let raw = id.to_string();
+        let header: Value = {
+            use base64::Engine;
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(raw.split('.').next().unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(header["alg"], alg);
+        // The same token is a valid hint for logout.
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{}/logout?id_token_hint={raw}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{alg} hint accepted");
+    }
+    let d: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut algs: Vec<String> =
+        serde_json::from_value(d["id_token_signing_alg_values_supported"].clone()).unwrap();
+    algs.sort();
+    assert_eq!(algs, vec!["ES256", "EdDSA", "RS256"]);
 }
