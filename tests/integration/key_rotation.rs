@@ -98,6 +98,17 @@ async fn a_rotated_key_is_published_before_it_signs_and_the_old_one_stays_until_
     );
     // Tokens of the new key verify with the openidconnect RP as before.
     assert_eq!(jwt_payload(&fresh)["aud"][0], "app");
+    // A client that refetches the JWKS still verifies the token the retired key signed.
+    let rp = crate::support::rp::discover(&app.issuer, "app", Some(secret.clone()), REDIRECT).await;
+    for token in [&first_id, &fresh] {
+        let parsed: openidconnect::core::CoreIdToken = token.parse().unwrap();
+        parsed
+            .claims(
+                &rp.id_token_verifier(),
+                |_: Option<&openidconnect::Nonce>| Ok(()),
+            )
+            .expect("verifiable after rotation");
+    }
     app.advance(app.state.config.rotation().retire_after);
     tick(&app).await;
     let left = kids(&app).await;

@@ -15,6 +15,7 @@ mod discovery;
 mod flow;
 mod key_rotation;
 mod logout;
+mod master_rotation;
 mod observability;
 mod token_errors;
 mod token_management;
