@@ -148,16 +148,7 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
 {
-    let st = state.clone();
-    actix_web::web::block(move || {
-        let mut conn = st.pool.get()?;
-        let now = st.clock.naive();
-        let keys = st.published().keys;
-        db::transaction(&mut conn, |c| f(c, st.ctx_with(&keys, &st.no_meta), now))
-    })
-    .await
-    .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
-    .map_err(WebError::Internal)
+    run_as(state, RequestMeta::default(), f).await
 }
 
 /// Like `run`, with the request's origin recorded by the audit trail.
@@ -166,16 +157,19 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
 {
-    let st = state.clone();
-    actix_web::web::block(move || {
-        let mut conn = st.pool.get()?;
-        let now = st.clock.naive();
-        let keys = st.published().keys;
-        db::transaction(&mut conn, |c| f(c, st.ctx_with(&keys, &meta), now))
+    run_conn_as(state, meta, |conn, ctx, now| {
+        db::transaction(conn, |c| f(c, ctx, now))
     })
     .await
-    .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
-    .map_err(WebError::Internal)
+}
+
+/// Runs blocking work that manages its own transactions (e.g. Argon2 between two of them).
+pub async fn run_conn<T, F>(state: &web_data::Data, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
+{
+    run_conn_as(state, RequestMeta::default(), f).await
 }
 
 /// `run_conn` with the request's origin.
@@ -194,24 +188,6 @@ where
         let now = st.clock.naive();
         let keys = st.published().keys;
         f(&mut conn, st.ctx_with(&keys, &meta), now)
-    })
-    .await
-    .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
-    .map_err(WebError::Internal)
-}
-
-/// Runs blocking work that manages its own transactions (e.g. Argon2 between two of them).
-pub async fn run_conn<T, F>(state: &web_data::Data, f: F) -> Result<T, WebError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, InternalError> + Send + 'static,
-{
-    let st = state.clone();
-    actix_web::web::block(move || {
-        let mut conn = st.pool.get()?;
-        let now = st.clock.naive();
-        let keys = st.published().keys;
-        f(&mut conn, st.ctx_with(&keys, &st.no_meta), now)
     })
     .await
     .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?

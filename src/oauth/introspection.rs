@@ -7,9 +7,8 @@ use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::sha256_hex;
-use crate::oauth::client_auth;
 use crate::oauth::errors::TokenError;
-use crate::oauth::token::{TokenReply, client_auth_error};
+use crate::oauth::token::{TokenReply, authenticated_form};
 use crate::store::{tokens, users};
 
 /// `{"active": false}` for anything expired, revoked, rotated, unknown or another client's.
@@ -20,18 +19,9 @@ pub fn introspect(
     authorization: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Result<Map<String, Value>, TokenReply>, InternalError> {
-    let form = match client_auth::single_valued(pairs) {
-        Ok(f) => f,
-        Err(k) => {
-            return Ok(Err(TokenReply::err(
-                TokenError::InvalidRequest,
-                &format!("parameter {k} is repeated"),
-            )));
-        }
-    };
-    let (client, _) = match client_auth::authenticate_request(conn, authorization, &form)? {
-        Ok(pair) => pair,
-        Err(e) => return Ok(Err(client_auth_error(e))),
+    let (client, form) = match authenticated_form(conn, pairs, authorization)? {
+        Ok(x) => x,
+        Err(reply) => return Ok(Err(reply)),
     };
     let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
         return Ok(Err(TokenReply::err(

@@ -351,6 +351,31 @@ fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64
     }
 }
 
+/// A token-side request's authenticated client and its single-valued form.
+pub type AuthenticatedForm = (Client, BTreeMap<String, String>);
+
+/// The form of a token-side request (single-valued) and its authenticated client, or the
+/// error answer.
+pub fn authenticated_form(
+    conn: &mut DbConn,
+    pairs: &[(String, String)],
+    authorization: Option<&str>,
+) -> Result<Result<AuthenticatedForm, TokenReply>, InternalError> {
+    let form = match client_auth::single_valued(pairs) {
+        Ok(f) => f,
+        Err(k) => {
+            return Ok(Err(TokenReply::err(
+                TokenError::InvalidRequest,
+                &format!("parameter {k} is repeated"),
+            )));
+        }
+    };
+    match client_auth::authenticate_request(conn, authorization, &form)? {
+        Ok((client, _)) => Ok(Ok((client, form))),
+        Err(e) => Ok(Err(client_auth_error(e))),
+    }
+}
+
 pub fn client_auth_error(e: ClientAuthError) -> TokenReply {
     match e {
         ClientAuthError::Malformed(m) => TokenReply::err(TokenError::InvalidRequest, m),

@@ -10,27 +10,44 @@ use crate::web::errors::{WebError, oauth_json_error};
 use crate::web::extractors::{authorization, form_pairs, is_form};
 use crate::web::rate_limit;
 
-pub async fn token(
-    state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, WebError> {
-    if !is_form(&req) {
-        return Ok(oauth_json_error(
+/// A token-side request's form pairs and Authorization header.
+pub type TokenRequest = (Vec<(String, String)>, Option<String>);
+
+/// What every token-side endpoint checks first: a form body, and the presenting client's
+/// rate. Gives the form pairs and the Authorization header, or the answer.
+pub fn preflight(
+    state: &Data,
+    req: &HttpRequest,
+    body: &web::Bytes,
+) -> Result<TokenRequest, Box<HttpResponse>> {
+    if !is_form(req) {
+        return Err(Box::new(oauth_json_error(
             TokenError::InvalidRequest,
             "the body must be application/x-www-form-urlencoded",
             None,
-        ));
+        )));
     }
-    let pairs = form_pairs(&body);
-    let auth = authorization(&req);
+    let pairs = form_pairs(body);
+    let auth = authorization(req);
     if let Some(wait) = rate_limit::client_over_limit(
         &state.client_limiter,
         state.config.rate_limit.enabled,
         rate_limit::presented_client_id(auth.as_deref(), &pairs),
     ) {
-        return Ok(rate_limit::too_many(wait));
+        return Err(Box::new(rate_limit::too_many(wait)));
     }
+    Ok((pairs, auth))
+}
+
+pub async fn token(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (pairs, auth) = match preflight(&state, &req, &body) {
+        Ok(x) => x,
+        Err(answer) => return Ok(*answer),
+    };
     let reply = run_as(
         &state,
         crate::web::extractors::meta(&req, &state.config),

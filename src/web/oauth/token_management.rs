@@ -8,8 +8,7 @@ use crate::oauth::errors::TokenError;
 use crate::oauth::token::TokenReply;
 use crate::oauth::{introspection, revocation};
 use crate::web::errors::{WebError, oauth_json_error};
-use crate::web::extractors::{authorization, form_pairs, is_form};
-use crate::web::rate_limit;
+use crate::web::oauth::token::preflight;
 
 fn reply_error(r: TokenReply) -> HttpResponse {
     match r {
@@ -29,22 +28,10 @@ pub async fn revoke(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    if !is_form(&req) {
-        return Ok(oauth_json_error(
-            TokenError::InvalidRequest,
-            "the body must be application/x-www-form-urlencoded",
-            None,
-        ));
-    }
-    let pairs = form_pairs(&body);
-    let auth = authorization(&req);
-    if let Some(wait) = rate_limit::client_over_limit(
-        &state.client_limiter,
-        state.config.rate_limit.enabled,
-        rate_limit::presented_client_id(auth.as_deref(), &pairs),
-    ) {
-        return Ok(rate_limit::too_many(wait));
-    }
+    let (pairs, auth) = match preflight(&state, &req, &body) {
+        Ok(x) => x,
+        Err(answer) => return Ok(*answer),
+    };
     let outcome = run_as(
         &state,
         crate::web::extractors::meta(&req, &state.config),
@@ -64,22 +51,10 @@ pub async fn introspect(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    if !is_form(&req) {
-        return Ok(oauth_json_error(
-            TokenError::InvalidRequest,
-            "the body must be application/x-www-form-urlencoded",
-            None,
-        ));
-    }
-    let pairs = form_pairs(&body);
-    let auth = authorization(&req);
-    if let Some(wait) = rate_limit::client_over_limit(
-        &state.client_limiter,
-        state.config.rate_limit.enabled,
-        rate_limit::presented_client_id(auth.as_deref(), &pairs),
-    ) {
-        return Ok(rate_limit::too_many(wait));
-    }
+    let (pairs, auth) = match preflight(&state, &req, &body) {
+        Ok(x) => x,
+        Err(answer) => return Ok(*answer),
+    };
     let outcome = run_as(
         &state,
         crate::web::extractors::meta(&req, &state.config),
