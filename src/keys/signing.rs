@@ -93,11 +93,6 @@ pub fn generate(
     })
 }
 
-/// Makes a new RSA-2048 key row (active).
-pub fn generate_rsa(master: &MasterKey, now: NaiveDateTime) -> Result<SigningKey, InternalError> {
-    generate(master, RS256, now)
-}
-
 /// Generates an active key for every algorithm that has none. Returns true when it made one.
 pub fn ensure_signing_key(
     conn: &mut DbConn,
@@ -317,6 +312,7 @@ pub fn advance(
         if signing_keys::promote(conn, &next.kid, now)? == 1 {
             signing_keys::retire_others(conn, &next.kid, &next.alg, now)?;
             tracing::info!(kid = %next.kid, alg = %next.alg, "signing key activated");
+            scheduled(conn, now, "keys.activate", &next.kid)?;
             changed = true;
         }
     }
@@ -326,6 +322,7 @@ pub fn advance(
                 .is_some_and(|t| t + Duration::seconds(rotation.retire_after) <= now);
         if expired && signing_keys::delete(conn, &k.kid)? == 1 {
             tracing::info!(kid = %k.kid, "retired signing key removed");
+            scheduled(conn, now, "keys.remove", &k.kid)?;
             changed = true;
         }
     }
@@ -335,8 +332,9 @@ pub fn advance(
             k.state == STATE_ACTIVE
                 && k.activated_at.unwrap_or(k.created_at) + Duration::days(days) <= now
         });
-        if due && rotate(conn, master, now)?.is_some() {
+        if due && let Some(k) = rotate(conn, master, now)? {
             tracing::info!("scheduled signing key rotation started");
+            scheduled(conn, now, "keys.rotate", &k.kid)?;
             changed = true;
         }
     }
@@ -368,4 +366,21 @@ pub fn reseal_all(
         n += 1;
     }
     Ok(n)
+}
+
+/// Records a change the key schedule made on its own.
+fn scheduled(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    event: &str,
+    kid: &str,
+) -> Result<(), InternalError> {
+    crate::audit::record(
+        conn,
+        &crate::context::RequestMeta::default(),
+        now,
+        crate::audit::Event::new(event, "success")
+            .actor("key-schedule")
+            .details(json!({"kid": kid})),
+    )
 }

@@ -48,15 +48,6 @@ pub fn page(conn: &mut DbConn, after: i64, limit: i64) -> QueryResult<Vec<Entry>
         .load(conn)
 }
 
-pub fn since(conn: &mut DbConn, at: NaiveDateTime, limit: i64) -> QueryResult<Vec<Entry>> {
-    audit_log::table
-        .filter(audit_log::at.ge(at))
-        .order(audit_log::seq.asc())
-        .limit(limit)
-        .select(Entry::as_select())
-        .load(conn)
-}
-
 pub fn tail(conn: &mut DbConn, n: i64) -> QueryResult<Vec<Entry>> {
     let mut v: Vec<Entry> = audit_log::table
         .order(audit_log::seq.desc())
@@ -65,14 +56,6 @@ pub fn tail(conn: &mut DbConn, n: i64) -> QueryResult<Vec<Entry>> {
         .load(conn)?;
     v.reverse();
     Ok(v)
-}
-
-pub fn by_event(conn: &mut DbConn, event: &str) -> QueryResult<Vec<Entry>> {
-    audit_log::table
-        .filter(audit_log::event.eq(event))
-        .order(audit_log::seq.asc())
-        .select(Entry::as_select())
-        .load(conn)
 }
 
 /// Which entries to look at.
@@ -171,15 +154,6 @@ pub fn delete_through(conn: &mut DbConn, seq: i64) -> QueryResult<usize> {
     diesel::delete(audit_checkpoints::table.filter(audit_checkpoints::seq.lt(seq)))
         .execute(conn)?;
     diesel::delete(audit_log::table.filter(audit_log::seq.le(seq))).execute(conn)
-}
-
-pub fn checkpoint_at(conn: &mut DbConn, seq: i64) -> QueryResult<Option<Checkpoint>> {
-    use crate::db::schema::audit_checkpoints;
-    audit_checkpoints::table
-        .find(seq)
-        .select(Checkpoint::as_select())
-        .first(conn)
-        .optional()
 }
 
 pub fn resign_checkpoint(

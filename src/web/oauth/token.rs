@@ -46,7 +46,7 @@ pub async fn token(
 ) -> Result<HttpResponse, WebError> {
     let (pairs, auth) = match preflight(&state, &req, &body) {
         Ok(x) => x,
-        Err(answer) => return Ok(*answer),
+        Err(refused) => return Ok(*refused),
     };
     let reply = run_as(
         &state,
@@ -54,7 +54,12 @@ pub async fn token(
         move |c, ctx, now| token::token(c, ctx, &pairs, auth.as_deref(), now),
     )
     .await?;
-    Ok(match reply {
+    Ok(answer(reply))
+}
+
+/// A token-side answer as HTTP: JSON, never cached; errors per RFC 6749 §5.2.
+pub fn answer(reply: TokenReply) -> HttpResponse {
+    match reply {
         TokenReply::Success(body) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"))
@@ -64,5 +69,5 @@ pub async fn token(
             description,
             www_authenticate,
         } => oauth_json_error(error, &description, www_authenticate.as_deref()),
-    })
+    }
 }

@@ -4,24 +4,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::{run_as, web_data::Data};
-use crate::oauth::errors::TokenError;
-use crate::oauth::token::TokenReply;
 use crate::oauth::{introspection, revocation};
-use crate::web::errors::{WebError, oauth_json_error};
-use crate::web::oauth::token::preflight;
-
-fn reply_error(r: TokenReply) -> HttpResponse {
-    match r {
-        TokenReply::Error {
-            error,
-            description,
-            www_authenticate,
-        } => oauth_json_error(error, &description, www_authenticate.as_deref()),
-        TokenReply::Success(_) => {
-            oauth_json_error(TokenError::InvalidRequest, "unexpected answer", None)
-        }
-    }
-}
+use crate::web::errors::WebError;
+use crate::web::oauth::token::{answer, preflight};
 
 pub async fn revoke(
     state: Data,
@@ -30,7 +15,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, WebError> {
     let (pairs, auth) = match preflight(&state, &req, &body) {
         Ok(x) => x,
-        Err(answer) => return Ok(*answer),
+        Err(refused) => return Ok(*refused),
     };
     let outcome = run_as(
         &state,
@@ -42,7 +27,7 @@ pub async fn revoke(
         Ok(()) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
-        Err(r) => reply_error(r),
+        Err(r) => answer(r),
     })
 }
 
@@ -53,7 +38,7 @@ pub async fn introspect(
 ) -> Result<HttpResponse, WebError> {
     let (pairs, auth) = match preflight(&state, &req, &body) {
         Ok(x) => x,
-        Err(answer) => return Ok(*answer),
+        Err(refused) => return Ok(*refused),
     };
     let outcome = run_as(
         &state,
@@ -65,6 +50,6 @@ pub async fn introspect(
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(body),
-        Err(r) => reply_error(r),
+        Err(r) => answer(r),
     })
 }
