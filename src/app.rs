@@ -61,6 +61,8 @@ pub struct AppState {
     /// From the configuration, or a random one for this process when none was configured
     /// (embedding and tests; `serve` always has one).
     pub master: crate::keys::master::MasterKey,
+    /// Passkey ceremonies for the issuer's host (shared by all workers).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl AppState {
@@ -90,7 +92,9 @@ impl AppState {
             .map_err(|e| InternalError::new(format!("HTTP client: {e}")))?;
         let client_limiter = Arc::new(crate::web::rate_limit::client_limiter(&config.rate_limit));
         let address_limiter = Arc::new(crate::web::rate_limit::address_limiter(&config.rate_limit));
+        let webauthn = crate::sign_in::passkeys::relying_party(&config.issuer).map(Arc::new);
         Ok(AppState {
+            webauthn,
             no_meta: RequestMeta::default(),
             metrics: crate::metrics::Metrics::new(),
             master,
@@ -138,6 +142,8 @@ impl AppState {
             dummy_hash: &self.dummy_hash,
             meta,
             metrics: &self.metrics,
+            master: &self.master,
+            webauthn: self.webauthn.as_deref(),
         }
     }
 }
@@ -329,6 +335,10 @@ pub fn open_routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/static/css/portcullis.css",
         web::get().to(pages::home::css),
+    )
+    .route(
+        "/static/js/webauthn.js",
+        web::get().to(crate::web::webauthn::script),
     );
 }
 
@@ -350,6 +360,15 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(oidc::logout::post))
         .route("/login", web::get().to(pages::login::show))
         .route("/login", web::post().to(pages::login::submit))
+        .route(
+            "/login/second-factor",
+            web::get().to(pages::second_factor::show),
+        )
+        .route(
+            "/login/second-factor",
+            web::post().to(pages::second_factor::submit),
+        )
+        .route("/login/passkey", web::post().to(pages::second_factor::passkey))
         .route("/consent", web::get().to(pages::consent::show))
         .route("/consent", web::post().to(pages::consent::submit))
         .route("/", web::get().to(pages::home::show))
@@ -369,6 +388,34 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/apps/revoke",
             web::post().to(crate::web::account::revoke_app),
+        )
+        .route(
+            "/account/totp",
+            web::get().to(crate::web::account::mfa::totp_show),
+        )
+        .route(
+            "/account/totp",
+            web::post().to(crate::web::account::mfa::totp_confirm),
+        )
+        .route(
+            "/account/totp/remove",
+            web::post().to(crate::web::account::mfa::totp_remove),
+        )
+        .route(
+            "/account/passkeys",
+            web::get().to(crate::web::account::mfa::passkeys_show),
+        )
+        .route(
+            "/account/passkeys",
+            web::post().to(crate::web::account::mfa::passkeys_register),
+        )
+        .route(
+            "/account/passkeys/remove",
+            web::post().to(crate::web::account::mfa::passkeys_remove),
+        )
+        .route(
+            "/account/recovery-codes",
+            web::post().to(crate::web::account::mfa::recovery_codes),
         );
 }
 

@@ -20,4 +20,8 @@ pub struct Ctx<'a> {
     pub dummy_hash: &'a str,
     pub meta: &'a RequestMeta,
     pub metrics: &'a crate::metrics::Metrics,
+    /// Seals and opens TOTP secrets.
+    pub master: &'a crate::keys::master::MasterKey,
+    /// The relying-party side of WebAuthn; `None` when the issuer's host cannot be an RP id.
+    pub webauthn: Option<&'a webauthn_rs::Webauthn>,
 }

@@ -18,6 +18,7 @@ pub struct Purged {
     pub throttles: usize,
     pub deliveries: usize,
     pub audit_entries: usize,
+    pub ceremonies: usize,
 }
 
 pub fn purge(
@@ -34,6 +35,7 @@ pub fn purge(
         tokens: tokens::purge(conn, now)?,
         throttles: throttles::purge(conn, now - Duration::seconds(config.throttle.window))?,
         deliveries: logout_deliveries::purge(conn, now - Duration::days(7))?,
+        ceremonies: crate::store::mfa::ceremonies_purge(conn, now)?,
         audit_entries: match config.audit_retention_days {
             Some(days) => crate::audit::prune(conn, now - Duration::days(days))?,
             None => 0,

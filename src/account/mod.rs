@@ -12,6 +12,8 @@ use crate::sign_in::sessions::{self, Opened, Origin};
 use crate::store::sessions::Session;
 use crate::store::{clients, consents, tokens, users};
 
+pub mod mfa;
+
 #[derive(Debug, Clone)]
 pub struct SessionView {
     pub sid: String,
@@ -35,6 +37,7 @@ pub struct Overview {
     pub username: String,
     pub sessions: Vec<SessionView>,
     pub apps: Vec<AppView>,
+    pub factors: crate::sign_in::second_factor::Factors,
 }
 
 fn when(t: NaiveDateTime) -> String {
@@ -109,6 +112,7 @@ pub fn overview(conn: &mut DbConn, session: &Session) -> Result<Option<Overview>
         });
     }
     Ok(Some(Overview {
+        factors: crate::sign_in::second_factor::factors(conn, user_id)?,
         username: user.username,
         sessions,
         apps,

@@ -40,6 +40,7 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
             }
             let mut conn = open(config)?;
             let keys = signing::reseal_all(&mut conn, old, new)?;
+            let totp = crate::sign_in::totp::reseal_all(&mut conn, old, new)?;
             let checkpoints = crate::audit::resign_checkpoints(&mut conn, old, new)?;
             tx(&mut conn, |c| {
                 crate::cli::audit_change(
@@ -47,14 +48,14 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
                     "admin.keys.rotate_master",
                     None,
                     None,
-                    json!({"from": old.id, "to": new.id, "signing_keys": keys, "checkpoints": checkpoints}),
+                    json!({"from": old.id, "to": new.id, "signing_keys": keys, "totp_secrets": totp, "checkpoints": checkpoints}),
                 )
             })?;
             output(
                 json,
-                &json!({"from": old.id, "to": new.id, "signing_keys": keys, "checkpoints": checkpoints}),
+                &json!({"from": old.id, "to": new.id, "signing_keys": keys, "totp_secrets": totp, "checkpoints": checkpoints}),
                 &format!(
-                    "re-encrypted {keys} signing key(s) and re-signed {checkpoints} checkpoint(s) under master key {}; the previous key is no longer needed",
+                    "re-encrypted {keys} signing key(s) and {totp} TOTP secret(s), and re-signed {checkpoints} checkpoint(s) under master key {}; the previous key is no longer needed",
                     new.id
                 ),
             );

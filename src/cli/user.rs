@@ -42,6 +42,8 @@ pub enum UserCommand {
         #[arg(long)]
         reveal: bool,
     },
+    /// Remove every second factor of a user (TOTP, passkeys, recovery codes)
+    ResetMfa { username: String },
     /// List users (personal data masked unless --reveal, which is recorded)
     List {
         #[arg(long)]
@@ -246,9 +248,21 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                     crate::cli::audit_change(c, "admin.reveal", Some(&u.id), None, json!({}))
                 })?;
             }
-            let doc = user_json_as(&u, reveal);
+            let factors = crate::sign_in::second_factor::factors(&mut conn, &u.id)?;
+            let keys = crate::store::mfa::passkeys_for(&mut conn, &u.id)?;
+            let mut doc = user_json_as(&u, reveal);
+            doc["mfa"] = json!({
+                "totp": factors.totp,
+                "passkeys": keys.iter().map(|p| json!({
+                    "name": p.name,
+                    "created_at": p.created_at.and_utc().to_rfc3339(),
+                    "last_used_at": p.last_used_at.map(|t| t.and_utc().to_rfc3339()),
+                })).collect::<Vec<_>>(),
+                "recovery_codes_remaining": factors.recovery_remaining,
+            });
+            let names: Vec<&str> = keys.iter().map(|p| p.name.as_str()).collect();
             let text = format!(
-                "username: {}\nid: {}\nemail: {}\nname: {}\ngroups: {}\nroles: {}\ndisabled: {}\ncreated: {}",
+                "username: {}\nid: {}\nemail: {}\nname: {}\ngroups: {}\nroles: {}\ndisabled: {}\ncreated: {}\ntotp: {}\npasskeys: {}{}\nrecovery codes left: {}",
                 u.username,
                 u.id,
                 email_of(&u, reveal).unwrap_or_default(),
@@ -256,9 +270,54 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                 u.group_list().join(", "),
                 u.role_list().join(", "),
                 u.disabled,
-                u.created_at.and_utc().to_rfc3339()
+                u.created_at.and_utc().to_rfc3339(),
+                if factors.totp { "on" } else { "off" },
+                keys.len(),
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", names.join(", "))
+                },
+                factors.recovery_remaining
             );
             output(json, &doc, &text);
+            Ok(())
+        }
+        UserCommand::ResetMfa { username } => {
+            let mut conn = open(config)?;
+            let before = tx(&mut conn, |c| {
+                let u = find(c, &username)?;
+                let before = crate::account::mfa::reset(c, &u.id)?;
+                crate::cli::audit_change(
+                    c,
+                    "admin.user.reset_mfa",
+                    Some(&u.id),
+                    None,
+                    json!({
+                        "totp": before.totp,
+                        "passkeys": before.passkeys,
+                        "recovery_codes": before.recovery_remaining,
+                    }),
+                )?;
+                Ok(before)
+            })?;
+            output(
+                json,
+                &json!({
+                    "username": username,
+                    "removed": {
+                        "totp": before.totp,
+                        "passkeys": before.passkeys,
+                        "recovery_codes": before.recovery_remaining,
+                    }
+                }),
+                &format!(
+                    "second factors of {username} removed (totp: {}, passkeys: {}, recovery codes: {})",
+                    if before.totp { "yes" } else { "no" },
+                    before.passkeys,
+                    before.recovery_remaining
+                ),
+            );
             Ok(())
         }
         UserCommand::List { reveal } => {

@@ -13,6 +13,9 @@ pub enum AuthorizeError {
     ConsentRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    InteractionRequired,
+    /// OpenID Connect Core (errata 2) §3.1.2.6: the requested `acr` cannot be met.
+    UnmetAuthenticationRequirements,
 }
 
 impl AuthorizeError {
@@ -28,6 +31,8 @@ impl AuthorizeError {
             AuthorizeError::ConsentRequired => "consent_required",
             AuthorizeError::RequestNotSupported => "request_not_supported",
             AuthorizeError::RequestUriNotSupported => "request_uri_not_supported",
+            AuthorizeError::InteractionRequired => "interaction_required",
+            AuthorizeError::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 }

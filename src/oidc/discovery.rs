@@ -33,7 +33,10 @@ pub fn metadata(config: &Config, signing_algs: &[String]) -> Value {
         "frontchannel_logout_supported": false,
         "claims_supported": claims::SUPPORTED,
         "claims_parameter_supported": true,
-        "acr_values_supported": [crate::oauth::authorize::ACR_SINGLE_FACTOR],
+        "acr_values_supported": [
+            crate::oauth::authorize::ACR_SINGLE_FACTOR,
+            crate::oauth::authorize::ACR_MULTI_FACTOR
+        ],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,

@@ -12,7 +12,7 @@ use crate::keys::secrets::ct_eq;
 use crate::oauth::authorize;
 use crate::oauth::redirect::origin;
 use crate::sign_in::sessions::{self, Origin};
-use crate::sign_in::{password, throttle};
+use crate::sign_in::{password, second_factor, throttle};
 
 /// What the sign-in page shows about the request it belongs to.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +39,45 @@ pub fn view_of(
             form_target: origin(&v.redirect_uri),
         },
         None => RequestView::default(),
+    })
+}
+
+fn with_request(path: &str, request: Option<&str>) -> String {
+    match request {
+        Some(id) => format!(
+            "{path}?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("request", id)
+                .finish()
+        ),
+        None => path.to_string(),
+    }
+}
+
+/// The second-factor page, carrying the authorization request along.
+pub fn second_factor_url(request: Option<&str>) -> String {
+    with_request("/login/second-factor", request)
+}
+
+/// Where a browser goes once signed in: back to the authorization request, or to the account
+/// page (which also asks for a new password when the current one has expired).
+pub fn next_after_sign_in(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    user_id: &str,
+    request: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<String, InternalError> {
+    let expired = match ctx.config.password.max_age_days {
+        Some(days) => crate::store::password_history::recent(c, user_id, 1)?
+            .first()
+            .is_none_or(|p| p.created_at + chrono::Duration::days(days) <= now),
+        None => false,
+    };
+    Ok(match request {
+        _ if expired => "/account?done=expired".to_string(),
+        Some(_) => with_request("/authorize/resume", request),
+        None => "/account".to_string(),
     })
 }
 
@@ -127,6 +166,23 @@ pub fn attempt(
         password::authenticate(c, ctx.dummy_hash, &a.username, &a.password, now)?
     };
     db::transaction(c, |c| match checked {
+        Ok(user) if second_factor::factors(c, &user.id)?.any() => {
+            throttle::succeeded(c, &keys)?;
+            let opened =
+                sessions::begin_second_factor(c, session.as_ref(), &user.id, &a.origin, now, &lt)?;
+            audit::record(
+                c,
+                ctx.meta,
+                now,
+                Event::new("sign_in.password", "success")
+                    .user(&user.id)
+                    .details(json!({"next": "second_factor"})),
+            )?;
+            Ok(Outcome::SignedIn {
+                cookie: opened.cookie,
+                next: second_factor_url(a.request.as_deref()),
+            })
+        }
         Ok(user) => {
             throttle::succeeded(c, &keys)?;
             let opened =
@@ -144,22 +200,7 @@ pub fn attempt(
             if let Some(id) = &a.request {
                 authorize::signed_in_for(c, id, &opened.session.sid)?;
             }
-            let expired = match ctx.config.password.max_age_days {
-                Some(days) => crate::store::password_history::recent(c, &user.id, 1)?
-                    .first()
-                    .is_none_or(|p| p.created_at + chrono::Duration::days(days) <= now),
-                None => false,
-            };
-            let next = match &a.request {
-                _ if expired => "/account?done=expired".to_string(),
-                Some(id) => format!(
-                    "/authorize/resume?{}",
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("request", id)
-                        .finish()
-                ),
-                None => "/account".to_string(),
-            };
+            let next = next_after_sign_in(c, ctx, &user.id, a.request.as_deref(), now)?;
             Ok(Outcome::SignedIn {
                 cookie: opened.cookie,
                 next,

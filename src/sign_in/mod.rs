@@ -1,6 +1,10 @@
-//! Signing users in: passwords and browser sessions.
+//! Signing users in: passwords, second factors and browser sessions.
 
 pub mod login;
+pub mod passkeys;
 pub mod password;
+pub mod recovery_codes;
+pub mod second_factor;
 pub mod sessions;
 pub mod throttle;
+pub mod totp;

@@ -45,6 +45,7 @@ fn new_row(
         created_at: now,
         last_seen_at: now,
         expires_at: now + Duration::seconds(lifetimes.session_absolute),
+        pending_user_id: None,
     };
     Opened { cookie, session }
 }
@@ -77,6 +78,40 @@ pub fn sign_in(
     let o = new_row(Some(user_id.to_string()), amr, origin, now, lifetimes);
     sessions::insert(conn, &o.session)?;
     Ok(o)
+}
+
+/// How long the second factor may take after the password.
+pub const PENDING_SECONDS: i64 = 300;
+
+/// The password was right and a second factor is due: a new session id (no fixation) that
+/// names the user but does not sign them in, and expires if the second step never comes.
+pub fn begin_second_factor(
+    conn: &mut DbConn,
+    previous: Option<&Session>,
+    user_id: &str,
+    origin: &Origin,
+    now: NaiveDateTime,
+    lifetimes: &Lifetimes,
+) -> Result<Opened, InternalError> {
+    if let Some(p) = previous {
+        sessions::delete(conn, &p.id_hash)?;
+    }
+    let mut o = new_row(None, &["pwd"], origin, now, lifetimes);
+    o.session.pending_user_id = Some(user_id.to_string());
+    o.session.auth_time = Some(now);
+    o.session.expires_at = now + Duration::seconds(PENDING_SECONDS);
+    sessions::insert(conn, &o.session)?;
+    Ok(o)
+}
+
+/// The authentication methods a session records.
+pub fn amr(session: &Session) -> Vec<String> {
+    serde_json::from_str(&session.amr).unwrap_or_default()
+}
+
+/// True when the session was signed in with more than one factor.
+pub fn is_multi_factor(session: &Session) -> bool {
+    session.user_id.is_some() && amr(session).iter().any(|m| m == "mfa")
 }
 
 /// The live session named by a cookie: not past its absolute expiry nor idle too long.

@@ -90,6 +90,16 @@ pub fn failed(
     Ok((wait > 0).then_some(wait))
 }
 
+/// The schedules for second-factor guesses. Only someone who knows the password can make
+/// them, so the per-account counter may be as strict as the per-address one without letting
+/// strangers lock the user out.
+pub fn for_second_factor(cfg: &Throttling) -> Throttling {
+    Throttling {
+        account: cfg.account_ip.clone(),
+        ..cfg.clone()
+    }
+}
+
 /// A successful sign-in clears the account's own counters (not the address's).
 pub fn succeeded(conn: &mut DbConn, k: &Keys) -> Result<(), InternalError> {
     throttles::delete(conn, &k.account_ip)?;

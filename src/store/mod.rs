@@ -6,6 +6,7 @@ pub mod auth_requests;
 pub mod clients;
 pub mod consents;
 pub mod logout_deliveries;
+pub mod mfa;
 pub mod password_history;
 pub mod session_clients;
 pub mod sessions;

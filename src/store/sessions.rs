@@ -21,6 +21,8 @@ pub struct Session {
     pub created_at: NaiveDateTime,
     pub last_seen_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// Set between the password and the second factor; `user_id` is then still empty.
+    pub pending_user_id: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, s: &Session) -> QueryResult<()> {
@@ -49,7 +51,14 @@ pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
 }
 
 pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+    diesel::delete(
+        sessions::table.filter(
+            sessions::user_id
+                .eq(user_id)
+                .or(sessions::pending_user_id.eq(user_id)),
+        ),
+    )
+    .execute(conn)
 }
 
 /// Deletes sessions past their absolute expiry or idle since before `idle_before`.

@@ -11,3 +11,4 @@ pub mod rate_limit;
 pub mod security_headers;
 pub mod session_cookie;
 pub mod tls;
+pub mod webauthn;

@@ -13,6 +13,8 @@ use crate::web::errors::{WebError, error_page};
 use crate::web::extractors::{self, field, form_pairs, is_form};
 use crate::web::session_cookie;
 
+pub mod mfa;
+
 #[derive(Template)]
 #[template(path = "pages/account.html")]
 struct AccountPage<'a> {
@@ -63,6 +65,8 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "session" => Some("The session was signed out."),
         "others" => Some("Every other session was signed out."),
         "app" => Some("The application was disconnected."),
+        "totp" => Some("Your authenticator app is set up. Consider creating recovery codes too."),
+        "totp-removed" => Some("The authenticator app was removed."),
         "expired" => Some(
             "Your password has expired. Choose a new one below, then return to the application.",
         ),
@@ -92,8 +96,28 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
     })
 }
 
+/// The account page again, with an alert (after a refused change).
+pub(crate) async fn show_with_alert(
+    state: &Data,
+    req: &HttpRequest,
+    session: Session,
+    alert: &str,
+) -> Result<HttpResponse, WebError> {
+    let csrf = session.csrf_token.clone();
+    let o = run_as(
+        state,
+        crate::web::extractors::meta(req, &state.config),
+        move |c, _ctx, _now| account::overview(c, &session),
+    )
+    .await?;
+    Ok(match o {
+        Some(o) => page(&o, &csrf, None, Some(alert), StatusCode::BAD_REQUEST),
+        None => to_login(),
+    })
+}
+
 /// Checks origin, form and CSRF token; returns the signed-in session and the form.
-async fn guarded(
+pub(crate) async fn guarded(
     state: &Data,
     req: &HttpRequest,
     body: &web::Bytes,

@@ -97,6 +97,10 @@ pub fn respond(config: &Config, outcome: Outcome) -> HttpResponse {
             .finish(),
         Outcome::Login { request_id } => redirect_local(config, "/login", &request_id),
         Outcome::Consent { request_id } => redirect_local(config, "/consent", &request_id),
+        Outcome::SecondFactor { request_id } => {
+            redirect_local(config, "/login/second-factor", &request_id)
+        }
+        Outcome::Enrol { request_id } => redirect_local(config, "/account/totp", &request_id),
     }
 }
 

@@ -6,11 +6,11 @@ use askama::Template;
 
 use crate::app::{run, run_conn_as, web_data::Data};
 use crate::sign_in::login::{self, Attempt, Outcome, RequestView, view_of};
-use crate::sign_in::sessions;
+use crate::sign_in::{passkeys, sessions};
 use crate::web::csrf;
 use crate::web::errors::{WebError, error_page};
 use crate::web::extractors::{self, field, form_pairs, is_form};
-use crate::web::security_headers::page_csp;
+use crate::web::webauthn::{PasskeyForm, csp};
 use crate::web::session_cookie;
 
 #[derive(Template)]
@@ -21,6 +21,7 @@ struct LoginPage<'a> {
     client_name: Option<&'a str>,
     username: &'a str,
     alert: Option<&'a str>,
+    passkey: Option<PasskeyForm>,
 }
 
 struct Render<'a> {
@@ -30,15 +31,18 @@ struct Render<'a> {
     username: &'a str,
     alert: Option<&'a str>,
     status: StatusCode,
+    passkey: Option<PasskeyForm>,
 }
 
 fn render(r: Render<'_>, new_cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
+    let script = r.passkey.is_some();
     let body = LoginPage {
         csrf_token: r.csrf_token,
         request: r.request,
         client_name: r.view.client_name.as_deref(),
         username: r.username,
         alert: r.alert,
+        passkey: r.passkey,
     }
     .render()
     .unwrap_or_default();
@@ -46,7 +50,7 @@ fn render(r: Render<'_>, new_cookie: Option<actix_web::cookie::Cookie<'static>>)
     let mut b = HttpResponse::build(r.status);
     b.content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, page_csp(&targets, None)));
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp(&targets, script)));
     if let Some(c) = new_cookie {
         b.cookie(c);
     }
@@ -59,7 +63,7 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
     let cookie = session_cookie::read(&req, &state.config);
     let origin_info = extractors::origin(&req, &state.config);
     let req_id = request.clone();
-    let (session, new_cookie, view) = run(&state, move |c, ctx, now| {
+    let (session, new_cookie, view, passkey) = run(&state, move |c, ctx, now| {
         let lt = &ctx.config.lifetimes;
         let existing = match cookie {
             Some(v) => sessions::current(c, &v, now, lt)?,
@@ -73,7 +77,16 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
             }
         };
         let view = view_of(c, ctx, req_id.as_deref(), now)?;
-        Ok((session, new_cookie, view))
+        // Passwordless sign-in: any passkey of this site may answer.
+        let passkey = match ctx.webauthn {
+            Some(wa) => Some(PasskeyForm::sign_in(
+                passkeys::begin_discoverable(c, wa, &session.sid, now)?,
+                "passkey-login",
+                "Sign in with a passkey",
+            )),
+            None => None,
+        };
+        Ok((session, new_cookie, view, passkey))
     })
     .await?;
     let cookie = new_cookie.map(|v| session_cookie::set(&state.config, &v));
@@ -86,6 +99,7 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
             username: &username,
             alert: None,
             status: StatusCode::OK,
+            passkey,
         },
         cookie,
     ))
@@ -165,6 +179,7 @@ pub async fn submit(
                 username: &username,
                 alert: Some("Incorrect username or password."),
                 status: StatusCode::OK,
+                passkey: None,
             },
             None,
         ),
@@ -185,6 +200,7 @@ pub async fn submit(
                     username: &username,
                     alert: Some(&alert),
                     status: StatusCode::TOO_MANY_REQUESTS,
+                    passkey: None,
                 },
                 None,
             );

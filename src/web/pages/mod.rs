@@ -1,3 +1,4 @@
 pub mod consent;
 pub mod home;
 pub mod login;
+pub mod second_factor;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod mfa;
 pub mod rp;
 pub mod webdriver;
 
@@ -222,7 +223,7 @@ impl TestApp {
             }
             .into(),
             skip_consent: spec.skip_consent,
-            require_mfa: false,
+            require_mfa: spec.require_mfa,
             backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
             id_token_alg: "RS256".into(),
             created_at: self.clock.naive(),
@@ -253,6 +254,7 @@ pub struct ClientSpec {
     pub skip_consent: bool,
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
+    pub require_mfa: bool,
 }
 
 pub const REDIRECT: &str = "http://localhost:7777/callback";
@@ -269,6 +271,7 @@ impl ClientSpec {
             skip_consent: false,
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
+            require_mfa: false,
         }
     }
     pub fn public(id: &'static str) -> ClientSpec {

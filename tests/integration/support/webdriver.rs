@@ -177,6 +177,55 @@ impl Driver {
         self.cmd(&format!("element/{e}/click"), json!({})).await;
     }
 
+    /// The text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        let e = self.must(css).await;
+        self.get(&format!("element/{e}/text"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Forgets every cookie (a new visitor in the same browser).
+    pub async fn delete_cookies(&self) {
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}/cookie", self.base, self.session))
+            .send()
+            .await;
+    }
+
+    /// Adds a virtual platform authenticator (CTAP2, internal transport, resident keys, user
+    /// verification that always succeeds), answering WebAuthn requests without a human.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let v = self
+            .cmd(
+                "webauthn/authenticator",
+                json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserConsenting": true,
+                    "isUserVerified": true,
+                }),
+            )
+            .await;
+        v.as_str()
+            .unwrap_or_else(|| panic!("no virtual authenticator: {v}"))
+            .to_string()
+    }
+
+    /// The credentials a virtual authenticator holds.
+    pub async fn credentials(&self, authenticator: &str) -> Vec<Value> {
+        self.get(&format!("webauthn/authenticator/{authenticator}/credentials"))
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub async fn quit(mut self) {
         let _ = self
             .http

@@ -1,0 +1,364 @@
+//! Second factors on the account page: TOTP enrolment, passkeys, recovery codes, and the
+//! re-authentication that removing any of them requires.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::audit::{self, Event};
+use crate::context::Ctx;
+use crate::db::{self, DbConn};
+use crate::error::InternalError;
+use crate::sign_in::passkeys::{self, Refusal, Started};
+use crate::sign_in::second_factor::{self, Factors};
+use crate::sign_in::sessions::Origin;
+use crate::sign_in::{password, recovery_codes, throttle, totp};
+use crate::store::mfa::{self, PasskeyRow, Totp};
+use crate::store::sessions::Session;
+use crate::store::users::{self, User};
+use crate::store::{clients, consents};
+
+fn when(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The signed-in user of a session.
+pub fn user_of(conn: &mut DbConn, session: &Session) -> Result<Option<User>, InternalError> {
+    match &session.user_id {
+        Some(id) => Ok(users::find(conn, id)?.filter(|u| !u.disabled)),
+        None => Ok(None),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub synced: bool,
+}
+
+pub fn passkey_views(conn: &mut DbConn, user_id: &str) -> Result<Vec<PasskeyView>, InternalError> {
+    Ok(mfa::passkeys_for(conn, user_id)?
+        .into_iter()
+        .map(|p| PasskeyView {
+            id: p.credential_id,
+            name: p.name,
+            created: when(p.created_at),
+            last_used: p.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+            synced: p.backup_eligible,
+        })
+        .collect())
+}
+
+/// The TOTP section: enrolled, or a pending secret to add to an app.
+#[derive(Debug, Clone)]
+pub enum TotpView {
+    Enrolled { since: String },
+    Pending {
+        secret: String,
+        uri: String,
+        qr_svg: String,
+    },
+}
+
+fn issuer_label(ctx: Ctx<'_>) -> String {
+    url::Url::parse(&ctx.config.issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| format!("Portcullis {h}")))
+        .unwrap_or_else(|| "Portcullis".into())
+}
+
+/// Shows the enrolled state, or begins (or continues) an enrolment with a sealed secret.
+pub fn totp_view(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    now: NaiveDateTime,
+) -> Result<TotpView, InternalError> {
+    let existing = mfa::totp_find(conn, &user.id)?;
+    if let Some(t) = existing.as_ref().filter(|t| t.confirmed) {
+        return Ok(TotpView::Enrolled {
+            since: when(t.confirmed_at.unwrap_or(t.created_at)),
+        });
+    }
+    let opened = existing.as_ref().and_then(|t| {
+        totp::open(
+            ctx.master,
+            ctx.config.previous_master_key.as_ref(),
+            &user.id,
+            &t.secret,
+        )
+    });
+    let secret = match opened {
+        Some(s) => s.to_vec(),
+        None => {
+            let s = totp::new_secret();
+            let sealed = totp::seal(ctx.master, &user.id, &s)
+                .ok_or_else(|| InternalError::new("TOTP secret cannot be sealed"))?;
+            mfa::totp_begin(
+                conn,
+                &Totp {
+                    user_id: user.id.clone(),
+                    secret: sealed,
+                    confirmed: false,
+                    last_step: None,
+                    created_at: now,
+                    confirmed_at: None,
+                    last_used_at: None,
+                },
+            )?;
+            s
+        }
+    };
+    let (b32, uri) = totp::provisioning(&secret, &user.username, &issuer_label(ctx))
+        .ok_or_else(|| InternalError::new("TOTP provisioning failed"))?;
+    let qr_svg = totp::qr_svg(&uri).ok_or_else(|| InternalError::new("QR code failed"))?;
+    Ok(TotpView::Pending {
+        secret: b32,
+        uri,
+        qr_svg,
+    })
+}
+
+/// Confirms an enrolment with a current code. True when it is now enrolled.
+pub fn totp_confirm(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    code: &str,
+    now: NaiveDateTime,
+) -> Result<bool, InternalError> {
+    let Some(t) = mfa::totp_find(conn, &user.id)?.filter(|t| !t.confirmed) else {
+        return Ok(false);
+    };
+    let Some(secret) = totp::open(
+        ctx.master,
+        ctx.config.previous_master_key.as_ref(),
+        &user.id,
+        &t.secret,
+    ) else {
+        return Ok(false);
+    };
+    let Some(step) = totp::check(&secret, code, now) else {
+        audit::record(
+            conn,
+            ctx.meta,
+            now,
+            Event::new("mfa.totp.enrol", "failure").user(&user.id).actor(&user.id),
+        )?;
+        return Ok(false);
+    };
+    if mfa::totp_accept(conn, &user.id, step, true, now)? != 1 {
+        return Ok(false);
+    }
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new("mfa.totp.enrol", "success").user(&user.id).actor(&user.id),
+    )?;
+    Ok(true)
+}
+
+/// What a removal would leave, and whether the user's applications allow that.
+fn removal_refused(
+    conn: &mut DbConn,
+    user_id: &str,
+    after: &Factors,
+) -> Result<Option<&'static str>, InternalError> {
+    if after.totp || after.passkeys > 0 {
+        return Ok(None);
+    }
+    for c in consents::for_user(conn, user_id)? {
+        if clients::find(conn, &c.client_id)?.is_some_and(|cl| cl.require_mfa) {
+            return Ok(Some(
+                "This is your last second factor, and an application you use requires one. Add another factor first.",
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// The answer to a re-authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reauth {
+    Ok,
+    Wrong,
+    Throttled(i64),
+}
+
+/// Checks the current password before a sensitive change, throttled like sign-in.
+/// Argon2 runs outside any transaction.
+pub fn reauthenticate(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    presented: &str,
+    origin: &Origin,
+    now: NaiveDateTime,
+) -> Result<Reauth, InternalError> {
+    let keys = throttle::keys(&user.username, origin.ip.as_deref());
+    if let Some(s) =
+        db::transaction(conn, |c| throttle::blocked(c, &ctx.config.throttle, &keys, now))?
+    {
+        return Ok(Reauth::Throttled(s));
+    }
+    let stored = user
+        .password_hash
+        .clone()
+        .unwrap_or_else(|| ctx.dummy_hash.to_string());
+    let ok = presented.len() <= 4096 && password::verify(&stored, presented);
+    db::transaction(conn, |c| {
+        if ok {
+            return Ok(Reauth::Ok);
+        }
+        let wait = throttle::failed(c, &ctx.config.throttle, &keys, now)?;
+        audit::record(
+            c,
+            ctx.meta,
+            now,
+            Event::new("reauthenticate", "failure").user(&user.id).actor(&user.id),
+        )?;
+        Ok(wait.map(Reauth::Throttled).unwrap_or(Reauth::Wrong))
+    })
+}
+
+pub fn totp_remove(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    now: NaiveDateTime,
+) -> Result<Result<(), &'static str>, InternalError> {
+    let mut after = second_factor::factors(conn, &user.id)?;
+    after.totp = false;
+    if let Some(why) = removal_refused(conn, &user.id, &after)? {
+        return Ok(Err(why));
+    }
+    mfa::totp_delete(conn, &user.id)?;
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new("mfa.totp.remove", "success").user(&user.id).actor(&user.id),
+    )?;
+    Ok(Ok(()))
+}
+
+pub fn passkey_begin(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    session: &Session,
+    now: NaiveDateTime,
+) -> Result<Option<Started>, InternalError> {
+    match ctx.webauthn {
+        Some(wa) => passkeys::begin_registration(conn, wa, user, &session.sid, now).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A name as given, trimmed and bounded; a default when empty.
+pub fn passkey_name(raw: &str) -> String {
+    let n: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    if n.is_empty() { "Passkey".into() } else { n }
+}
+
+pub fn passkey_finish(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    session: &Session,
+    ceremony: &str,
+    credential: &str,
+    name: &str,
+    now: NaiveDateTime,
+) -> Result<Result<PasskeyRow, Refusal>, InternalError> {
+    let Some(wa) = ctx.webauthn else {
+        return Ok(Err("Passkeys are not available on this server."));
+    };
+    let name = passkey_name(name);
+    let row = passkeys::finish_registration(
+        conn,
+        wa,
+        ceremony,
+        &session.sid,
+        &user.id,
+        credential,
+        &name,
+        now,
+    )?;
+    let outcome = if row.is_ok() { "success" } else { "failure" };
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new("mfa.passkey.register", outcome)
+            .user(&user.id)
+            .actor(&user.id)
+            .details(json!({"name": name})),
+    )?;
+    Ok(row)
+}
+
+pub fn passkey_remove(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    credential_id: &str,
+    now: NaiveDateTime,
+) -> Result<Result<(), &'static str>, InternalError> {
+    if mfa::passkey_find(conn, credential_id)?.is_none_or(|p| p.user_id != user.id) {
+        return Ok(Err("That passkey does not exist."));
+    }
+    let mut after = second_factor::factors(conn, &user.id)?;
+    after.passkeys = after.passkeys.saturating_sub(1);
+    if let Some(why) = removal_refused(conn, &user.id, &after)? {
+        return Ok(Err(why));
+    }
+    mfa::passkey_delete(conn, &user.id, credential_id)?;
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new("mfa.passkey.remove", "success")
+            .user(&user.id)
+            .actor(&user.id),
+    )?;
+    Ok(Ok(()))
+}
+
+/// A new set of recovery codes, replacing any old set; the codes are returned to show once.
+pub fn recovery_regenerate(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, InternalError> {
+    let (codes, rows) = recovery_codes::new_set(&user.id, now);
+    mfa::recovery_replace(conn, &user.id, &rows)?;
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new("mfa.recovery_codes.generate", "success")
+            .user(&user.id)
+            .actor(&user.id)
+            .details(json!({"count": codes.len()})),
+    )?;
+    Ok(codes)
+}
+
+/// Every factor of a user, removed by an operator (`portcullis user reset-mfa`, which audits).
+pub fn reset(conn: &mut DbConn, user_id: &str) -> Result<Factors, InternalError> {
+    let before = second_factor::factors(conn, user_id)?;
+    mfa::totp_delete(conn, user_id)?;
+    mfa::passkeys_delete_for(conn, user_id)?;
+    mfa::recovery_delete_for(conn, user_id)?;
+    Ok(before)
+}

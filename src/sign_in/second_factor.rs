@@ -1,0 +1,350 @@
+//! The second step of sign-in (and of step-up): a TOTP code, a recovery code or a passkey.
+//! Wrong codes are throttled and audited like wrong passwords.
+
+use chrono::{Duration, NaiveDateTime};
+use serde_json::json;
+
+use crate::audit::{self, Event, detect};
+use crate::context::Ctx;
+use crate::db::{self, DbConn};
+use crate::error::InternalError;
+use crate::keys::secrets::ct_eq;
+use crate::oauth::authorize;
+use crate::sign_in::sessions::{self, Origin, PENDING_SECONDS};
+use crate::sign_in::{login, passkeys, recovery_codes, throttle, totp};
+use crate::store::mfa;
+use crate::store::sessions::Session;
+use crate::store::users::{self, User};
+
+/// The second factors a user has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Factors {
+    pub totp: bool,
+    pub passkeys: usize,
+    pub recovery_remaining: i64,
+}
+
+impl Factors {
+    /// Any of them makes the second step mandatory at every sign-in.
+    pub fn any(&self) -> bool {
+        self.totp || self.passkeys > 0 || self.recovery_remaining > 0
+    }
+}
+
+pub fn factors(conn: &mut DbConn, user_id: &str) -> Result<Factors, InternalError> {
+    Ok(Factors {
+        totp: mfa::totp_find(conn, user_id)?.is_some_and(|t| t.confirmed),
+        passkeys: mfa::passkeys_for(conn, user_id)?.len(),
+        recovery_remaining: mfa::recovery_remaining(conn, user_id)?,
+    })
+}
+
+/// Whom the second step is for: a browser between password and second factor, or a signed-in
+/// one stepping up.
+pub fn subject(session: &Session, now: NaiveDateTime) -> Option<&str> {
+    if let Some(p) = session.pending_user_id.as_deref() {
+        let started = session.auth_time.unwrap_or(session.created_at);
+        return (started + Duration::seconds(PENDING_SECONDS) > now).then_some(p);
+    }
+    session.user_id.as_deref()
+}
+
+/// The enabled user a session's second step is for.
+pub fn subject_user(
+    conn: &mut DbConn,
+    session: &Session,
+    now: NaiveDateTime,
+) -> Result<Option<User>, InternalError> {
+    match subject(session, now) {
+        Some(id) => Ok(users::find(conn, id)?.filter(|u| !u.disabled)),
+        None => Ok(None),
+    }
+}
+
+fn throttle_keys(user_id: &str, ip: Option<&str>) -> throttle::Keys {
+    throttle::keys(&format!("mfa:{user_id}"), ip)
+}
+
+/// Signs the browser in with the factors proven so far plus `method`: a new session id, the
+/// request (if any) marked as freshly signed in, and where to go next.
+#[allow(clippy::too_many_arguments)]
+pub fn complete(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    previous: Option<&Session>,
+    user: &User,
+    methods: &[&str],
+    request: Option<&str>,
+    origin: &Origin,
+    now: NaiveDateTime,
+) -> Result<(String, String), InternalError> {
+    let mut amr: Vec<String> = match previous {
+        Some(p) if p.pending_user_id.as_deref() == Some(user.id.as_str()) => sessions::amr(p),
+        Some(p) if p.user_id.as_deref() == Some(user.id.as_str()) => sessions::amr(p),
+        _ => Vec::new(),
+    };
+    for m in methods.iter().chain(std::iter::once(&"mfa")) {
+        if !amr.iter().any(|a| a == m) {
+            amr.push((*m).to_string());
+        }
+    }
+    let amr_refs: Vec<&str> = amr.iter().map(String::as_str).collect();
+    let opened = sessions::sign_in(
+        c,
+        previous,
+        &user.id,
+        &amr_refs,
+        origin,
+        now,
+        &ctx.config.lifetimes,
+    )?;
+    throttle::succeeded(c, &throttle_keys(&user.id, origin.ip.as_deref()))?;
+    ctx.metrics.sign_in("success");
+    audit::record(
+        c,
+        ctx.meta,
+        now,
+        Event::new("sign_in", "success")
+            .user(&user.id)
+            .details(json!({"amr": amr, "sid": opened.session.sid})),
+    )?;
+    detect::after_sign_in(c, ctx, now, &user.id)?;
+    if let Some(id) = request {
+        authorize::signed_in_for(c, id, &opened.session.sid)?;
+    }
+    let next = login::next_after_sign_in(c, ctx, &user.id, request, now)?;
+    Ok((opened.cookie, next))
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeAttempt {
+    pub cookie: Option<String>,
+    pub csrf_token: Option<String>,
+    pub code: String,
+    pub request: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    BadCsrf,
+    /// No second step is due (never signed in, or the pending step timed out).
+    NoSubject,
+    Throttled {
+        retry_after: i64,
+    },
+    Failed,
+    Done {
+        cookie: String,
+        next: String,
+    },
+}
+
+/// Which kind of code was accepted.
+enum Accepted {
+    Totp,
+    Recovery,
+}
+
+fn check_code(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    user_id: &str,
+    code: &str,
+    now: NaiveDateTime,
+) -> Result<Option<Accepted>, InternalError> {
+    if code.len() > 64 {
+        return Ok(None);
+    }
+    if let Some(t) = mfa::totp_find(c, user_id)?.filter(|t| t.confirmed) {
+        let secret = totp::open(
+            ctx.master,
+            ctx.config.previous_master_key.as_ref(),
+            user_id,
+            &t.secret,
+        )
+        .ok_or_else(|| InternalError::new("TOTP secret cannot be opened"))?;
+        if let Some(step) = totp::check(&secret, code, now) {
+            // A step accepted before (replay, or an older code after a newer) is refused.
+            return Ok((mfa::totp_accept(c, user_id, step, false, now)? == 1)
+                .then_some(Accepted::Totp));
+        }
+    }
+    if let Some(n) = recovery_codes::normalize(code) {
+        let hash = recovery_codes::hash(user_id, &n);
+        if mfa::recovery_use(c, user_id, &hash, now)? == 1 {
+            return Ok(Some(Accepted::Recovery));
+        }
+    }
+    Ok(None)
+}
+
+/// A code typed on the second-factor page.
+pub fn submit_code(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    a: CodeAttempt,
+    now: NaiveDateTime,
+) -> Result<CodeOutcome, InternalError> {
+    db::transaction(c, |c| {
+        let session = match &a.cookie {
+            Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
+            None => None,
+        };
+        // No session at all (it expired): nothing to protect, start again at the password.
+        let Some(session) = session else {
+            return Ok(CodeOutcome::NoSubject);
+        };
+        if !a
+            .csrf_token
+            .as_deref()
+            .is_some_and(|p| ct_eq(&session.csrf_token, p))
+        {
+            return Ok(CodeOutcome::BadCsrf);
+        }
+        let Some(user) = subject_user(c, &session, now)? else {
+            return Ok(CodeOutcome::NoSubject);
+        };
+        let keys = throttle_keys(&user.id, a.origin.ip.as_deref());
+        if let Some(retry_after) = throttle::blocked(c, &throttle::for_second_factor(&ctx.config.throttle), &keys, now)? {
+            ctx.metrics.sign_in("blocked");
+            audit::record(
+                c,
+                ctx.meta,
+                now,
+                Event::new("sign_in", "blocked")
+                    .user(&user.id)
+                    .details(json!({"step": "second_factor", "retry_after": retry_after})),
+            )?;
+            return Ok(CodeOutcome::Throttled { retry_after });
+        }
+        match check_code(c, ctx, &user.id, &a.code, now)? {
+            Some(kind) => {
+                let remaining = mfa::recovery_remaining(c, &user.id)?;
+                if let Accepted::Recovery = kind {
+                    audit::record(
+                        c,
+                        ctx.meta,
+                        now,
+                        Event::new("mfa.recovery_code.use", "success")
+                            .user(&user.id)
+                            .details(json!({"remaining": remaining})),
+                    )?;
+                }
+                let (cookie, next) = complete(
+                    c,
+                    ctx,
+                    Some(&session),
+                    &user,
+                    &["otp"],
+                    a.request.as_deref(),
+                    &a.origin,
+                    now,
+                )?;
+                Ok(CodeOutcome::Done { cookie, next })
+            }
+            None => {
+                let wait = throttle::failed(c, &throttle::for_second_factor(&ctx.config.throttle), &keys, now)?;
+                ctx.metrics.sign_in("failure");
+                let account = detect::account_ref(&user.username);
+                audit::record(
+                    c,
+                    ctx.meta,
+                    now,
+                    Event::new("sign_in", "failure").user(&user.id).details(json!({
+                        "reason": "bad_second_factor",
+                        "account": account,
+                        "delay": wait.unwrap_or(0),
+                    })),
+                )?;
+                detect::after_failed_sign_in(c, ctx, now, &account)?;
+                Ok(match wait {
+                    Some(retry_after) => CodeOutcome::Throttled { retry_after },
+                    None => CodeOutcome::Failed,
+                })
+            }
+        }
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct PasskeyAttempt {
+    pub cookie: Option<String>,
+    pub csrf_token: Option<String>,
+    pub ceremony: String,
+    pub credential: String,
+    pub request: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasskeyOutcome {
+    BadCsrf,
+    Unavailable,
+    Refused(&'static str),
+    Done { cookie: String, next: String },
+}
+
+/// A passkey answer: the second step after a password, a step-up, or a passwordless sign-in.
+pub fn submit_passkey(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    a: PasskeyAttempt,
+    now: NaiveDateTime,
+) -> Result<PasskeyOutcome, InternalError> {
+    let Some(wa) = ctx.webauthn else {
+        return Ok(PasskeyOutcome::Unavailable);
+    };
+    db::transaction(c, |c| {
+        let session = match &a.cookie {
+            Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
+            None => None,
+        };
+        let Some(session) = session.filter(|s| {
+            a.csrf_token
+                .as_deref()
+                .is_some_and(|p| ct_eq(&s.csrf_token, p))
+        }) else {
+            return Ok(PasskeyOutcome::BadCsrf);
+        };
+        let verified = match passkeys::finish_authentication(
+            c,
+            wa,
+            &a.ceremony,
+            &session.sid,
+            &a.credential,
+            now,
+        )? {
+            Ok(v) => v,
+            Err(why) => {
+                audit::record(
+                    c,
+                    ctx.meta,
+                    now,
+                    Event::new("sign_in", "failure")
+                        .details(json!({"reason": "passkey_refused"})),
+                )?;
+                return Ok(PasskeyOutcome::Refused(why));
+            }
+        };
+        // A second step must be answered by the user whose password was given.
+        if !verified.passwordless && subject(&session, now) != Some(verified.user_id.as_str()) {
+            return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
+        }
+        let Some(user) = users::find(c, &verified.user_id)?.filter(|u| !u.disabled) else {
+            return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
+        };
+        let method = passkeys::method(&verified.passkey);
+        let (cookie, next) = complete(
+            c,
+            ctx,
+            Some(&session),
+            &user,
+            &[method],
+            a.request.as_deref(),
+            &a.origin,
+            now,
+        )?;
+        Ok(PasskeyOutcome::Done { cookie, next })
+    })
+}

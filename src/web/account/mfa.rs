@@ -1,0 +1,440 @@
+//! `/account/totp`, `/account/passkeys` and `/account/recovery-codes`.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::account::mfa::{self as uc, PasskeyView, Reauth, TotpView};
+use crate::app::{run, run_as, run_conn_as, web_data::Data};
+use crate::sign_in::{passkeys, second_factor, sessions};
+use crate::store::sessions::Session;
+use crate::web::account::guarded;
+use crate::web::errors::WebError;
+use crate::web::extractors::{self, field, form_pairs};
+use crate::web::session_cookie;
+use crate::web::webauthn::{PasskeyForm, csp};
+
+#[derive(Template)]
+#[template(path = "pages/account_totp.html")]
+struct TotpPage<'a> {
+    view: &'a TotpView,
+    csrf_token: &'a str,
+    request: Option<&'a str>,
+    alert: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/account_passkeys.html")]
+struct PasskeysPage<'a> {
+    passkeys: &'a [PasskeyView],
+    register: Option<PasskeyForm>,
+    csrf_token: &'a str,
+    request: Option<&'a str>,
+    notice: Option<&'a str>,
+    alert: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/account_recovery_codes.html")]
+struct RecoveryCodesPage<'a> {
+    codes: &'a [String],
+}
+
+fn html(status: StatusCode, body: String, script: bool, targets: &[String]) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp(targets, script)))
+        .body(body)
+}
+
+/// When enrolling on the way to an application, the form leads on to its redirect origin.
+fn targets_of(
+    c: &mut crate::db::DbConn,
+    ctx: crate::context::Ctx<'_>,
+    request: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> Result<Vec<String>, crate::error::InternalError> {
+    Ok(crate::sign_in::login::view_of(c, ctx, request, now)?
+        .form_target
+        .into_iter()
+        .collect())
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn with_request(path: &str, request: Option<&str>) -> String {
+    match request {
+        Some(r) => format!(
+            "{path}?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("request", r)
+                .finish()
+        ),
+        None => path.to_string(),
+    }
+}
+
+fn request_of(pairs: &[(String, String)]) -> Option<String> {
+    field(pairs, "request")
+        .map(str::to_string)
+        .filter(|r| !r.is_empty())
+}
+
+/// The signed-in session of a GET, if any.
+async fn signed_in(state: &Data, req: &HttpRequest) -> Result<Option<Session>, WebError> {
+    let cookie = session_cookie::read(req, &state.config);
+    let s = run(state, move |c, ctx, now| match cookie {
+        Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes),
+        None => Ok(None),
+    })
+    .await?;
+    Ok(s.filter(|s| s.user_id.is_some()))
+}
+
+/// After enrolling on the way to an application: the session now has two factors.
+async fn continue_request(
+    state: &Data,
+    req: &HttpRequest,
+    session: Session,
+    method: &'static str,
+    request: String,
+) -> Result<HttpResponse, WebError> {
+    let origin = extractors::origin(req, &state.config);
+    let done = run_as(
+        state,
+        extractors::meta(req, &state.config),
+        move |c, ctx, now| {
+            let Some(user) = uc::user_of(c, &session)? else {
+                return Ok(None);
+            };
+            second_factor::complete(
+                c,
+                ctx,
+                Some(&session),
+                &user,
+                &[method],
+                Some(&request),
+                &origin,
+                now,
+            )
+            .map(Some)
+        },
+    )
+    .await?;
+    Ok(match done {
+        Some((cookie, next)) => HttpResponse::SeeOther()
+            .cookie(session_cookie::set(&state.config, &cookie))
+            .insert_header((header::LOCATION, next))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        None => see_other("/login"),
+    })
+}
+
+async fn totp_page(
+    state: &Data,
+    session: Session,
+    request: Option<String>,
+    alert: Option<&str>,
+    status: StatusCode,
+) -> Result<HttpResponse, WebError> {
+    let csrf = session.csrf_token.clone();
+    let req_id = request.clone();
+    let view = run(state, move |c, ctx, now| match uc::user_of(c, &session)? {
+        Some(u) => Ok(Some((
+            uc::totp_view(c, ctx, &u, now)?,
+            targets_of(c, ctx, req_id.as_deref(), now)?,
+        ))),
+        None => Ok(None),
+    })
+    .await?;
+    let Some((view, targets)) = view else {
+        return Ok(see_other("/login"));
+    };
+    let body = TotpPage {
+        view: &view,
+        csrf_token: &csrf,
+        request: request.as_deref(),
+        alert,
+    }
+    .render()
+    .unwrap_or_default();
+    Ok(html(status, body, false, &targets))
+}
+
+pub async fn totp_show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let pairs = form_pairs(req.query_string().as_bytes());
+    let request = request_of(&pairs);
+    match signed_in(&state, &req).await? {
+        Some(s) => totp_page(&state, s, request, None, StatusCode::OK).await,
+        None => Ok(see_other(&with_request("/login", request.as_deref()))),
+    }
+}
+
+pub async fn totp_confirm(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let request = request_of(&pairs);
+    let code = field(&pairs, "code").unwrap_or_default().to_string();
+    let s = session.clone();
+    let confirmed = run_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| match uc::user_of(c, &s)? {
+            Some(u) => uc::totp_confirm(c, ctx, &u, &code, now),
+            None => Ok(false),
+        },
+    )
+    .await?;
+    if !confirmed {
+        return totp_page(
+            &state,
+            session,
+            request,
+            Some("That code is not valid. Enter the current code from your app."),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    match request {
+        Some(r) => continue_request(&state, &req, session, "otp", r).await,
+        None => Ok(see_other("/account?done=totp")),
+    }
+}
+
+/// Checks the current password typed into a removal form.
+async fn reauth(
+    state: &Data,
+    req: &HttpRequest,
+    session: &Session,
+    pairs: &[(String, String)],
+) -> Result<Result<(), String>, WebError> {
+    let presented = field(pairs, "current_password")
+        .unwrap_or_default()
+        .to_string();
+    let origin = extractors::origin(req, &state.config);
+    let permit = state
+        .argon2_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| WebError::Internal(crate::error::InternalError::new(e.to_string())))?;
+    let s = session.clone();
+    let answer = run_conn_as(
+        state,
+        extractors::meta(req, &state.config),
+        move |c, ctx, now| {
+            let Some(u) = uc::user_of(c, &s)? else {
+                return Ok(Reauth::Wrong);
+            };
+            let r = uc::reauthenticate(c, ctx, &u, &presented, &origin, now);
+            drop(permit);
+            r
+        },
+    )
+    .await?;
+    Ok(match answer {
+        Reauth::Ok => Ok(()),
+        Reauth::Wrong => Err("The current password is not correct.".into()),
+        Reauth::Throttled(s) => Err(format!(
+            "Too many attempts. Try again in {s} second{}.",
+            if s == 1 { "" } else { "s" }
+        )),
+    })
+}
+
+pub async fn totp_remove(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
+        return totp_page(&state, session, None, Some(&why), StatusCode::BAD_REQUEST).await;
+    }
+    let s = session.clone();
+    let removed = run_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| match uc::user_of(c, &s)? {
+            Some(u) => uc::totp_remove(c, ctx, &u, now),
+            None => Ok(Err("You are not signed in.")),
+        },
+    )
+    .await?;
+    match removed {
+        Ok(()) => Ok(see_other("/account?done=totp-removed")),
+        Err(why) => totp_page(&state, session, None, Some(why), StatusCode::CONFLICT).await,
+    }
+}
+
+async fn passkeys_page(
+    state: &Data,
+    session: Session,
+    request: Option<String>,
+    notice: Option<&str>,
+    alert: Option<&str>,
+    status: StatusCode,
+) -> Result<HttpResponse, WebError> {
+    let csrf = session.csrf_token.clone();
+    let req_id = request.clone();
+    let found = run(state, move |c, ctx, now| {
+        let Some(u) = uc::user_of(c, &session)? else {
+            return Ok(None);
+        };
+        let list = uc::passkey_views(c, &u.id)?;
+        let started = uc::passkey_begin(c, ctx, &u, &session, now)?;
+        let targets = targets_of(c, ctx, req_id.as_deref(), now)?;
+        Ok(Some((list, started, targets)))
+    })
+    .await?;
+    let Some((list, started, targets)) = found else {
+        return Ok(see_other("/login"));
+    };
+    let register = started.map(PasskeyForm::register);
+    let script = register.is_some();
+    let body = PasskeysPage {
+        passkeys: &list,
+        register,
+        csrf_token: &csrf,
+        request: request.as_deref(),
+        notice,
+        alert,
+    }
+    .render()
+    .unwrap_or_default();
+    Ok(html(status, body, script, &targets))
+}
+
+pub async fn passkeys_show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let pairs = form_pairs(req.query_string().as_bytes());
+    let request = request_of(&pairs);
+    let notice = match field(&pairs, "done") {
+        Some("added") => Some("The passkey was added."),
+        Some("removed") => Some("The passkey was removed."),
+        _ => None,
+    };
+    match signed_in(&state, &req).await? {
+        Some(s) => passkeys_page(&state, s, request, notice, None, StatusCode::OK).await,
+        None => Ok(see_other(&with_request("/login", request.as_deref()))),
+    }
+}
+
+pub async fn passkeys_register(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let request = request_of(&pairs);
+    let ceremony = field(&pairs, "ceremony").unwrap_or_default().to_string();
+    let credential = field(&pairs, "credential").unwrap_or_default().to_string();
+    let name = field(&pairs, "name").unwrap_or_default().to_string();
+    let s = session.clone();
+    let outcome = run_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| match uc::user_of(c, &s)? {
+            Some(u) => uc::passkey_finish(c, ctx, &u, &s, &ceremony, &credential, &name, now),
+            None => Ok(Err("You are not signed in.")),
+        },
+    )
+    .await?;
+    match (outcome, request) {
+        (Ok(row), Some(r)) => {
+            continue_request(&state, &req, session, passkeys::method(&row), r).await
+        }
+        (Ok(_), None) => Ok(see_other("/account/passkeys?done=added")),
+        (Err(why), request) => {
+            passkeys_page(
+                &state,
+                session,
+                request,
+                None,
+                Some(why),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn passkeys_remove(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
+        return passkeys_page(&state, session, None, None, Some(&why), StatusCode::BAD_REQUEST)
+            .await;
+    }
+    let id = field(&pairs, "id").unwrap_or_default().to_string();
+    let s = session.clone();
+    let removed = run_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| match uc::user_of(c, &s)? {
+            Some(u) => uc::passkey_remove(c, ctx, &u, &id, now),
+            None => Ok(Err("You are not signed in.")),
+        },
+    )
+    .await?;
+    match removed {
+        Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
+        Err(why) => {
+            passkeys_page(&state, session, None, None, Some(why), StatusCode::CONFLICT).await
+        }
+    }
+}
+
+pub async fn recovery_codes(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
+        return crate::web::account::show_with_alert(&state, &req, session, &why).await;
+    }
+    let codes = run_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| match uc::user_of(c, &session)? {
+            Some(u) => uc::recovery_regenerate(c, ctx, &u, now).map(Some),
+            None => Ok(None),
+        },
+    )
+    .await?;
+    let Some(codes) = codes else {
+        return Ok(see_other("/login"));
+    };
+    let body = RecoveryCodesPage { codes: &codes }
+        .render()
+        .unwrap_or_default();
+    Ok(html(StatusCode::OK, body, false, &[]))
+}

@@ -1,0 +1,245 @@
+//! The second-factor page (`/login/second-factor`) and passkey answers (`/login/passkey`).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::app::{run, run_conn_as, web_data::Data};
+use crate::sign_in::login::{RequestView, view_of};
+use crate::sign_in::second_factor::{
+    self, CodeAttempt, CodeOutcome, PasskeyAttempt, PasskeyOutcome,
+};
+use crate::sign_in::{passkeys, sessions};
+use crate::web::csrf;
+use crate::web::errors::{WebError, error_page};
+use crate::web::extractors::{self, field, form_pairs, is_form};
+use crate::web::session_cookie;
+use crate::web::webauthn::{PasskeyForm, csp};
+
+#[derive(Template)]
+#[template(path = "pages/second_factor.html")]
+struct SecondFactorPage<'a> {
+    csrf_token: &'a str,
+    request: Option<&'a str>,
+    client_name: Option<&'a str>,
+    totp: bool,
+    passkey: Option<PasskeyForm>,
+    alert: Option<&'a str>,
+}
+
+fn login_url(request: Option<&str>) -> String {
+    match request {
+        Some(r) => format!(
+            "/login?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("request", r)
+                .finish()
+        ),
+        None => "/login".to_string(),
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+struct Shown {
+    csrf: String,
+    view: RequestView,
+    totp: bool,
+    passkey: Option<PasskeyForm>,
+}
+
+/// Everything the page needs, with a fresh passkey ceremony when the user has passkeys.
+async fn prepare(
+    state: &Data,
+    cookie: Option<String>,
+    request: Option<String>,
+) -> Result<Option<Shown>, WebError> {
+    run(state, move |c, ctx, now| {
+        let Some(v) = cookie else { return Ok(None) };
+        let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
+            return Ok(None);
+        };
+        let Some(user) = second_factor::subject_user(c, &s, now)? else {
+            return Ok(None);
+        };
+        let factors = second_factor::factors(c, &user.id)?;
+        let passkey = match ctx.webauthn {
+            Some(wa) if factors.passkeys > 0 => {
+                passkeys::begin_authentication(c, wa, &user.id, &s.sid, now)?
+                    .map(|st| PasskeyForm::sign_in(st, "passkey-signin", "Use a passkey"))
+            }
+            _ => None,
+        };
+        Ok(Some(Shown {
+            csrf: s.csrf_token,
+            view: view_of(c, ctx, request.as_deref(), now)?,
+            totp: factors.totp,
+            passkey,
+        }))
+    })
+    .await
+}
+
+fn render(shown: Shown, request: Option<&str>, alert: Option<&str>, status: StatusCode) -> HttpResponse {
+    let script = shown.passkey.is_some();
+    let targets: Vec<String> = shown.view.form_target.iter().cloned().collect();
+    let body = SecondFactorPage {
+        csrf_token: &shown.csrf,
+        request,
+        client_name: shown.view.client_name.as_deref(),
+        totp: shown.totp,
+        passkey: shown.passkey,
+        alert,
+    }
+    .render()
+    .unwrap_or_default();
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp(&targets, script)))
+        .body(body)
+}
+
+fn request_of(pairs: &[(String, String)]) -> Option<String> {
+    field(pairs, "request")
+        .map(str::to_string)
+        .filter(|r| !r.is_empty())
+}
+
+pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let pairs = form_pairs(req.query_string().as_bytes());
+    let request = request_of(&pairs);
+    let cookie = session_cookie::read(&req, &state.config);
+    Ok(match prepare(&state, cookie, request.clone()).await? {
+        Some(shown) => render(shown, request.as_deref(), None, StatusCode::OK),
+        None => see_other(&login_url(request.as_deref())),
+    })
+}
+
+fn refused_form() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form submission was refused.",
+        None,
+    )
+}
+
+fn expired_form() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form expired. Go back, reload the page and try again.",
+        None,
+    )
+}
+
+pub async fn submit(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    if !is_form(&req) || !csrf::origin_ok(&req, &state.config) {
+        return Ok(refused_form());
+    }
+    let pairs = form_pairs(&body);
+    let request = request_of(&pairs);
+    let cookie = session_cookie::read(&req, &state.config);
+    let attempt = CodeAttempt {
+        cookie: cookie.clone(),
+        csrf_token: field(&pairs, "csrf_token").map(str::to_string),
+        code: field(&pairs, "code").unwrap_or_default().to_string(),
+        request: request.clone(),
+        origin: extractors::origin(&req, &state.config),
+    };
+    let outcome = run_conn_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| second_factor::submit_code(c, ctx, attempt, now),
+    )
+    .await?;
+    let (alert, status, retry_after) = match outcome {
+        CodeOutcome::BadCsrf => return Ok(expired_form()),
+        CodeOutcome::NoSubject => return Ok(see_other(&login_url(request.as_deref()))),
+        CodeOutcome::Done { cookie, next } => {
+            return Ok(HttpResponse::SeeOther()
+                .cookie(session_cookie::set(&state.config, &cookie))
+                .insert_header((header::LOCATION, next))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish());
+        }
+        CodeOutcome::Failed => (
+            "That code is not valid. Check it and try again.".to_string(),
+            StatusCode::OK,
+            None,
+        ),
+        CodeOutcome::Throttled { retry_after } => (
+            format!(
+                "Too many attempts. Try again in {retry_after} second{}.",
+                if retry_after == 1 { "" } else { "s" }
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(retry_after),
+        ),
+    };
+    let Some(shown) = prepare(&state, cookie, request.clone()).await? else {
+        return Ok(see_other(&login_url(request.as_deref())));
+    };
+    let mut r = render(shown, request.as_deref(), Some(&alert), status);
+    if let Some(v) = retry_after.and_then(|s| header::HeaderValue::from_str(&s.to_string()).ok())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Ok(r)
+}
+
+/// A passkey's answer, from the second-factor page or the sign-in page (passwordless).
+pub async fn passkey(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    if !is_form(&req) || !csrf::origin_ok(&req, &state.config) {
+        return Ok(refused_form());
+    }
+    let pairs = form_pairs(&body);
+    let request = request_of(&pairs);
+    let cookie = session_cookie::read(&req, &state.config);
+    let attempt = PasskeyAttempt {
+        cookie: cookie.clone(),
+        csrf_token: field(&pairs, "csrf_token").map(str::to_string),
+        ceremony: field(&pairs, "ceremony").unwrap_or_default().to_string(),
+        credential: field(&pairs, "credential").unwrap_or_default().to_string(),
+        request: request.clone(),
+        origin: extractors::origin(&req, &state.config),
+    };
+    let outcome = run_conn_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| second_factor::submit_passkey(c, ctx, attempt, now),
+    )
+    .await?;
+    Ok(match outcome {
+        PasskeyOutcome::BadCsrf => expired_form(),
+        PasskeyOutcome::Unavailable => error_page(
+            StatusCode::NOT_FOUND,
+            "Passkeys are not available on this server.",
+            None,
+        ),
+        PasskeyOutcome::Done { cookie, next } => HttpResponse::SeeOther()
+            .cookie(session_cookie::set(&state.config, &cookie))
+            .insert_header((header::LOCATION, next))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        PasskeyOutcome::Refused(why) => {
+            // Back to the page the ceremony came from, with a fresh ceremony and the reason.
+            match prepare(&state, cookie, request.clone()).await? {
+                Some(shown) => render(shown, request.as_deref(), Some(why), StatusCode::BAD_REQUEST),
+                None => error_page(StatusCode::BAD_REQUEST, why, None),
+            }
+        }
+    })
+}

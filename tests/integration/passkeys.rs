@@ -1,0 +1,240 @@
+//! Passkeys at the HTTP level, answered by a software authenticator (webauthn-authenticator-rs)
+//! on the `localhost` origin: registration, second-factor sign-in, counters, single-use
+//! ceremonies, and a ceremony begun on one instance and finished on another.
+
+use reqwest::StatusCode;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+
+use crate::flow::{authorize_url, jwt_payload};
+use crate::support::browser::{Browser, Landing};
+use crate::support::mfa::{attr, exchange, page, password_step, post_with_csrf};
+use crate::support::{ClientSpec, Options, TestApp, hidden, param};
+
+async fn localhost_app() -> TestApp {
+    TestApp::spawn_with(Options {
+        host: "localhost",
+        ..Default::default()
+    })
+    .await
+}
+
+fn origin(app: &TestApp) -> Url {
+    Url::parse(&app.issuer).unwrap()
+}
+
+/// Registers a passkey for the signed-in browser through `/account/passkeys`.
+async fn register(b: &Browser, app: &TestApp, key: &mut SoftPasskey, name: &str) -> String {
+    let (status, _, body) = page(b.follow(app, app.url("/account/passkeys")).await);
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("id=\"passkey-register\""));
+    assert!(body.contains("/static/js/webauthn.js"));
+    let options: CreationChallengeResponse =
+        serde_json::from_str(&attr(&body, "data-options").unwrap()).unwrap();
+    let answer = key.do_registration(origin(app), options).unwrap();
+    let (status, path, done) = page(
+        post_with_csrf(
+            b,
+            app,
+            &body,
+            "/account/passkeys",
+            &[
+                ("ceremony", &hidden(&body, "ceremony").unwrap()),
+                ("credential", &serde_json::to_string(&answer).unwrap()),
+                ("name", name),
+            ],
+        )
+        .await,
+    );
+    assert_eq!((status, path.as_str()), (StatusCode::OK, "/account/passkeys"), "{done}");
+    done
+}
+
+/// Answers the passkey button of a page (second-factor or sign-in) and posts the answer to `to`.
+async fn answer(
+    b: &Browser,
+    app: &TestApp,
+    to: &TestApp,
+    key: &mut SoftPasskey,
+    body: &str,
+) -> (Landing, String, String) {
+    let options: RequestChallengeResponse =
+        serde_json::from_str(&attr(body, "data-options").unwrap()).unwrap();
+    let cred = key.do_authentication(origin(app), options).unwrap();
+    let ceremony = hidden(body, "ceremony").unwrap();
+    let credential = serde_json::to_string(&cred).unwrap();
+    let landing = post_with_csrf(
+        b,
+        to,
+        body,
+        "/login/passkey",
+        &[("ceremony", &ceremony), ("credential", &credential)],
+    )
+    .await;
+    (landing, ceremony, credential)
+}
+
+async fn signed_in(app: &TestApp, username: &str) -> Browser {
+    let b = Browser::new();
+    let (_, path, _) = page(password_step(&b, app, username).await);
+    assert_eq!(path, "/account");
+    b
+}
+
+fn stored(app: &TestApp) -> Vec<(String, i64, Option<chrono::NaiveDateTime>)> {
+    use diesel::prelude::*;
+    use portcullis::db::schema::passkeys::dsl::*;
+    let mut c = app.conn();
+    let conn: &mut portcullis::db::DbConn = &mut c;
+    passkeys
+        .select((name, sign_count, last_used_at))
+        .order(created_at.asc())
+        .load(conn)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_registered_passkey_is_the_second_factor_and_its_counter_moves() {
+    let app = localhost_app().await;
+    app.add_user("alice", None, None);
+    let mut spec = ClientSpec::confidential("app");
+    spec.skip_consent = true;
+    let secret = app.add_client(spec).unwrap();
+    let mut key = SoftPasskey::new(true);
+    let b = signed_in(&app, "alice").await;
+    let listed = register(&b, &app, &mut key, "Laptop <key>").await;
+    assert!(listed.contains("Laptop &#60;key&#62;") || listed.contains("Laptop &lt;key&gt;"));
+    assert!(listed.contains("last used never"));
+    assert_eq!(stored(&app).len(), 1);
+
+    // Sign-in to a client: password, then the passkey.
+    let b2 = Browser::new();
+    let (_, _, login) = page(b2.follow(&app, authorize_url(&app, "openid", "&nonce=x")).await);
+    let (_, path, second) = page(
+        b2.submit_login(&app, &login, "alice", crate::support::PASSWORD)
+            .await,
+    );
+    assert_eq!(path, "/login/second-factor");
+    assert!(second.contains("id=\"passkey-signin\""));
+    assert!(second.contains("autocomplete=\"one-time-code\""));
+    let (landing, ceremony, credential) = answer(&b2, &app, &app, &mut key, &second).await;
+    let q = match landing {
+        Landing::Client(_, q) => q,
+        other => panic!("{other:?}"),
+    };
+    let tokens = exchange(&app, &secret, &param(&q, "code").unwrap()).await;
+    let claims = jwt_payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], "2");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "hwk", "mfa"]));
+    let rows = stored(&app);
+    assert!(rows[0].1 >= 1, "sign counter stored: {rows:?}");
+    assert!(rows[0].2.is_some(), "last use recorded");
+
+    // The same answer again (a replay) finds its ceremony gone.
+    let b3 = Browser::new();
+    let (_, _, second) = page(password_step(&b3, &app, "alice").await);
+    let (status, _, refused) = page(
+        post_with_csrf(
+            &b3,
+            &app,
+            &second,
+            "/login/passkey",
+            &[("ceremony", &ceremony), ("credential", &credential)],
+        )
+        .await,
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused.contains("expired"), "{refused}");
+    // Garbage is a clear refusal too, and the stored counter is untouched.
+    let before = stored(&app);
+    let (status, _, _) = page(
+        post_with_csrf(
+            &b3,
+            &app,
+            &second,
+            "/login/passkey",
+            &[
+                ("ceremony", &hidden(&second, "ceremony").unwrap()),
+                ("credential", "{\"id\":\"x\"}"),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(stored(&app), before);
+}
+
+#[tokio::test]
+async fn passkeys_are_named_listed_several_per_user_and_removed_with_the_password() {
+    let app = localhost_app().await;
+    app.add_user("alice", None, None);
+    let b = signed_in(&app, "alice").await;
+    let mut one = SoftPasskey::new(true);
+    let mut two = SoftPasskey::new(true);
+    register(&b, &app, &mut one, "Phone").await;
+    let listed = register(&b, &app, &mut two, "Security key").await;
+    assert!(listed.contains("Phone") && listed.contains("Security key"));
+    let (_, _, account) = page(b.follow(&app, app.url("/account")).await);
+    assert!(account.contains("Passkeys: 2"));
+
+    let first_id = attr(&listed, "data-passkey").unwrap();
+    let (status, _, wrong) = page(
+        post_with_csrf(
+            &b,
+            &app,
+            &listed,
+            "/account/passkeys/remove",
+            &[("id", &first_id), ("current_password", "nope nope nope")],
+        )
+        .await,
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(wrong.contains("not correct"));
+    assert_eq!(stored(&app).len(), 2);
+    let (_, path, after) = page(
+        post_with_csrf(
+            &b,
+            &app,
+            &listed,
+            "/account/passkeys/remove",
+            &[("id", &first_id), ("current_password", crate::support::PASSWORD)],
+        )
+        .await,
+    );
+    assert_eq!(path, "/account/passkeys");
+    assert!(!after.contains("Phone") && after.contains("Security key"));
+    assert_eq!(stored(&app).len(), 1);
+}
+
+#[tokio::test]
+async fn a_ceremony_begun_on_one_instance_is_finished_on_another() {
+    let app = localhost_app().await;
+    app.add_user("alice", None, None);
+    let issuer = app.issuer.clone();
+    let master = app.state.master.clone();
+    let second = TestApp::spawn_with(Options {
+        host: "localhost",
+        database_url: Some(app.database_url.clone()),
+        // One deployment: both instances serve the same issuer with the same master key.
+        configure: Box::new(move |c| {
+            c.issuer = issuer.clone();
+            c.master_key = Some((master.clone(), portcullis::keys::master::Source::Environment));
+        }),
+        ..Default::default()
+    })
+    .await;
+    let mut key = SoftPasskey::new(true);
+    let b = signed_in(&app, "alice").await;
+    register(&b, &app, &mut key, "Laptop").await;
+
+    let b2 = Browser::new();
+    let (_, path, page_on_first) = page(password_step(&b2, &app, "alice").await);
+    assert_eq!(path, "/login/second-factor");
+    let (landing, _, _) = answer(&b2, &app, &second, &mut key, &page_on_first).await;
+    let (_, path, _) = page(landing);
+    assert_eq!(path, "/account", "finished on the second instance");
+    // And the session it made is honoured by the first.
+    let (_, path, _) = page(b2.follow(&app, app.url("/account")).await);
+    assert_eq!(path, "/account");
+}
