@@ -148,6 +148,18 @@ impl AppState {
     }
 }
 
+/// One of the few Argon2 verifications allowed at a time (waits for its turn).
+pub async fn argon2_permit(
+    state: &web_data::Data,
+) -> Result<tokio::sync::OwnedSemaphorePermit, WebError> {
+    state
+        .argon2_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| WebError::Internal(InternalError::new(e.to_string())))
+}
+
 /// Runs a use case on the blocking pool inside one database transaction.
 pub async fn run<T, F>(state: &web_data::Data, f: F) -> Result<T, WebError>
 where
@@ -368,7 +380,10 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
             "/login/second-factor",
             web::post().to(pages::second_factor::submit),
         )
-        .route("/login/passkey", web::post().to(pages::second_factor::passkey))
+        .route(
+            "/login/passkey",
+            web::post().to(pages::second_factor::passkey),
+        )
         .route("/consent", web::get().to(pages::consent::show))
         .route("/consent", web::post().to(pages::consent::submit))
         .route("/", web::get().to(pages::home::show))

@@ -54,7 +54,9 @@ pub fn passkey_views(conn: &mut DbConn, user_id: &str) -> Result<Vec<PasskeyView
 /// The TOTP section: enrolled, or a pending secret to add to an app.
 #[derive(Debug, Clone)]
 pub enum TotpView {
-    Enrolled { since: String },
+    Enrolled {
+        since: String,
+    },
     Pending {
         secret: String,
         uri: String,
@@ -145,7 +147,9 @@ pub fn totp_confirm(
             conn,
             ctx.meta,
             now,
-            Event::new("mfa.totp.enrol", "failure").user(&user.id).actor(&user.id),
+            Event::new("mfa.totp.enrol", "failure")
+                .user(&user.id)
+                .actor(&user.id),
         )?;
         return Ok(false);
     };
@@ -156,7 +160,9 @@ pub fn totp_confirm(
         conn,
         ctx.meta,
         now,
-        Event::new("mfa.totp.enrol", "success").user(&user.id).actor(&user.id),
+        Event::new("mfa.totp.enrol", "success")
+            .user(&user.id)
+            .actor(&user.id),
     )?;
     Ok(true)
 }
@@ -199,9 +205,9 @@ pub fn reauthenticate(
     now: NaiveDateTime,
 ) -> Result<Reauth, InternalError> {
     let keys = throttle::keys(&user.username, origin.ip.as_deref());
-    if let Some(s) =
-        db::transaction(conn, |c| throttle::blocked(c, &ctx.config.throttle, &keys, now))?
-    {
+    if let Some(s) = db::transaction(conn, |c| {
+        throttle::blocked(c, &ctx.config.throttle, &keys, now)
+    })? {
         return Ok(Reauth::Throttled(s));
     }
     let stored = user
@@ -218,7 +224,9 @@ pub fn reauthenticate(
             c,
             ctx.meta,
             now,
-            Event::new("reauthenticate", "failure").user(&user.id).actor(&user.id),
+            Event::new("reauthenticate", "failure")
+                .user(&user.id)
+                .actor(&user.id),
         )?;
         Ok(wait.map(Reauth::Throttled).unwrap_or(Reauth::Wrong))
     })
@@ -240,7 +248,9 @@ pub fn totp_remove(
         conn,
         ctx.meta,
         now,
-        Event::new("mfa.totp.remove", "success").user(&user.id).actor(&user.id),
+        Event::new("mfa.totp.remove", "success")
+            .user(&user.id)
+            .actor(&user.id),
     )?;
     Ok(Ok(()))
 }
@@ -274,8 +284,7 @@ pub fn passkey_finish(
     ctx: Ctx<'_>,
     user: &User,
     session: &Session,
-    ceremony: &str,
-    credential: &str,
+    answer: passkeys::Answer<'_>,
     name: &str,
     now: NaiveDateTime,
 ) -> Result<Result<PasskeyRow, Refusal>, InternalError> {
@@ -283,16 +292,7 @@ pub fn passkey_finish(
         return Ok(Err("Passkeys are not available on this server."));
     };
     let name = passkey_name(name);
-    let row = passkeys::finish_registration(
-        conn,
-        wa,
-        ceremony,
-        &session.sid,
-        &user.id,
-        credential,
-        &name,
-        now,
-    )?;
+    let row = passkeys::finish_registration(conn, wa, answer, &session.sid, &user.id, &name, now)?;
     let outcome = if row.is_ok() { "success" } else { "failure" };
     audit::record(
         conn,

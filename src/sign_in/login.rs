@@ -42,7 +42,8 @@ pub fn view_of(
     })
 }
 
-fn with_request(path: &str, request: Option<&str>) -> String {
+/// `path?request=…` when there is a request to carry along.
+pub fn with_request(path: &str, request: Option<&str>) -> String {
     match request {
         Some(id) => format!(
             "{path}?{}",

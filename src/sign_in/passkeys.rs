@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDateTime};
 use serde::de::DeserializeOwned;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -158,17 +158,26 @@ pub fn begin_registration(
 /// Why a ceremony did not complete, in words for the page.
 pub type Refusal = &'static str;
 
-#[allow(clippy::too_many_arguments)]
+/// What the browser sends back: the ceremony it answers and its credential as JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub ceremony: &'a str,
+    pub credential: &'a str,
+}
+
 pub fn finish_registration(
     conn: &mut DbConn,
     wa: &Webauthn,
-    ceremony: &str,
+    answer: Answer<'_>,
     sid: &str,
     user_id: &str,
-    credential: &str,
     name: &str,
     now: NaiveDateTime,
 ) -> Result<Result<PasskeyRow, Refusal>, InternalError> {
+    let Answer {
+        ceremony,
+        credential,
+    } = answer;
     let Some((c, state)) = take::<PasskeyRegistration>(conn, ceremony, REGISTER, sid, now)? else {
         return Ok(Err(
             "The passkey request expired. Reload the page and try again.",
@@ -338,7 +347,10 @@ mod tests {
     fn user_handle_is_stable_and_uses_uuid_ids_as_they_are() {
         let id = "0123456789abcdef0123456789abcdef";
         assert_eq!(user_handle(id).simple().to_string(), id);
-        assert_eq!(user_handle("bootstrap-admin"), user_handle("bootstrap-admin"));
+        assert_eq!(
+            user_handle("bootstrap-admin"),
+            user_handle("bootstrap-admin")
+        );
         assert_ne!(user_handle("a"), user_handle("b"));
     }
 }

@@ -166,8 +166,9 @@ fn check_code(
         .ok_or_else(|| InternalError::new("TOTP secret cannot be opened"))?;
         if let Some(step) = totp::check(&secret, code, now) {
             // A step accepted before (replay, or an older code after a newer) is refused.
-            return Ok((mfa::totp_accept(c, user_id, step, false, now)? == 1)
-                .then_some(Accepted::Totp));
+            return Ok(
+                (mfa::totp_accept(c, user_id, step, false, now)? == 1).then_some(Accepted::Totp)
+            );
         }
     }
     if let Some(n) = recovery_codes::normalize(code) {
@@ -206,7 +207,12 @@ pub fn submit_code(
             return Ok(CodeOutcome::NoSubject);
         };
         let keys = throttle_keys(&user.id, a.origin.ip.as_deref());
-        if let Some(retry_after) = throttle::blocked(c, &throttle::for_second_factor(&ctx.config.throttle), &keys, now)? {
+        if let Some(retry_after) = throttle::blocked(
+            c,
+            &throttle::for_second_factor(&ctx.config.throttle),
+            &keys,
+            now,
+        )? {
             ctx.metrics.sign_in("blocked");
             audit::record(
                 c,
@@ -244,18 +250,25 @@ pub fn submit_code(
                 Ok(CodeOutcome::Done { cookie, next })
             }
             None => {
-                let wait = throttle::failed(c, &throttle::for_second_factor(&ctx.config.throttle), &keys, now)?;
+                let wait = throttle::failed(
+                    c,
+                    &throttle::for_second_factor(&ctx.config.throttle),
+                    &keys,
+                    now,
+                )?;
                 ctx.metrics.sign_in("failure");
                 let account = detect::account_ref(&user.username);
                 audit::record(
                     c,
                     ctx.meta,
                     now,
-                    Event::new("sign_in", "failure").user(&user.id).details(json!({
-                        "reason": "bad_second_factor",
-                        "account": account,
-                        "delay": wait.unwrap_or(0),
-                    })),
+                    Event::new("sign_in", "failure")
+                        .user(&user.id)
+                        .details(json!({
+                            "reason": "bad_second_factor",
+                            "account": account,
+                            "delay": wait.unwrap_or(0),
+                        })),
                 )?;
                 detect::after_failed_sign_in(c, ctx, now, &account)?;
                 Ok(match wait {
@@ -321,8 +334,7 @@ pub fn submit_passkey(
                     c,
                     ctx.meta,
                     now,
-                    Event::new("sign_in", "failure")
-                        .details(json!({"reason": "passkey_refused"})),
+                    Event::new("sign_in", "failure").details(json!({"reason": "passkey_refused"})),
                 )?;
                 return Ok(PasskeyOutcome::Refused(why));
             }

@@ -88,7 +88,8 @@ pub fn check(secret: &[u8], code: &str, now: NaiveDateTime) -> Option<i64> {
     }
     let t = totp(secret, "user", "portcullis")?;
     let time = u64::try_from(now.and_utc().timestamp()).ok()?;
-    t.check(&code, time).and_then(|step| i64::try_from(step).ok())
+    t.check(&code, time)
+        .and_then(|step| i64::try_from(step).ok())
 }
 
 /// The base32 secret and `otpauth://` URI an authenticator app is given.
@@ -115,7 +116,9 @@ mod tests {
     use super::*;
 
     fn at(secs: i64) -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(secs, 0).unwrap().naive_utc()
+        chrono::DateTime::from_timestamp(secs, 0)
+            .unwrap()
+            .naive_utc()
     }
 
     /// RFC 6238 appendix B, SHA-1, truncated to 6 digits.

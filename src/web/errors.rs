@@ -42,6 +42,24 @@ struct ErrorPage<'a> {
     reference: Option<&'a str>,
 }
 
+/// A form that came from elsewhere or in the wrong encoding.
+pub fn refused_form() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form submission was refused.",
+        None,
+    )
+}
+
+/// A form whose CSRF token does not match the session's.
+pub fn expired_form() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form expired. Go back, reload the page and try again.",
+        None,
+    )
+}
+
 /// The HTML error page.
 pub fn error_page(status: StatusCode, message: &str, reference: Option<&str>) -> HttpResponse {
     let title = if status.is_server_error() {

@@ -8,6 +8,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod pages;
 pub mod rate_limit;
+pub mod redirects;
 pub mod security_headers;
 pub mod session_cookie;
 pub mod tls;

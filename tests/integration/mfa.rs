@@ -21,7 +21,10 @@ async fn signed_in_browser(app: &TestApp, username: &str) -> Browser {
 /// Password, then lands on the second-factor page; returns its body.
 async fn to_second_factor(b: &Browser, app: &TestApp, username: &str) -> String {
     let (status, path, body) = page(password_step(b, app, username).await);
-    assert_eq!((status, path.as_str()), (StatusCode::OK, "/login/second-factor"));
+    assert_eq!(
+        (status, path.as_str()),
+        (StatusCode::OK, "/login/second-factor")
+    );
     body
 }
 
@@ -43,7 +46,10 @@ async fn totp_enrolment_shows_secret_uri_and_qr_and_is_confirmed_by_a_current_co
     assert!(body.contains("name=\"code\""));
     // Reloading keeps the same pending secret (the app may already have scanned it).
     let (_, _, again) = page(b.follow(&app, app.url("/account/totp")).await);
-    assert_eq!(crate::support::mfa::text_of(&again, "totp-secret").unwrap(), secret);
+    assert_eq!(
+        crate::support::mfa::text_of(&again, "totp-secret").unwrap(),
+        secret
+    );
     // A wrong code does not enrol.
     let (status, _, wrong) =
         page(post_with_csrf(&b, &app, &body, "/account/totp", &[("code", "000000")]).await);
@@ -80,7 +86,10 @@ async fn sign_in_needs_a_current_code_which_is_accepted_once() {
     let body = to_second_factor(&b, &app, "alice").await;
     assert!(body.contains("autocomplete=\"one-time-code\""));
     assert!(body.contains("name=\"code\""));
-    assert!(!body.contains("passkey-signin"), "no passkey, no passkey button");
+    assert!(
+        !body.contains("passkey-signin"),
+        "no passkey, no passkey button"
+    );
     let (_, path, _) = page(b.follow(&app, app.url("/account")).await);
     assert_eq!(path, "/login", "not signed in before the second factor");
 
@@ -88,7 +97,10 @@ async fn sign_in_needs_a_current_code_which_is_accepted_once() {
     let body = to_second_factor(&b, &app, "alice").await;
     let same_step = totp_code(&secret, app.clock.naive());
     let (status, path, refused) = page(submit_code(&b, &app, &body, &same_step).await);
-    assert_eq!((status, path.as_str()), (StatusCode::OK, "/login/second-factor"));
+    assert_eq!(
+        (status, path.as_str()),
+        (StatusCode::OK, "/login/second-factor")
+    );
     assert!(refused.contains("role=\"alert\""));
 
     // Thirty seconds later the next code signs in.
@@ -125,7 +137,10 @@ async fn recovery_codes_work_once_and_a_new_set_replaces_the_old() {
     let codes = recovery_codes(&b, &app).await;
     assert_eq!(codes.len(), 10);
     let (_, _, account) = page(b.follow(&app, app.url("/account")).await);
-    assert!(account.contains("id=\"recovery-remaining\">10<"), "{account}");
+    assert!(
+        account.contains("id=\"recovery-remaining\">10<"),
+        "{account}"
+    );
 
     // A user with recovery codes gets the second step; a code works once, in any case.
     let b2 = Browser::new();
@@ -206,7 +221,13 @@ async fn wrong_second_factor_codes_are_throttled_with_retry_after_and_audited() 
             .load::<String>(conn)
             .unwrap()
     };
-    assert!(failures.iter().filter(|d| d.contains("bad_second_factor")).count() >= 4);
+    assert!(
+        failures
+            .iter()
+            .filter(|d| d.contains("bad_second_factor"))
+            .count()
+            >= 4
+    );
 }
 
 fn mfa_app_client(app: &TestApp, require_mfa: bool) -> String {
@@ -226,11 +247,17 @@ async fn id_tokens_carry_amr_and_acr_of_the_factors_used() {
     app.advance(30);
 
     let b = Browser::new();
-    let (_, path, body) = page(b.follow(&app, authorize_url(&app, "openid", "&nonce=n1")).await);
+    let (_, path, body) = page(
+        b.follow(&app, authorize_url(&app, "openid", "&nonce=n1"))
+            .await,
+    );
     assert_eq!(path, "/login");
     let (_, path, second) = page(b.submit_login(&app, &body, "alice", PASSWORD).await);
     assert_eq!(path, "/login/second-factor");
-    assert!(second.contains("name=\"request\""), "the request travels along");
+    assert!(
+        second.contains("name=\"request\""),
+        "the request travels along"
+    );
     let code = totp_code(&totp, app.clock.naive());
     let q = match submit_code(&b, &app, &second, &code).await {
         Landing::Client(_, q) => q,
@@ -245,7 +272,10 @@ async fn id_tokens_carry_amr_and_acr_of_the_factors_used() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert!(amr.contains(&"pwd") && amr.contains(&"otp") && amr.contains(&"mfa"), "{amr:?}");
+    assert!(
+        amr.contains(&"pwd") && amr.contains(&"otp") && amr.contains(&"mfa"),
+        "{amr:?}"
+    );
 
     // Password only.
     let q = Browser::new()
@@ -277,16 +307,25 @@ async fn acr_values_2_steps_up_a_password_session_or_is_answered_with_an_error()
     app.advance(30);
 
     // A request that accepts "1" goes straight through.
-    let q = match b.follow(&app, authorize_url(&app, "openid", "&acr_values=2%201")).await {
+    let q = match b
+        .follow(&app, authorize_url(&app, "openid", "&acr_values=2%201"))
+        .await
+    {
         Landing::Client(_, q) => q,
         other => panic!("{other:?}"),
     };
     let tokens = exchange(&app, &secret, &param(&q, "code").unwrap()).await;
-    assert_eq!(jwt_payload(tokens["id_token"].as_str().unwrap())["acr"], "1");
+    assert_eq!(
+        jwt_payload(tokens["id_token"].as_str().unwrap())["acr"],
+        "1"
+    );
 
     // prompt=none cannot step up.
     let q = match b
-        .follow(&app, authorize_url(&app, "openid", "&acr_values=2&prompt=none"))
+        .follow(
+            &app,
+            authorize_url(&app, "openid", "&acr_values=2&prompt=none"),
+        )
         .await
     {
         Landing::Client(_, q) => q,
@@ -295,7 +334,10 @@ async fn acr_values_2_steps_up_a_password_session_or_is_answered_with_an_error()
     assert_eq!(param(&q, "error").as_deref(), Some("interaction_required"));
 
     // acr_values=2 asks for the second factor only (no password again).
-    let (_, path, second) = page(b.follow(&app, authorize_url(&app, "openid", "&acr_values=2")).await);
+    let (_, path, second) = page(
+        b.follow(&app, authorize_url(&app, "openid", "&acr_values=2"))
+            .await,
+    );
     assert_eq!(path, "/login/second-factor");
     let code = totp_code(&totp, app.clock.naive());
     let q = match submit_code(&b, &app, &second, &code).await {
@@ -303,11 +345,17 @@ async fn acr_values_2_steps_up_a_password_session_or_is_answered_with_an_error()
         other => panic!("{other:?}"),
     };
     let tokens = exchange(&app, &secret, &param(&q, "code").unwrap()).await;
-    assert_eq!(jwt_payload(tokens["id_token"].as_str().unwrap())["acr"], "2");
+    assert_eq!(
+        jwt_payload(tokens["id_token"].as_str().unwrap())["acr"],
+        "2"
+    );
 
     // Bob has no second factor: the client is told its requirement cannot be met.
     let bob = signed_in_browser(&app, "bob").await;
-    let q = match bob.follow(&app, authorize_url(&app, "openid", "&acr_values=2")).await {
+    let q = match bob
+        .follow(&app, authorize_url(&app, "openid", "&acr_values=2"))
+        .await
+    {
         Landing::Client(_, q) => q,
         other => panic!("{other:?}"),
     };
@@ -393,10 +441,10 @@ async fn removing_totp_needs_the_password_and_keeps_the_last_factor_of_an_mfa_cl
     };
     exchange(&app, &secret, &param(&q, "code").unwrap()).await;
     // The client skips consent; record the connection as a consent would.
-    app.sql(&format!(
+    app.sql(
         "INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
-         SELECT id, 'app', 'openid', created_at, created_at FROM users WHERE username = 'alice'"
-    ));
+         SELECT id, 'app', 'openid', created_at, created_at FROM users WHERE username = 'alice'",
+    );
 
     let (_, _, page_body) = page(b.follow(&app, app.url("/account/totp")).await);
     let (status, _, wrong) = page(
@@ -426,7 +474,14 @@ async fn removing_totp_needs_the_password_and_keeps_the_last_factor_of_an_mfa_cl
 
     // Once disconnected from that application, the factor can go.
     let (_, _, account) = page(b.follow(&app, app.url("/account")).await);
-    post_with_csrf(&b, &app, &account, "/account/apps/revoke", &[("client_id", "app")]).await;
+    post_with_csrf(
+        &b,
+        &app,
+        &account,
+        "/account/apps/revoke",
+        &[("client_id", "app")],
+    )
+    .await;
     let (_, path, done) = page(
         post_with_csrf(
             &b,
@@ -453,7 +508,10 @@ async fn a_pending_second_step_expires_and_cannot_be_used_for_another_user() {
     app.advance(301);
     let code = totp_code(&totp, app.clock.naive());
     let (_, path, _) = page(submit_code(&b, &app, &body, &code).await);
-    assert_eq!(path, "/login", "after five minutes the password must be given again");
+    assert_eq!(
+        path, "/login",
+        "after five minutes the password must be given again"
+    );
     // A forged or missing CSRF token is refused.
     let body = to_second_factor(&b, &app, "alice").await;
     let r = b

@@ -59,7 +59,9 @@ async fn a_passkey_registered_in_chromium_signs_in_without_a_password_and_as_sec
     let authenticator = driver.add_virtual_authenticator().await;
     sign_in_with_password(&driver, &app, "alice").await;
     driver.must("form[action='/account/password']").await;
-    driver.goto(&format!("{}/account/passkeys", app.issuer)).await;
+    driver
+        .goto(&format!("{}/account/passkeys", app.issuer))
+        .await;
     driver.type_into("input[name=name]", "This computer").await;
     driver.click("button#passkey-register").await;
     driver.must("li[data-passkey]").await;
@@ -109,7 +111,10 @@ async fn a_passkey_registered_in_chromium_signs_in_without_a_password_and_as_sec
     driver.must("form[action='/account/password']").await;
     assert!(driver.url().await.ends_with("/account"));
     let creds = driver.credentials(&authenticator).await;
-    assert!(creds[0]["signCount"].as_i64().unwrap_or(0) >= 2, "{creds:?}");
+    assert!(
+        creds[0]["signCount"].as_i64().unwrap_or(0) >= 2,
+        "{creds:?}"
+    );
     driver.quit().await;
 }
 

@@ -47,7 +47,11 @@ async fn register(b: &Browser, app: &TestApp, key: &mut SoftPasskey, name: &str)
         )
         .await,
     );
-    assert_eq!((status, path.as_str()), (StatusCode::OK, "/account/passkeys"), "{done}");
+    assert_eq!(
+        (status, path.as_str()),
+        (StatusCode::OK, "/account/passkeys"),
+        "{done}"
+    );
     done
 }
 
@@ -110,7 +114,10 @@ async fn a_registered_passkey_is_the_second_factor_and_its_counter_moves() {
 
     // Sign-in to a client: password, then the passkey.
     let b2 = Browser::new();
-    let (_, _, login) = page(b2.follow(&app, authorize_url(&app, "openid", "&nonce=x")).await);
+    let (_, _, login) = page(
+        b2.follow(&app, authorize_url(&app, "openid", "&nonce=x"))
+            .await,
+    );
     let (_, path, second) = page(
         b2.submit_login(&app, &login, "alice", crate::support::PASSWORD)
             .await,
@@ -198,7 +205,10 @@ async fn passkeys_are_named_listed_several_per_user_and_removed_with_the_passwor
             &app,
             &listed,
             "/account/passkeys/remove",
-            &[("id", &first_id), ("current_password", crate::support::PASSWORD)],
+            &[
+                ("id", &first_id),
+                ("current_password", crate::support::PASSWORD),
+            ],
         )
         .await,
     );
@@ -219,7 +229,10 @@ async fn a_ceremony_begun_on_one_instance_is_finished_on_another() {
         // One deployment: both instances serve the same issuer with the same master key.
         configure: Box::new(move |c| {
             c.issuer = issuer.clone();
-            c.master_key = Some((master.clone(), portcullis::keys::master::Source::Environment));
+            c.master_key = Some((
+                master.clone(),
+                portcullis::keys::master::Source::Environment,
+            ));
         }),
         ..Default::default()
     })

@@ -5,12 +5,19 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::account::mfa::{self as uc, PasskeyView, Reauth, TotpView};
+use chrono::NaiveDateTime;
+
 use crate::app::{run, run_as, run_conn_as, web_data::Data};
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
 use crate::sign_in::{passkeys, second_factor, sessions};
 use crate::store::sessions::Session;
+use crate::store::users::User;
 use crate::web::account::guarded;
 use crate::web::errors::WebError;
 use crate::web::extractors::{self, field, form_pairs};
+use crate::web::redirects::{see_other, signed_in, with_request};
 use crate::web::session_cookie;
 use crate::web::webauthn::{PasskeyForm, csp};
 
@@ -61,33 +68,40 @@ fn targets_of(
         .collect())
 }
 
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
-}
-
-fn with_request(path: &str, request: Option<&str>) -> String {
-    match request {
-        Some(r) => format!(
-            "{path}?{}",
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("request", r)
-                .finish()
-        ),
-        None => path.to_string(),
-    }
-}
-
 fn request_of(pairs: &[(String, String)]) -> Option<String> {
     field(pairs, "request")
         .map(str::to_string)
         .filter(|r| !r.is_empty())
 }
 
+/// Runs a use case for the session's user, audited with the request's origin; `None` when the
+/// session has no (enabled) user any more.
+async fn as_user<T, F>(
+    state: &Data,
+    req: &HttpRequest,
+    session: &Session,
+    f: F,
+) -> Result<Option<T>, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, Ctx<'_>, &User, NaiveDateTime) -> Result<T, InternalError>
+        + Send
+        + 'static,
+{
+    let s = session.clone();
+    run_as(
+        state,
+        extractors::meta(req, &state.config),
+        move |c, ctx, now| match uc::user_of(c, &s)? {
+            Some(u) => f(c, ctx, &u, now).map(Some),
+            None => Ok(None),
+        },
+    )
+    .await
+}
+
 /// The signed-in session of a GET, if any.
-async fn signed_in(state: &Data, req: &HttpRequest) -> Result<Option<Session>, WebError> {
+async fn session_of(state: &Data, req: &HttpRequest) -> Result<Option<Session>, WebError> {
     let cookie = session_cookie::read(req, &state.config);
     let s = run(state, move |c, ctx, now| match cookie {
         Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes),
@@ -128,11 +142,7 @@ async fn continue_request(
     )
     .await?;
     Ok(match done {
-        Some((cookie, next)) => HttpResponse::SeeOther()
-            .cookie(session_cookie::set(&state.config, &cookie))
-            .insert_header((header::LOCATION, next))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
+        Some((cookie, next)) => signed_in(&state.config, &cookie, &next),
         None => see_other("/login"),
     })
 }
@@ -171,7 +181,7 @@ async fn totp_page(
 pub async fn totp_show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let request = request_of(&pairs);
-    match signed_in(&state, &req).await? {
+    match session_of(&state, &req).await? {
         Some(s) => totp_page(&state, s, request, None, StatusCode::OK).await,
         None => Ok(see_other(&with_request("/login", request.as_deref()))),
     }
@@ -188,17 +198,11 @@ pub async fn totp_confirm(
     };
     let request = request_of(&pairs);
     let code = field(&pairs, "code").unwrap_or_default().to_string();
-    let s = session.clone();
-    let confirmed = run_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| match uc::user_of(c, &s)? {
-            Some(u) => uc::totp_confirm(c, ctx, &u, &code, now),
-            None => Ok(false),
-        },
-    )
+    let confirmed = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        uc::totp_confirm(c, ctx, u, &code, now)
+    })
     .await?;
-    if !confirmed {
+    if confirmed != Some(true) {
         return totp_page(
             &state,
             session,
@@ -225,12 +229,7 @@ async fn reauth(
         .unwrap_or_default()
         .to_string();
     let origin = extractors::origin(req, &state.config);
-    let permit = state
-        .argon2_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| WebError::Internal(crate::error::InternalError::new(e.to_string())))?;
+    let permit = crate::app::argon2_permit(state).await?;
     let s = session.clone();
     let answer = run_conn_as(
         state,
@@ -267,19 +266,11 @@ pub async fn totp_remove(
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
         return totp_page(&state, session, None, Some(&why), StatusCode::BAD_REQUEST).await;
     }
-    let s = session.clone();
-    let removed = run_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| match uc::user_of(c, &s)? {
-            Some(u) => uc::totp_remove(c, ctx, &u, now),
-            None => Ok(Err("You are not signed in.")),
-        },
-    )
-    .await?;
+    let removed = as_user(&state, &req, &session, uc::totp_remove).await?;
     match removed {
-        Ok(()) => Ok(see_other("/account?done=totp-removed")),
-        Err(why) => totp_page(&state, session, None, Some(why), StatusCode::CONFLICT).await,
+        None => Ok(see_other("/login")),
+        Some(Ok(())) => Ok(see_other("/account?done=totp-removed")),
+        Some(Err(why)) => totp_page(&state, session, None, Some(why), StatusCode::CONFLICT).await,
     }
 }
 
@@ -329,7 +320,7 @@ pub async fn passkeys_show(state: Data, req: HttpRequest) -> Result<HttpResponse
         Some("removed") => Some("The passkey was removed."),
         _ => None,
     };
-    match signed_in(&state, &req).await? {
+    match session_of(&state, &req).await? {
         Some(s) => passkeys_page(&state, s, request, notice, None, StatusCode::OK).await,
         None => Ok(see_other(&with_request("/login", request.as_deref()))),
     }
@@ -349,15 +340,15 @@ pub async fn passkeys_register(
     let credential = field(&pairs, "credential").unwrap_or_default().to_string();
     let name = field(&pairs, "name").unwrap_or_default().to_string();
     let s = session.clone();
-    let outcome = run_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| match uc::user_of(c, &s)? {
-            Some(u) => uc::passkey_finish(c, ctx, &u, &s, &ceremony, &credential, &name, now),
-            None => Ok(Err("You are not signed in.")),
-        },
-    )
-    .await?;
+    let outcome = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        let answer = passkeys::Answer {
+            ceremony: &ceremony,
+            credential: &credential,
+        };
+        uc::passkey_finish(c, ctx, u, &s, answer, &name, now)
+    })
+    .await?
+    .unwrap_or(Err("You are not signed in."));
     match (outcome, request) {
         (Ok(row), Some(r)) => {
             continue_request(&state, &req, session, passkeys::method(&row), r).await
@@ -387,20 +378,22 @@ pub async fn passkeys_remove(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return passkeys_page(&state, session, None, None, Some(&why), StatusCode::BAD_REQUEST)
-            .await;
+        return passkeys_page(
+            &state,
+            session,
+            None,
+            None,
+            Some(&why),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let id = field(&pairs, "id").unwrap_or_default().to_string();
-    let s = session.clone();
-    let removed = run_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| match uc::user_of(c, &s)? {
-            Some(u) => uc::passkey_remove(c, ctx, &u, &id, now),
-            None => Ok(Err("You are not signed in.")),
-        },
-    )
-    .await?;
+    let removed = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        uc::passkey_remove(c, ctx, u, &id, now)
+    })
+    .await?
+    .unwrap_or(Err("You are not signed in."));
     match removed {
         Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
         Err(why) => {
@@ -421,15 +414,7 @@ pub async fn recovery_codes(
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
         return crate::web::account::show_with_alert(&state, &req, session, &why).await;
     }
-    let codes = run_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| match uc::user_of(c, &session)? {
-            Some(u) => uc::recovery_regenerate(c, ctx, &u, now).map(Some),
-            None => Ok(None),
-        },
-    )
-    .await?;
+    let codes = as_user(&state, &req, &session, uc::recovery_regenerate).await?;
     let Some(codes) = codes else {
         return Ok(see_other("/login"));
     };

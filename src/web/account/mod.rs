@@ -166,12 +166,7 @@ pub async fn password(
         .unwrap_or_default()
         .to_string();
     let origin = extractors::origin(&req, &state.config);
-    let permit = state
-        .argon2_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| WebError::Internal(crate::error::InternalError::new(e.to_string())))?;
+    let permit = crate::app::argon2_permit(&state).await?;
     let s = session.clone();
     let outcome = run_conn_as(
         &state,

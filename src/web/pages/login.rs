@@ -10,8 +10,8 @@ use crate::sign_in::{passkeys, sessions};
 use crate::web::csrf;
 use crate::web::errors::{WebError, error_page};
 use crate::web::extractors::{self, field, form_pairs, is_form};
-use crate::web::webauthn::{PasskeyForm, csp};
 use crate::web::session_cookie;
+use crate::web::webauthn::{PasskeyForm, csp};
 
 #[derive(Template)]
 #[template(path = "pages/login.html")]
@@ -166,11 +166,9 @@ pub async fn submit(
             "Your sign-in form expired. Go back, reload the page and try again.",
             None,
         ),
-        Outcome::SignedIn { cookie, next } => HttpResponse::SeeOther()
-            .cookie(session_cookie::set(&state.config, &cookie))
-            .insert_header((header::LOCATION, next))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
+        Outcome::SignedIn { cookie, next } => {
+            crate::web::redirects::signed_in(&state.config, &cookie, &next)
+        }
         Outcome::Failed { view, csrf } => render(
             Render {
                 view: &view,

@@ -11,8 +11,9 @@ use crate::sign_in::second_factor::{
 };
 use crate::sign_in::{passkeys, sessions};
 use crate::web::csrf;
-use crate::web::errors::{WebError, error_page};
+use crate::web::errors::{WebError, error_page, expired_form, refused_form};
 use crate::web::extractors::{self, field, form_pairs, is_form};
+use crate::web::redirects::{see_other, signed_in, with_request};
 use crate::web::session_cookie;
 use crate::web::webauthn::{PasskeyForm, csp};
 
@@ -25,25 +26,6 @@ struct SecondFactorPage<'a> {
     totp: bool,
     passkey: Option<PasskeyForm>,
     alert: Option<&'a str>,
-}
-
-fn login_url(request: Option<&str>) -> String {
-    match request {
-        Some(r) => format!(
-            "/login?{}",
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("request", r)
-                .finish()
-        ),
-        None => "/login".to_string(),
-    }
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 struct Shown {
@@ -85,7 +67,12 @@ async fn prepare(
     .await
 }
 
-fn render(shown: Shown, request: Option<&str>, alert: Option<&str>, status: StatusCode) -> HttpResponse {
+fn render(
+    shown: Shown,
+    request: Option<&str>,
+    alert: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
     let script = shown.passkey.is_some();
     let targets: Vec<String> = shown.view.form_target.iter().cloned().collect();
     let body = SecondFactorPage {
@@ -117,24 +104,30 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
     let cookie = session_cookie::read(&req, &state.config);
     Ok(match prepare(&state, cookie, request.clone()).await? {
         Some(shown) => render(shown, request.as_deref(), None, StatusCode::OK),
-        None => see_other(&login_url(request.as_deref())),
+        None => see_other(&with_request("/login", request.as_deref())),
     })
 }
 
-fn refused_form() -> HttpResponse {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "This form submission was refused.",
-        None,
-    )
+/// A posted form of these pages: checked for origin and encoding, with what every post carries.
+struct Posted {
+    pairs: Vec<(String, String)>,
+    request: Option<String>,
+    cookie: Option<String>,
+    csrf_token: Option<String>,
 }
 
-fn expired_form() -> HttpResponse {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "This form expired. Go back, reload the page and try again.",
-        None,
-    )
+/// `None` when the form is refused (another origin, another encoding).
+fn posted(state: &Data, req: &HttpRequest, body: &web::Bytes) -> Option<Posted> {
+    if !is_form(req) || !csrf::origin_ok(req, &state.config) {
+        return None;
+    }
+    let pairs = form_pairs(body);
+    Some(Posted {
+        request: request_of(&pairs),
+        cookie: session_cookie::read(req, &state.config),
+        csrf_token: field(&pairs, "csrf_token").map(str::to_string),
+        pairs,
+    })
 }
 
 pub async fn submit(
@@ -142,15 +135,18 @@ pub async fn submit(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    if !is_form(&req) || !csrf::origin_ok(&req, &state.config) {
+    let Some(Posted {
+        pairs,
+        request,
+        cookie,
+        csrf_token,
+    }) = posted(&state, &req, &body)
+    else {
         return Ok(refused_form());
-    }
-    let pairs = form_pairs(&body);
-    let request = request_of(&pairs);
-    let cookie = session_cookie::read(&req, &state.config);
+    };
     let attempt = CodeAttempt {
         cookie: cookie.clone(),
-        csrf_token: field(&pairs, "csrf_token").map(str::to_string),
+        csrf_token,
         code: field(&pairs, "code").unwrap_or_default().to_string(),
         request: request.clone(),
         origin: extractors::origin(&req, &state.config),
@@ -163,13 +159,11 @@ pub async fn submit(
     .await?;
     let (alert, status, retry_after) = match outcome {
         CodeOutcome::BadCsrf => return Ok(expired_form()),
-        CodeOutcome::NoSubject => return Ok(see_other(&login_url(request.as_deref()))),
+        CodeOutcome::NoSubject => {
+            return Ok(see_other(&with_request("/login", request.as_deref())));
+        }
         CodeOutcome::Done { cookie, next } => {
-            return Ok(HttpResponse::SeeOther()
-                .cookie(session_cookie::set(&state.config, &cookie))
-                .insert_header((header::LOCATION, next))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish());
+            return Ok(signed_in(&state.config, &cookie, &next));
         }
         CodeOutcome::Failed => (
             "That code is not valid. Check it and try again.".to_string(),
@@ -186,11 +180,10 @@ pub async fn submit(
         ),
     };
     let Some(shown) = prepare(&state, cookie, request.clone()).await? else {
-        return Ok(see_other(&login_url(request.as_deref())));
+        return Ok(see_other(&with_request("/login", request.as_deref())));
     };
     let mut r = render(shown, request.as_deref(), Some(&alert), status);
-    if let Some(v) = retry_after.and_then(|s| header::HeaderValue::from_str(&s.to_string()).ok())
-    {
+    if let Some(v) = retry_after.and_then(|s| header::HeaderValue::from_str(&s.to_string()).ok()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     Ok(r)
@@ -202,15 +195,18 @@ pub async fn passkey(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    if !is_form(&req) || !csrf::origin_ok(&req, &state.config) {
+    let Some(Posted {
+        pairs,
+        request,
+        cookie,
+        csrf_token,
+    }) = posted(&state, &req, &body)
+    else {
         return Ok(refused_form());
-    }
-    let pairs = form_pairs(&body);
-    let request = request_of(&pairs);
-    let cookie = session_cookie::read(&req, &state.config);
+    };
     let attempt = PasskeyAttempt {
         cookie: cookie.clone(),
-        csrf_token: field(&pairs, "csrf_token").map(str::to_string),
+        csrf_token,
         ceremony: field(&pairs, "ceremony").unwrap_or_default().to_string(),
         credential: field(&pairs, "credential").unwrap_or_default().to_string(),
         request: request.clone(),
@@ -229,15 +225,16 @@ pub async fn passkey(
             "Passkeys are not available on this server.",
             None,
         ),
-        PasskeyOutcome::Done { cookie, next } => HttpResponse::SeeOther()
-            .cookie(session_cookie::set(&state.config, &cookie))
-            .insert_header((header::LOCATION, next))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
+        PasskeyOutcome::Done { cookie, next } => signed_in(&state.config, &cookie, &next),
         PasskeyOutcome::Refused(why) => {
             // Back to the page the ceremony came from, with a fresh ceremony and the reason.
             match prepare(&state, cookie, request.clone()).await? {
-                Some(shown) => render(shown, request.as_deref(), Some(why), StatusCode::BAD_REQUEST),
+                Some(shown) => render(
+                    shown,
+                    request.as_deref(),
+                    Some(why),
+                    StatusCode::BAD_REQUEST,
+                ),
                 None => error_page(StatusCode::BAD_REQUEST, why, None),
             }
         }

@@ -94,7 +94,11 @@ pub async fn enrol_totp(b: &Browser, app: &TestApp) -> String {
     let code = totp_code(&secret, app.clock.naive());
     let (status, path, done) =
         page(post_with_csrf(b, app, &body, "/account/totp", &[("code", &code)]).await);
-    assert_eq!((status, path.as_str()), (StatusCode::OK, "/account"), "{done}");
+    assert_eq!(
+        (status, path.as_str()),
+        (StatusCode::OK, "/account"),
+        "{done}"
+    );
     assert!(done.contains("Authenticator app: on"), "{done}");
     secret
 }

@@ -219,11 +219,13 @@ impl Driver {
 
     /// The credentials a virtual authenticator holds.
     pub async fn credentials(&self, authenticator: &str) -> Vec<Value> {
-        self.get(&format!("webauthn/authenticator/{authenticator}/credentials"))
-            .await
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.get(&format!(
+            "webauthn/authenticator/{authenticator}/credentials"
+        ))
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
     }
 
     pub async fn quit(mut self) {

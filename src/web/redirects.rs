@@ -1,0 +1,30 @@
+//! The redirects pages answer with after a form: never cached, the session cookie renewed when
+//! sign-in changed it.
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+
+use crate::config::Config;
+use crate::web::session_cookie;
+
+/// 303 to a path of ours.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// 303 after a sign-in step, carrying the new session cookie.
+pub fn signed_in(config: &Config, cookie: &str, next: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .cookie(session_cookie::set(config, cookie))
+        .insert_header((header::LOCATION, next.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// `path` with the authorization request it belongs to, if any.
+pub fn with_request(path: &str, request: Option<&str>) -> String {
+    crate::sign_in::login::with_request(path, request)
+}
