@@ -218,6 +218,97 @@ fn users_are_added_shown_disabled_and_listed() {
     assert_eq!(v[0]["alg"], "RS256");
 }
 
+fn sqlite_conn(cli: &Cli) -> portcullis::db::DbConn {
+    use diesel::Connection;
+    let db = cli.dir.path().join("data/portcullis.db");
+    portcullis::db::DbConn::Sqlite(
+        diesel::sqlite::SqliteConnection::establish(db.to_str().unwrap()).unwrap(),
+    )
+}
+
+/// Gives `username` a TOTP secret sealed under the dev master key, a passkey and two
+/// recovery codes, as the account pages would.
+fn give_factors(cli: &Cli, username: &str, secret: &[u8]) {
+    let master = portcullis::keys::master::MasterKey::parse(
+        &std::fs::read_to_string(cli.dir.path().join("data/master.key")).unwrap(),
+    )
+    .unwrap();
+    let mut conn = sqlite_conn(cli);
+    let user = portcullis::store::users::find_by_username(&mut conn, username)
+        .unwrap()
+        .unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    use portcullis::store::mfa;
+    mfa::totp_begin(
+        &mut conn,
+        &mfa::Totp {
+            user_id: user.id.clone(),
+            secret: portcullis::sign_in::totp::seal(&master, &user.id, secret).unwrap(),
+            confirmed: true,
+            last_step: None,
+            created_at: now,
+            confirmed_at: Some(now),
+            last_used_at: None,
+        },
+    )
+    .unwrap();
+    mfa::passkey_insert(
+        &mut conn,
+        &mfa::PasskeyRow {
+            credential_id: "cred-1".into(),
+            user_id: user.id.clone(),
+            name: "Work laptop".into(),
+            passkey: "{}".into(),
+            backup_eligible: false,
+            backup_state: false,
+            sign_count: 0,
+            created_at: now,
+            last_used_at: None,
+        },
+    )
+    .unwrap();
+    let (_, rows) = portcullis::sign_in::recovery_codes::new_set(&user.id, now);
+    mfa::recovery_replace(&mut conn, &user.id, &rows[..2]).unwrap();
+}
+
+#[test]
+fn user_show_lists_factors_without_secrets_and_reset_mfa_removes_them_audited() {
+    let cli = Cli::new();
+    let add = cli.run(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("correct horse battery staple\n"),
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let secret = b"12345678901234567890";
+    give_factors(&cli, "alice", secret);
+    let show = cli.run(&["user", "show", "alice", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(v["mfa"]["totp"], true);
+    assert_eq!(v["mfa"]["passkeys"][0]["name"], "Work laptop");
+    assert_eq!(v["mfa"]["recovery_codes_remaining"], 2);
+    let text = cli.run(&["user", "show", "alice"], None).stdout;
+    assert!(text.contains("totp: on") && text.contains("passkeys: 1 (Work laptop)"), "{text}");
+    for out in [&show.stdout, &text] {
+        assert!(!out.contains("v1:") && !out.contains("GEZDGNBVGY3TQOJQ"), "no secret: {out}");
+    }
+
+    let missing = cli.run(&["user", "reset-mfa", "nobody"], None);
+    assert_eq!(missing.code, 1);
+    assert_eq!(missing.stderr.lines().count(), 1);
+    let reset = cli.run(&["user", "reset-mfa", "alice", "--json"], None);
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    let v: serde_json::Value = serde_json::from_str(&reset.stdout).unwrap();
+    assert_eq!(v["removed"]["passkeys"], 1);
+    let v: serde_json::Value =
+        serde_json::from_str(&cli.run(&["user", "show", "alice", "--json"], None).stdout).unwrap();
+    assert_eq!(v["mfa"]["totp"], false);
+    assert_eq!(v["mfa"]["passkeys"], serde_json::json!([]));
+    assert_eq!(v["mfa"]["recovery_codes_remaining"], 0);
+    let tail = cli.run(&["audit", "tail", "-n", "5"], None).stdout;
+    assert!(tail.contains("admin.user.reset_mfa"), "{tail}");
+    assert_eq!(cli.run(&["audit", "verify"], None).code, 0);
+}
+
 #[test]
 fn migrate_creates_the_database_under_data() {
     let cli = Cli::new();
@@ -719,6 +810,12 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
     use diesel::Connection;
     let cli = Cli::new();
     assert_eq!(cli.run(&["keys", "list"], None).code, 0);
+    let add = cli.run(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("correct horse battery staple\n"),
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    give_factors(&cli, "alice", b"12345678901234567890");
     let old_text = std::fs::read_to_string(cli.dir.path().join("data/master.key")).unwrap();
     let new_text = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
     let run = |args: &[&str], previous: bool| {
@@ -745,6 +842,7 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
     );
     let v: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
     assert_eq!(v["signing_keys"], 3, "RS256, ES256 and EdDSA");
+    assert_eq!(v["totp_secrets"], 1);
     // Idempotent: nothing left under the old key.
     let again = run(&["keys", "rotate-master", "--json"], true);
     let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
@@ -763,6 +861,10 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
     let purpose = portcullis::keys::signing::SEAL_PURPOSE;
     assert!(portcullis::keys::at_rest::open(&new, purpose, &key.kid, &key.private_pem).is_ok());
     assert!(portcullis::keys::at_rest::open(&old, purpose, &key.kid, &key.private_pem).is_err());
+    let totp = portcullis::store::mfa::totp_all(&mut conn).unwrap();
+    let opened =
+        portcullis::sign_in::totp::open(&new, None, &totp[0].user_id, &totp[0].secret).unwrap();
+    assert_eq!(opened.as_slice(), b"12345678901234567890");
 }
 
 #[tokio::test]
