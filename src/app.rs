@@ -418,15 +418,15 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/account/passkeys",
-            web::get().to(crate::web::account::mfa::passkeys_show),
+            web::get().to(crate::web::account::passkeys::show),
         )
         .route(
             "/account/passkeys",
-            web::post().to(crate::web::account::mfa::passkeys_register),
+            web::post().to(crate::web::account::passkeys::register),
         )
         .route(
             "/account/passkeys/remove",
-            web::post().to(crate::web::account::mfa::passkeys_remove),
+            web::post().to(crate::web::account::passkeys::remove),
         )
         .route(
             "/account/recovery-codes",

@@ -25,27 +25,7 @@ use crate::store::clients::{self, Client};
 use crate::store::sessions::Session;
 use crate::store::{consents, session_clients, users};
 
-/// The authentication context class of a password sign-in (discovery `acr_values_supported`).
-pub const ACR_SINGLE_FACTOR: &str = "1";
-/// Two factors: a password and a second factor, or a passkey with user verification.
-pub const ACR_MULTI_FACTOR: &str = "2";
-
-/// The `acr` a session earns.
-pub fn acr_of(session: &Session) -> &'static str {
-    if crate::sign_in::sessions::is_multi_factor(session) {
-        ACR_MULTI_FACTOR
-    } else {
-        ACR_SINGLE_FACTOR
-    }
-}
-
-/// `acr_values` asks for two factors when it names "2" and does not also accept "1".
-fn acr_values_require_mfa(params: &BTreeMap<String, String>) -> bool {
-    params.get("acr_values").is_some_and(|v| {
-        let values: Vec<&str> = v.split(' ').filter(|s| !s.is_empty()).collect();
-        values.contains(&ACR_MULTI_FACTOR) && !values.contains(&ACR_SINGLE_FACTOR)
-    })
-}
+pub use crate::oauth::acr::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR};
 
 /// What the endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +65,7 @@ pub struct Valid {
 }
 
 impl Valid {
-    fn error(&self, ctx: Ctx<'_>, e: AuthorizeError, description: &str) -> Outcome {
+    pub fn error(&self, ctx: Ctx<'_>, e: AuthorizeError, description: &str) -> Outcome {
         Outcome::Respond(error_response(
             ctx,
             &self.redirect_uri,
@@ -511,35 +491,8 @@ fn evaluate(
             request_id: row.id.clone(),
         });
     };
-    let client_requires = valid.client.require_mfa;
-    if (client_requires || acr_values_require_mfa(&valid.params))
-        && !crate::sign_in::sessions::is_multi_factor(session)
-    {
-        let has_factor = crate::sign_in::second_factor::factors(conn, &user.id)?.any();
-        if prompt_none {
-            auth_requests::delete(conn, &row.id)?;
-            return Ok(valid.error(
-                ctx,
-                AuthorizeError::InteractionRequired,
-                "a second factor is required",
-            ));
-        }
-        if has_factor {
-            return Ok(Outcome::SecondFactor {
-                request_id: row.id.clone(),
-            });
-        }
-        if client_requires {
-            return Ok(Outcome::Enrol {
-                request_id: row.id.clone(),
-            });
-        }
-        auth_requests::delete(conn, &row.id)?;
-        return Ok(valid.error(
-            ctx,
-            AuthorizeError::UnmetAuthenticationRequirements,
-            "the user has no second factor",
-        ));
+    if let Some(outcome) = crate::oauth::acr::step_up(conn, ctx, row, valid, session, &user.id)? {
+        return Ok(outcome);
     }
     if !valid.client.skip_consent {
         let consent = consents::find(conn, &user.id, &valid.client.client_id)?;
@@ -584,7 +537,7 @@ fn issue_code(
         auth_time: session.auth_time.map(|t| t.and_utc().timestamp()),
         amr: serde_json::from_str(&session.amr).unwrap_or_default(),
         sid: Some(session.sid.clone()),
-        acr: Some(acr_of(session).to_string()),
+        acr: Some(crate::oauth::acr::acr_of(session).to_string()),
         max_age_requested: valid.max_age.is_some(),
         claims_userinfo: valid.claims.0.clone(),
         claims_id_token: valid.claims.1.clone(),

@@ -1,5 +1,6 @@
 //! OAuth 2.0: authorization requests, the token endpoint and the oxide-auth primitives over diesel.
 
+pub mod acr;
 pub mod authorize;
 pub mod client_auth;
 pub mod errors;

@@ -237,7 +237,7 @@ fn give_factors(cli: &Cli, username: &str, secret: &[u8]) {
     let user = portcullis::store::users::find_by_username(&mut conn, username)
         .unwrap()
         .unwrap();
-    let now = chrono::Utc::now().naive_utc();
+    let now = portcullis::clock::Clock::System.naive();
     use portcullis::store::mfa;
     mfa::totp_begin(
         &mut conn,
@@ -287,9 +287,15 @@ fn user_show_lists_factors_without_secrets_and_reset_mfa_removes_them_audited() 
     assert_eq!(v["mfa"]["passkeys"][0]["name"], "Work laptop");
     assert_eq!(v["mfa"]["recovery_codes_remaining"], 2);
     let text = cli.run(&["user", "show", "alice"], None).stdout;
-    assert!(text.contains("totp: on") && text.contains("passkeys: 1 (Work laptop)"), "{text}");
+    assert!(
+        text.contains("totp: on") && text.contains("passkeys: 1 (Work laptop)"),
+        "{text}"
+    );
     for out in [&show.stdout, &text] {
-        assert!(!out.contains("v1:") && !out.contains("GEZDGNBVGY3TQOJQ"), "no secret: {out}");
+        assert!(
+            !out.contains("v1:") && !out.contains("GEZDGNBVGY3TQOJQ"),
+            "no secret: {out}"
+        );
     }
 
     let missing = cli.run(&["user", "reset-mfa", "nobody"], None);

@@ -1,17 +1,18 @@
-//! `/account/totp`, `/account/passkeys` and `/account/recovery-codes`.
+//! `/account/totp` and `/account/recovery-codes`, and what the second-factor pages of the
+//! account share (see `passkeys.rs` for `/account/passkeys`).
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::account::mfa::{self as uc, PasskeyView, Reauth, TotpView};
+use crate::account::mfa::{self as uc, Reauth, TotpView};
 use chrono::NaiveDateTime;
 
 use crate::app::{run, run_as, run_conn_as, web_data::Data};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
-use crate::sign_in::{passkeys, second_factor, sessions};
+use crate::sign_in::{second_factor, sessions};
 use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::web::account::guarded;
@@ -19,7 +20,7 @@ use crate::web::errors::WebError;
 use crate::web::extractors::{self, field, form_pairs};
 use crate::web::redirects::{see_other, signed_in, with_request};
 use crate::web::session_cookie;
-use crate::web::webauthn::{PasskeyForm, csp};
+use crate::web::webauthn::csp;
 
 #[derive(Template)]
 #[template(path = "pages/account_totp.html")]
@@ -31,23 +32,17 @@ struct TotpPage<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "pages/account_passkeys.html")]
-struct PasskeysPage<'a> {
-    passkeys: &'a [PasskeyView],
-    register: Option<PasskeyForm>,
-    csrf_token: &'a str,
-    request: Option<&'a str>,
-    notice: Option<&'a str>,
-    alert: Option<&'a str>,
-}
-
-#[derive(Template)]
 #[template(path = "pages/account_recovery_codes.html")]
 struct RecoveryCodesPage<'a> {
     codes: &'a [String],
 }
 
-fn html(status: StatusCode, body: String, script: bool, targets: &[String]) -> HttpResponse {
+pub(super) fn html(
+    status: StatusCode,
+    body: String,
+    script: bool,
+    targets: &[String],
+) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -56,7 +51,7 @@ fn html(status: StatusCode, body: String, script: bool, targets: &[String]) -> H
 }
 
 /// When enrolling on the way to an application, the form leads on to its redirect origin.
-fn targets_of(
+pub(super) fn targets_of(
     c: &mut crate::db::DbConn,
     ctx: crate::context::Ctx<'_>,
     request: Option<&str>,
@@ -68,7 +63,7 @@ fn targets_of(
         .collect())
 }
 
-fn request_of(pairs: &[(String, String)]) -> Option<String> {
+pub(super) fn request_of(pairs: &[(String, String)]) -> Option<String> {
     field(pairs, "request")
         .map(str::to_string)
         .filter(|r| !r.is_empty())
@@ -76,7 +71,7 @@ fn request_of(pairs: &[(String, String)]) -> Option<String> {
 
 /// Runs a use case for the session's user, audited with the request's origin; `None` when the
 /// session has no (enabled) user any more.
-async fn as_user<T, F>(
+pub(super) async fn as_user<T, F>(
     state: &Data,
     req: &HttpRequest,
     session: &Session,
@@ -101,7 +96,10 @@ where
 }
 
 /// The signed-in session of a GET, if any.
-async fn session_of(state: &Data, req: &HttpRequest) -> Result<Option<Session>, WebError> {
+pub(super) async fn session_of(
+    state: &Data,
+    req: &HttpRequest,
+) -> Result<Option<Session>, WebError> {
     let cookie = session_cookie::read(req, &state.config);
     let s = run(state, move |c, ctx, now| match cookie {
         Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes),
@@ -112,7 +110,7 @@ async fn session_of(state: &Data, req: &HttpRequest) -> Result<Option<Session>, 
 }
 
 /// After enrolling on the way to an application: the session now has two factors.
-async fn continue_request(
+pub(super) async fn continue_request(
     state: &Data,
     req: &HttpRequest,
     session: Session,
@@ -219,7 +217,7 @@ pub async fn totp_confirm(
 }
 
 /// Checks the current password typed into a removal form.
-async fn reauth(
+pub(super) async fn reauth(
     state: &Data,
     req: &HttpRequest,
     session: &Session,
@@ -271,134 +269,6 @@ pub async fn totp_remove(
         None => Ok(see_other("/login")),
         Some(Ok(())) => Ok(see_other("/account?done=totp-removed")),
         Some(Err(why)) => totp_page(&state, session, None, Some(why), StatusCode::CONFLICT).await,
-    }
-}
-
-async fn passkeys_page(
-    state: &Data,
-    session: Session,
-    request: Option<String>,
-    notice: Option<&str>,
-    alert: Option<&str>,
-    status: StatusCode,
-) -> Result<HttpResponse, WebError> {
-    let csrf = session.csrf_token.clone();
-    let req_id = request.clone();
-    let found = run(state, move |c, ctx, now| {
-        let Some(u) = uc::user_of(c, &session)? else {
-            return Ok(None);
-        };
-        let list = uc::passkey_views(c, &u.id)?;
-        let started = uc::passkey_begin(c, ctx, &u, &session, now)?;
-        let targets = targets_of(c, ctx, req_id.as_deref(), now)?;
-        Ok(Some((list, started, targets)))
-    })
-    .await?;
-    let Some((list, started, targets)) = found else {
-        return Ok(see_other("/login"));
-    };
-    let register = started.map(PasskeyForm::register);
-    let script = register.is_some();
-    let body = PasskeysPage {
-        passkeys: &list,
-        register,
-        csrf_token: &csrf,
-        request: request.as_deref(),
-        notice,
-        alert,
-    }
-    .render()
-    .unwrap_or_default();
-    Ok(html(status, body, script, &targets))
-}
-
-pub async fn passkeys_show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
-    let pairs = form_pairs(req.query_string().as_bytes());
-    let request = request_of(&pairs);
-    let notice = match field(&pairs, "done") {
-        Some("added") => Some("The passkey was added."),
-        Some("removed") => Some("The passkey was removed."),
-        _ => None,
-    };
-    match session_of(&state, &req).await? {
-        Some(s) => passkeys_page(&state, s, request, notice, None, StatusCode::OK).await,
-        None => Ok(see_other(&with_request("/login", request.as_deref()))),
-    }
-}
-
-pub async fn passkeys_register(
-    state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let request = request_of(&pairs);
-    let ceremony = field(&pairs, "ceremony").unwrap_or_default().to_string();
-    let credential = field(&pairs, "credential").unwrap_or_default().to_string();
-    let name = field(&pairs, "name").unwrap_or_default().to_string();
-    let s = session.clone();
-    let outcome = as_user(&state, &req, &session, move |c, ctx, u, now| {
-        let answer = passkeys::Answer {
-            ceremony: &ceremony,
-            credential: &credential,
-        };
-        uc::passkey_finish(c, ctx, u, &s, answer, &name, now)
-    })
-    .await?
-    .unwrap_or(Err("You are not signed in."));
-    match (outcome, request) {
-        (Ok(row), Some(r)) => {
-            continue_request(&state, &req, session, passkeys::method(&row), r).await
-        }
-        (Ok(_), None) => Ok(see_other("/account/passkeys?done=added")),
-        (Err(why), request) => {
-            passkeys_page(
-                &state,
-                session,
-                request,
-                None,
-                Some(why),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
-    }
-}
-
-pub async fn passkeys_remove(
-    state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return passkeys_page(
-            &state,
-            session,
-            None,
-            None,
-            Some(&why),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-    }
-    let id = field(&pairs, "id").unwrap_or_default().to_string();
-    let removed = as_user(&state, &req, &session, move |c, ctx, u, now| {
-        uc::passkey_remove(c, ctx, u, &id, now)
-    })
-    .await?
-    .unwrap_or(Err("You are not signed in."));
-    match removed {
-        Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
-        Err(why) => {
-            passkeys_page(&state, session, None, None, Some(why), StatusCode::CONFLICT).await
-        }
     }
 }
 

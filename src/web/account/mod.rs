@@ -14,6 +14,7 @@ use crate::web::extractors::{self, field, form_pairs, is_form};
 use crate::web::session_cookie;
 
 pub mod mfa;
+pub mod passkeys;
 
 #[derive(Template)]
 #[template(path = "pages/account.html")]

@@ -1,0 +1,155 @@
+//! `/account/passkeys`: list, register and remove passkeys.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::account::mfa::{self as uc, PasskeyView};
+use crate::app::{run, web_data::Data};
+use crate::sign_in::passkeys;
+use crate::store::sessions::Session;
+use crate::web::account::guarded;
+use crate::web::account::mfa::{
+    as_user, continue_request, html, reauth, request_of, session_of, targets_of,
+};
+use crate::web::errors::WebError;
+use crate::web::extractors::{field, form_pairs};
+use crate::web::redirects::{see_other, with_request};
+use crate::web::webauthn::PasskeyForm;
+
+#[derive(Template)]
+#[template(path = "pages/account_passkeys.html")]
+struct PasskeysPage<'a> {
+    passkeys: &'a [PasskeyView],
+    register: Option<PasskeyForm>,
+    csrf_token: &'a str,
+    request: Option<&'a str>,
+    notice: Option<&'a str>,
+    alert: Option<&'a str>,
+}
+
+async fn page(
+    state: &Data,
+    session: Session,
+    request: Option<String>,
+    notice: Option<&str>,
+    alert: Option<&str>,
+    status: StatusCode,
+) -> Result<HttpResponse, WebError> {
+    let csrf = session.csrf_token.clone();
+    let req_id = request.clone();
+    let found = run(state, move |c, ctx, now| {
+        let Some(u) = uc::user_of(c, &session)? else {
+            return Ok(None);
+        };
+        let list = uc::passkey_views(c, &u.id)?;
+        let started = uc::passkey_begin(c, ctx, &u, &session, now)?;
+        let targets = targets_of(c, ctx, req_id.as_deref(), now)?;
+        Ok(Some((list, started, targets)))
+    })
+    .await?;
+    let Some((list, started, targets)) = found else {
+        return Ok(see_other("/login"));
+    };
+    let register = started.map(PasskeyForm::register);
+    let script = register.is_some();
+    let body = PasskeysPage {
+        passkeys: &list,
+        register,
+        csrf_token: &csrf,
+        request: request.as_deref(),
+        notice,
+        alert,
+    }
+    .render()
+    .unwrap_or_default();
+    Ok(html(status, body, script, &targets))
+}
+
+pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let pairs = form_pairs(req.query_string().as_bytes());
+    let request = request_of(&pairs);
+    let notice = match field(&pairs, "done") {
+        Some("added") => Some("The passkey was added."),
+        Some("removed") => Some("The passkey was removed."),
+        _ => None,
+    };
+    match session_of(&state, &req).await? {
+        Some(s) => page(&state, s, request, notice, None, StatusCode::OK).await,
+        None => Ok(see_other(&with_request("/login", request.as_deref()))),
+    }
+}
+
+pub async fn register(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let request = request_of(&pairs);
+    let ceremony = field(&pairs, "ceremony").unwrap_or_default().to_string();
+    let credential = field(&pairs, "credential").unwrap_or_default().to_string();
+    let name = field(&pairs, "name").unwrap_or_default().to_string();
+    let s = session.clone();
+    let outcome = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        let answer = passkeys::Answer {
+            ceremony: &ceremony,
+            credential: &credential,
+        };
+        uc::passkey_finish(c, ctx, u, &s, answer, &name, now)
+    })
+    .await?
+    .unwrap_or(Err("You are not signed in."));
+    match (outcome, request) {
+        (Ok(row), Some(r)) => {
+            continue_request(&state, &req, session, passkeys::method(&row), r).await
+        }
+        (Ok(_), None) => Ok(see_other("/account/passkeys?done=added")),
+        (Err(why), request) => {
+            page(
+                &state,
+                session,
+                request,
+                None,
+                Some(why),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn remove(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
+        return page(
+            &state,
+            session,
+            None,
+            None,
+            Some(&why),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let id = field(&pairs, "id").unwrap_or_default().to_string();
+    let removed = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        uc::passkey_remove(c, ctx, u, &id, now)
+    })
+    .await?
+    .unwrap_or(Err("You are not signed in."));
+    match removed {
+        Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
+        Err(why) => page(&state, session, None, None, Some(why), StatusCode::CONFLICT).await,
+    }
+}
