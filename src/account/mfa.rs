@@ -15,7 +15,7 @@ use crate::sign_in::{password, recovery_codes, throttle, totp};
 use crate::store::mfa::{self, PasskeyRow, Totp};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
-use crate::store::{clients, consents};
+use crate::store::{clients, consents, tokens};
 
 fn when(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -168,16 +168,23 @@ pub fn totp_confirm(
 }
 
 /// What a removal would leave, and whether the user's applications allow that.
+/// The user's applications: those they consented to or that hold live tokens of theirs.
 fn removal_refused(
     conn: &mut DbConn,
     user_id: &str,
     after: &Factors,
+    now: NaiveDateTime,
 ) -> Result<Option<&'static str>, InternalError> {
     if after.totp || after.passkeys > 0 {
         return Ok(None);
     }
-    for c in consents::for_user(conn, user_id)? {
-        if clients::find(conn, &c.client_id)?.is_some_and(|cl| cl.require_mfa) {
+    let mut used: Vec<String> = consents::for_user(conn, user_id)?
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    used.extend(tokens::clients_of_user(conn, user_id, now)?);
+    for client_id in used {
+        if clients::find(conn, &client_id)?.is_some_and(|cl| cl.require_mfa) {
             return Ok(Some(
                 "This is your last second factor, and an application you use requires one. Add another factor first.",
             ));
@@ -240,7 +247,7 @@ pub fn totp_remove(
 ) -> Result<Result<(), &'static str>, InternalError> {
     let mut after = second_factor::factors(conn, &user.id)?;
     after.totp = false;
-    if let Some(why) = removal_refused(conn, &user.id, &after)? {
+    if let Some(why) = removal_refused(conn, &user.id, &after, now)? {
         return Ok(Err(why));
     }
     mfa::totp_delete(conn, &user.id)?;
@@ -318,7 +325,7 @@ pub fn passkey_remove(
     }
     let mut after = second_factor::factors(conn, &user.id)?;
     after.passkeys = after.passkeys.saturating_sub(1);
-    if let Some(why) = removal_refused(conn, &user.id, &after)? {
+    if let Some(why) = removal_refused(conn, &user.id, &after, now)? {
         return Ok(Err(why));
     }
     mfa::passkey_delete(conn, &user.id, credential_id)?;

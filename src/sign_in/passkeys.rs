@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDateTime};
 use serde::de::DeserializeOwned;
+use webauthn_rs::prelude::WebauthnError;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid,
@@ -263,6 +264,22 @@ pub struct Verified {
     pub passwordless: bool,
 }
 
+/// A refused assertion, and whose passkey looks copied when its signature counter went back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub why: Refusal,
+    pub compromised: Option<String>,
+}
+
+impl From<Refusal> for Refused {
+    fn from(why: Refusal) -> Refused {
+        Refused {
+            why,
+            compromised: None,
+        }
+    }
+}
+
 /// Finishes either kind of authentication ceremony; updates the counter and backup flags.
 pub fn finish_authentication(
     conn: &mut DbConn,
@@ -271,22 +288,22 @@ pub fn finish_authentication(
     sid: &str,
     credential: &str,
     now: NaiveDateTime,
-) -> Result<Result<Verified, Refusal>, InternalError> {
+) -> Result<Result<Verified, Refused>, InternalError> {
     const EXPIRED: Refusal = "The passkey request expired. Reload the page and try again.";
     const REFUSED: Refusal = "The passkey was not accepted.";
     let Ok(cred) = serde_json::from_str::<PublicKeyCredential>(credential) else {
-        return Ok(Err("The browser's answer could not be read."));
+        return Ok(Err("The browser's answer could not be read.".into()));
     };
     let id = URL_SAFE_NO_PAD.encode(cred.get_credential_id());
     // Taken first, whatever follows: a ceremony is answered at most once.
     let Some(c) = mfa::ceremony_take(conn, &sha256_hex(ceremony))? else {
-        return Ok(Err(EXPIRED));
+        return Ok(Err(EXPIRED.into()));
     };
     if c.sid != sid || c.expires_at <= now {
-        return Ok(Err(EXPIRED));
+        return Ok(Err(EXPIRED.into()));
     }
     let Some(mut row) = mfa::passkey_find(conn, &id)? else {
-        return Ok(Err(REFUSED));
+        return Ok(Err(REFUSED.into()));
     };
     let Some(mut passkey) = parse(&row) else {
         return Err(InternalError::new("stored passkey unreadable"));
@@ -296,25 +313,31 @@ pub fn finish_authentication(
             let state: DiscoverableAuthentication = serde_json::from_str(&c.state)?;
             match wa.identify_discoverable_authentication(&cred) {
                 Ok((handle, _)) if handle == user_handle(&row.user_id) => {}
-                _ => return Ok(Err(REFUSED)),
+                _ => return Ok(Err(REFUSED.into())),
             }
             wa.finish_discoverable_authentication_v2(&cred, state, &passkey)
         }
         AUTHENTICATE => {
             let state: PasskeyAuthentication = serde_json::from_str(&c.state)?;
             if c.user_id.as_deref() != Some(row.user_id.as_str()) {
-                return Ok(Err(REFUSED));
+                return Ok(Err(REFUSED.into()));
             }
             wa.finish_passkey_authentication(&cred, &state)
         }
-        _ => return Ok(Err(EXPIRED)),
+        _ => return Ok(Err(EXPIRED.into())),
     };
     let result = match result {
         Ok(r) if r.user_verified() => r,
-        Ok(_) => return Ok(Err(REFUSED)),
+        Ok(_) => return Ok(Err(REFUSED.into())),
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            return Ok(Err(Refused {
+                why: REFUSED,
+                compromised: Some(row.user_id.clone()),
+            }));
+        }
         Err(e) => {
             tracing::info!(error = %e, "passkey assertion refused");
-            return Ok(Err(REFUSED));
+            return Ok(Err(REFUSED.into()));
         }
     };
     passkey.update_credential(&result);

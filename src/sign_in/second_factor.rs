@@ -329,14 +329,24 @@ pub fn submit_passkey(
             now,
         )? {
             Ok(v) => v,
-            Err(why) => {
-                audit::record(
-                    c,
-                    ctx.meta,
-                    now,
-                    Event::new("sign_in", "failure").details(json!({"reason": "passkey_refused"})),
-                )?;
-                return Ok(PasskeyOutcome::Refused(why));
+            Err(refused) => {
+                let mut ev =
+                    Event::new("sign_in", "failure").details(json!({"reason": "passkey_refused"}));
+                ev.user_id = refused.compromised.as_deref();
+                audit::record(c, ctx.meta, now, ev)?;
+                // A signature counter that went backwards: the key may have been copied.
+                if let Some(user_id) = &refused.compromised {
+                    detect::raise(
+                        c,
+                        ctx,
+                        now,
+                        "passkey_counter",
+                        Some(user_id),
+                        None,
+                        json!({"reason": "signature counter went backwards"}),
+                    )?;
+                }
+                return Ok(PasskeyOutcome::Refused(refused.why));
             }
         };
         // A second step must be answered by the user whose password was given.

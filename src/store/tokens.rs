@@ -63,6 +63,21 @@ pub fn revoke_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
         .execute(conn)
 }
 
+/// The clients holding live (unrevoked, unexpired) tokens of a user.
+pub fn clients_of_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    tokens::table
+        .filter(tokens::user_id.eq(user_id))
+        .filter(tokens::revoked.eq(false))
+        .filter(tokens::expires_at.gt(now))
+        .select(tokens::client_id)
+        .distinct()
+        .load(conn)
+}
+
 pub fn revoke_one(conn: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
     diesel::update(tokens::table.find(token_hash))
         .set(tokens::revoked.eq(true))

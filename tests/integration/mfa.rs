@@ -439,12 +439,8 @@ async fn removing_totp_needs_the_password_and_keeps_the_last_factor_of_an_mfa_cl
         Landing::Client(_, q) => q,
         other => panic!("{other:?}"),
     };
+    // The client skips consent: its live tokens make it one of alice's applications.
     exchange(&app, &secret, &param(&q, "code").unwrap()).await;
-    // The client skips consent; record the connection as a consent would.
-    app.sql(
-        "INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
-         SELECT id, 'app', 'openid', created_at, created_at FROM users WHERE username = 'alice'",
-    );
 
     let (_, _, page_body) = page(b.follow(&app, app.url("/account/totp")).await);
     let (status, _, wrong) = page(

@@ -251,3 +251,53 @@ async fn a_ceremony_begun_on_one_instance_is_finished_on_another() {
     let (_, path, _) = page(b2.follow(&app, app.url("/account")).await);
     assert_eq!(path, "/account");
 }
+
+#[tokio::test]
+async fn a_signature_counter_that_goes_backwards_is_refused_and_raises_an_alert() {
+    let app = localhost_app().await;
+    app.add_user("alice", None, None);
+    let mut key = SoftPasskey::new(true);
+    register(&signed_in(&app, "alice").await, &app, &mut key, "Laptop").await;
+    // The server has seen a higher counter than this authenticator will send: a copy of the
+    // key was used elsewhere.
+    {
+        let mut c = app.conn();
+        let conn: &mut portcullis::db::DbConn = &mut c;
+        let id = stored_ids(conn).remove(0);
+        let mut row = portcullis::store::mfa::passkey_find(conn, &id)
+            .unwrap()
+            .unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&row.passkey).unwrap();
+        json["cred"]["counter"] = serde_json::json!(1000);
+        row.passkey = json.to_string();
+        row.sign_count = 1000;
+        portcullis::store::mfa::passkey_used(conn, &row).unwrap();
+    }
+    let b = Browser::new();
+    let (_, path, second) = page(password_step(&b, &app, "alice").await);
+    assert_eq!(path, "/login/second-factor");
+    let (landing, _, _) = answer(&b, &app, &app, &mut key, &second).await;
+    let (status, path, _) = page(landing);
+    assert_eq!(
+        (status, path.as_str()),
+        (StatusCode::BAD_REQUEST, "/login/passkey")
+    );
+    let alerts: Vec<String> = {
+        use diesel::prelude::*;
+        use portcullis::db::schema::audit_log::dsl::*;
+        let mut c = app.conn();
+        let conn: &mut portcullis::db::DbConn = &mut c;
+        audit_log
+            .filter(event.eq("alert.passkey_counter"))
+            .select(event)
+            .load(conn)
+            .unwrap()
+    };
+    assert_eq!(alerts.len(), 1);
+}
+
+fn stored_ids(conn: &mut portcullis::db::DbConn) -> Vec<String> {
+    use diesel::prelude::*;
+    use portcullis::db::schema::passkeys::dsl::*;
+    passkeys.select(credential_id).load(conn).unwrap()
+}
