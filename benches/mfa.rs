@@ -7,6 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::report;
+
 use std::time::Instant;
 
 use portcullis::app::AppState;
@@ -22,17 +26,6 @@ use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, 
 
 const TOTP_CHECKS: usize = 20_000;
 const ROUNDS: usize = 300;
-
-fn report(name: &str, n: usize, mut latencies: Vec<f64>, total: f64) {
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
-    println!(
-        "{name:<40} {n:>6} ops  {:>9.0} ops/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
-        n as f64 / total,
-        p(0.50),
-        p(0.99)
-    );
-}
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::report;
+
 use std::net::TcpListener;
 use std::time::Instant;
 
@@ -19,17 +23,6 @@ use portcullis::store::{clients, tokens, users};
 
 const ROTATIONS: usize = 500;
 const HTTP_REQUESTS: usize = 2000;
-
-fn report(name: &str, n: usize, mut latencies: Vec<f64>, total: f64) {
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
-    println!(
-        "{name:<32} {n:>6} ops  {:>9.0} ops/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
-        n as f64 / total,
-        p(0.50),
-        p(0.99)
-    );
-}
 
 fn setup(dir: &std::path::Path, port: u16) -> AppState {
     let mut config = Config::build(
