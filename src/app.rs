@@ -431,6 +431,10 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/recovery-codes",
             web::post().to(crate::web::account::mfa::recovery_codes),
+        )
+        .route(
+            "/account/recovery-codes/remove",
+            web::post().to(crate::web::account::mfa::recovery_codes_remove),
         );
 }
 

@@ -361,6 +361,31 @@ pub fn recovery_regenerate(
     Ok(codes)
 }
 
+/// Removes the user's recovery codes (kept while they are all that satisfies an MFA client).
+pub fn recovery_remove(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    user: &User,
+    now: NaiveDateTime,
+) -> Result<Result<(), &'static str>, InternalError> {
+    let mut after = second_factor::factors(conn, &user.id)?;
+    after.recovery_remaining = 0;
+    if let Some(why) = removal_refused(conn, &user.id, &after, now)? {
+        return Ok(Err(why));
+    }
+    let removed = mfa::recovery_delete_for(conn, &user.id)?;
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new("mfa.recovery_codes.remove", "success")
+            .user(&user.id)
+            .actor(&user.id)
+            .details(json!({"count": removed})),
+    )?;
+    Ok(Ok(()))
+}
+
 /// Every factor of a user, removed by an operator (`portcullis user reset-mfa`, which audits).
 pub fn reset(conn: &mut DbConn, user_id: &str) -> Result<Factors, InternalError> {
     let before = second_factor::factors(conn, user_id)?;

@@ -175,6 +175,23 @@ async fn recovery_codes_work_once_and_a_new_set_replaces_the_old() {
     assert_eq!(path, "/login/second-factor");
     let (_, path, _) = page(submit_code(&b3, &app, &body, &fresh[3]).await);
     assert_eq!(path, "/account");
+
+    // Removing them (password required) ends the second step for a user with nothing else.
+    let (_, _, account) = page(b3.follow(&app, app.url("/account")).await);
+    let (_, path, done) = page(
+        post_with_csrf(
+            &b3,
+            &app,
+            &account,
+            "/account/recovery-codes/remove",
+            &[("current_password", PASSWORD)],
+        )
+        .await,
+    );
+    assert_eq!(path, "/account");
+    assert!(done.contains("id=\"recovery-remaining\">0<"));
+    let (_, path, _) = page(password_step(&Browser::new(), &app, "alice").await);
+    assert_eq!(path, "/account");
 }
 
 #[tokio::test]

@@ -293,3 +293,22 @@ pub async fn recovery_codes(
         .unwrap_or_default();
     Ok(html(StatusCode::OK, body, false, &[]))
 }
+
+pub async fn recovery_codes_remove(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (session, pairs) = match guarded(&state, &req, &body).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
+        return crate::web::account::show_with_alert(&state, &req, session, &why).await;
+    }
+    match as_user(&state, &req, &session, uc::recovery_remove).await? {
+        None => Ok(see_other("/login")),
+        Some(Ok(())) => Ok(see_other("/account?done=recovery-removed")),
+        Some(Err(why)) => crate::web::account::show_with_alert(&state, &req, session, why).await,
+    }
+}

@@ -68,6 +68,7 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "app" => Some("The application was disconnected."),
         "totp" => Some("Your authenticator app is set up. Consider creating recovery codes too."),
         "totp-removed" => Some("The authenticator app was removed."),
+        "recovery-removed" => Some("Your recovery codes were removed."),
         "expired" => Some(
             "Your password has expired. Choose a new one below, then return to the application.",
         ),
