@@ -169,12 +169,16 @@ pub fn totp_confirm(
 
 /// What a removal would leave, and whether the user's applications allow that.
 /// The user's applications: those they consented to or that hold live tokens of theirs.
+/// Refuses a removal (`remove` applied to the user's factors) that would leave no TOTP or
+/// passkey while one of those applications requires a second factor.
 fn removal_refused(
     conn: &mut DbConn,
     user_id: &str,
-    after: &Factors,
     now: NaiveDateTime,
+    remove: impl FnOnce(&mut Factors),
 ) -> Result<Option<&'static str>, InternalError> {
+    let mut after = second_factor::factors(conn, user_id)?;
+    remove(&mut after);
     if after.totp || after.passkeys > 0 {
         return Ok(None);
     }
@@ -245,9 +249,7 @@ pub fn totp_remove(
     user: &User,
     now: NaiveDateTime,
 ) -> Result<Result<(), &'static str>, InternalError> {
-    let mut after = second_factor::factors(conn, &user.id)?;
-    after.totp = false;
-    if let Some(why) = removal_refused(conn, &user.id, &after, now)? {
+    if let Some(why) = removal_refused(conn, &user.id, now, |f| f.totp = false)? {
         return Ok(Err(why));
     }
     mfa::totp_delete(conn, &user.id)?;
@@ -323,9 +325,9 @@ pub fn passkey_remove(
     if mfa::passkey_find(conn, credential_id)?.is_none_or(|p| p.user_id != user.id) {
         return Ok(Err("That passkey does not exist."));
     }
-    let mut after = second_factor::factors(conn, &user.id)?;
-    after.passkeys = after.passkeys.saturating_sub(1);
-    if let Some(why) = removal_refused(conn, &user.id, &after, now)? {
+    if let Some(why) = removal_refused(conn, &user.id, now, |f| {
+        f.passkeys = f.passkeys.saturating_sub(1)
+    })? {
         return Ok(Err(why));
     }
     mfa::passkey_delete(conn, &user.id, credential_id)?;
@@ -368,9 +370,7 @@ pub fn recovery_remove(
     user: &User,
     now: NaiveDateTime,
 ) -> Result<Result<(), &'static str>, InternalError> {
-    let mut after = second_factor::factors(conn, &user.id)?;
-    after.recovery_remaining = 0;
-    if let Some(why) = removal_refused(conn, &user.id, &after, now)? {
+    if let Some(why) = removal_refused(conn, &user.id, now, |f| f.recovery_remaining = 0)? {
         return Ok(Err(why));
     }
     let removed = mfa::recovery_delete_for(conn, &user.id)?;
