@@ -167,10 +167,9 @@ pub fn totp_confirm(
     Ok(true)
 }
 
-/// What a removal would leave, and whether the user's applications allow that.
-/// The user's applications: those they consented to or that hold live tokens of theirs.
 /// Refuses a removal (`remove` applied to the user's factors) that would leave no TOTP or
-/// passkey while one of those applications requires a second factor.
+/// passkey while one of the user's applications (consented to, or holding live tokens)
+/// requires a second factor.
 fn removal_refused(
     conn: &mut DbConn,
     user_id: &str,
