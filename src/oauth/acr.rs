@@ -25,12 +25,70 @@ pub fn acr_of(session: &Session) -> &'static str {
     }
 }
 
-/// `acr_values` asks for two factors when it names "2" and does not also accept "1".
-pub fn acr_values_require_mfa(params: &BTreeMap<String, String>) -> bool {
-    params.get("acr_values").is_some_and(|v| {
-        let values: Vec<&str> = v.split(' ').filter(|s| !s.is_empty()).collect();
-        values.contains(&ACR_MULTI_FACTOR) && !values.contains(&ACR_SINGLE_FACTOR)
-    })
+/// What a request asks of the authentication context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demand {
+    /// One factor is acceptable (or nothing was asked).
+    Any,
+    /// Two factors.
+    MultiFactor,
+    /// Essential values of which we support none (OpenID Connect Core §5.5.1.1): the request
+    /// must fail.
+    Unsupported,
+}
+
+fn demand_of(values: &[String]) -> Demand {
+    let has = |v: &str| values.iter().any(|x| x == v);
+    if has(ACR_SINGLE_FACTOR) {
+        Demand::Any
+    } else if has(ACR_MULTI_FACTOR) {
+        Demand::MultiFactor
+    } else {
+        Demand::Unsupported
+    }
+}
+
+/// The essential `acr` values of a `claims` request parameter, if any.
+fn essential_acr(params: &BTreeMap<String, String>) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(params.get("claims")?).ok()?;
+    let acr = v.get("id_token")?.get("acr")?;
+    if acr.get("essential")?.as_bool() != Some(true) {
+        return None;
+    }
+    let mut values: Vec<String> = acr
+        .get("values")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(one) = acr.get("value").and_then(|v| v.as_str()) {
+        values.push(one.to_string());
+    }
+    (!values.is_empty()).then_some(values)
+}
+
+/// `acr_values` (voluntary: unknown values are ignored) and an essential `acr` claim
+/// (binding). Two factors are demanded when "2" is asked for and "1" is not acceptable.
+pub fn demand(params: &BTreeMap<String, String>) -> Demand {
+    if let Some(values) = essential_acr(params) {
+        return demand_of(&values);
+    }
+    let values: Vec<String> = params
+        .get("acr_values")
+        .map(|v| {
+            v.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    match demand_of(&values) {
+        Demand::Unsupported => Demand::Any,
+        d => d,
+    }
 }
 
 /// When the request needs two factors and the session has one: the second step, enrolment,
@@ -45,7 +103,16 @@ pub fn step_up(
 ) -> Result<Option<Outcome>, InternalError> {
     let prompt_none = valid.prompt.iter().any(|p| p == "none");
     let client_requires = valid.client.require_mfa;
-    if !(client_requires || acr_values_require_mfa(&valid.params))
+    let demand = demand(&valid.params);
+    if demand == Demand::Unsupported {
+        auth_requests::delete(conn, &row.id)?;
+        return Ok(Some(valid.error(
+            ctx,
+            AuthorizeError::UnmetAuthenticationRequirements,
+            "none of the essential acr values is supported",
+        )));
+    }
+    if !(client_requires || demand == Demand::MultiFactor)
         || crate::sign_in::sessions::is_multi_factor(session)
     {
         return Ok(None);
@@ -81,16 +148,38 @@ pub fn step_up(
 mod tests {
     use super::*;
 
-    fn params(acr: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([("acr_values".to_string(), acr.to_string())])
+    fn params(name: &str, value: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([(name.to_string(), value.to_string())])
     }
 
     #[test]
     fn acr_values_demand_two_factors_only_when_one_is_not_acceptable() {
-        assert!(acr_values_require_mfa(&params("2")));
-        assert!(!acr_values_require_mfa(&params("2 1")));
-        assert!(!acr_values_require_mfa(&params("1")));
-        assert!(!acr_values_require_mfa(&params("urn:unknown")));
-        assert!(!acr_values_require_mfa(&BTreeMap::new()));
+        assert_eq!(demand(&params("acr_values", "2")), Demand::MultiFactor);
+        assert_eq!(demand(&params("acr_values", "2 1")), Demand::Any);
+        assert_eq!(demand(&params("acr_values", "1")), Demand::Any);
+        assert_eq!(demand(&params("acr_values", "urn:unknown")), Demand::Any);
+        assert_eq!(demand(&BTreeMap::new()), Demand::Any);
+    }
+
+    #[test]
+    fn an_essential_acr_claim_binds() {
+        let c = |j: &str| demand(&params("claims", j));
+        assert_eq!(
+            c(r#"{"id_token":{"acr":{"essential":true,"values":["2"]}}}"#),
+            Demand::MultiFactor
+        );
+        assert_eq!(
+            c(r#"{"id_token":{"acr":{"essential":true,"value":"1"}}}"#),
+            Demand::Any
+        );
+        assert_eq!(
+            c(r#"{"id_token":{"acr":{"essential":true,"values":["urn:gold"]}}}"#),
+            Demand::Unsupported
+        );
+        assert_eq!(
+            c(r#"{"id_token":{"acr":{"values":["urn:gold"]}}}"#),
+            Demand::Any,
+            "voluntary"
+        );
     }
 }

@@ -381,6 +381,23 @@ async fn acr_values_2_steps_up_a_password_session_or_is_answered_with_an_error()
         Some("unmet_authentication_requirements")
     );
     assert_eq!(param(&q, "state").as_deref(), Some("st"));
+    // An essential acr claim with values we do not offer fails the same way.
+    let claims =
+        crate::flow::urlencode(r#"{"id_token":{"acr":{"essential":true,"values":["urn:gold"]}}}"#);
+    let q = match bob
+        .follow(
+            &app,
+            authorize_url(&app, "openid", &format!("&claims={claims}")),
+        )
+        .await
+    {
+        Landing::Client(_, q) => q,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        param(&q, "error").as_deref(),
+        Some("unmet_authentication_requirements")
+    );
 }
 
 #[tokio::test]
