@@ -26,9 +26,11 @@ const AUTHENTICATE: &str = "authenticate";
 const DISCOVER: &str = "discover";
 
 /// The relying party for the issuer: its host is the RP id, its origin the only origin.
+/// `None` for an issuer on an IP address, where browsers refuse WebAuthn: no passkey
+/// buttons are shown then.
 pub fn relying_party(issuer: &str) -> Option<Webauthn> {
     let url = Url::parse(issuer).ok()?;
-    let host = url.host_str()?.to_string();
+    let host = url.domain()?.to_string();
     let origin = Url::parse(&url.origin().ascii_serialization()).ok()?;
     WebauthnBuilder::new(&host, &origin)
         .ok()?
@@ -364,6 +366,7 @@ mod tests {
         assert!(relying_party("http://localhost:8080").is_some());
         assert!(relying_party("https://id.example.com").is_some());
         assert!(relying_party("not a url").is_none());
+        assert!(relying_party("http://127.0.0.1:8080").is_none());
     }
 
     #[test]

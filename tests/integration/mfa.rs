@@ -90,6 +90,10 @@ async fn sign_in_needs_a_current_code_which_is_accepted_once() {
         !body.contains("passkey-signin"),
         "no passkey, no passkey button"
     );
+    assert!(
+        !body.contains("webauthn.js"),
+        "no script where no ceremony can run (an IP-address issuer)"
+    );
     let (_, path, _) = page(b.follow(&app, app.url("/account")).await);
     assert_eq!(path, "/login", "not signed in before the second factor");
 
