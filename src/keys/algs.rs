@@ -26,9 +26,17 @@ pub fn jws_alg(alg: &str) -> Option<CoreJwsSigningAlgorithm> {
     }
 }
 
+/// An RSA key: openidconnect's type describes it (its JWK), ring signs with it, about three
+/// times faster than the rsa crate (PKCS#1 v1.5 signatures are deterministic, so both give the
+/// same bytes).
+pub struct RsaKey {
+    described: CoreRsaPrivateSigningKey,
+    signer: ring::signature::RsaKeyPair,
+}
+
 /// A private signing key of any supported algorithm.
 pub enum AnyKey {
-    Rsa(CoreRsaPrivateSigningKey),
+    Rsa(Box<RsaKey>),
     Es256(p256::ecdsa::SigningKey, String),
     EdDsa(ed25519_dalek::SigningKey, String),
 }
@@ -70,9 +78,18 @@ impl AnyKey {
     pub fn from_material(alg: &str, kid: &str, material: &[u8]) -> Result<AnyKey, String> {
         match alg {
             RS256 => {
+                use rsa::pkcs1::DecodeRsaPrivateKey;
                 let pem = std::str::from_utf8(material).map_err(|_| "RSA key is not PEM")?;
-                CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.to_string())))
-                    .map(AnyKey::Rsa)
+                let described = CoreRsaPrivateSigningKey::from_pem(
+                    pem,
+                    Some(JsonWebKeyId::new(kid.to_string())),
+                )?;
+                let der = rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+                    .and_then(|k| k.to_pkcs1_der())
+                    .map_err(|e| format!("invalid RSA key: {e}"))?;
+                let signer = ring::signature::RsaKeyPair::from_der(der.as_bytes())
+                    .map_err(|e| format!("RSA key refused for signing: {e}"))?;
+                Ok(AnyKey::Rsa(Box::new(RsaKey { described, signer })))
             }
             ES256 => p256::ecdsa::SigningKey::from_slice(material)
                 .map(|k| AnyKey::Es256(k, kid.to_string()))
@@ -117,7 +134,19 @@ impl PrivateSigningKey for AnyKey {
 
     fn sign(&self, alg: &CoreJwsSigningAlgorithm, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         match (self, alg) {
-            (AnyKey::Rsa(k), _) => k.sign(alg, message),
+            (AnyKey::Rsa(k), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256) => {
+                let mut sig = vec![0u8; k.signer.public().modulus_len()];
+                k.signer
+                    .sign(
+                        &ring::signature::RSA_PKCS1_SHA256,
+                        &ring::rand::SystemRandom::new(),
+                        message,
+                        &mut sig,
+                    )
+                    .map_err(|_| SigningError::CryptoError)?;
+                Ok(sig)
+            }
+            (AnyKey::Rsa(k), _) => k.described.sign(alg, message),
             (AnyKey::Es256(k, _), CoreJwsSigningAlgorithm::EcdsaP256Sha256) => {
                 use p256::ecdsa::signature::Signer;
                 let sig: p256::ecdsa::Signature = k.sign(message);
@@ -135,7 +164,7 @@ impl PrivateSigningKey for AnyKey {
 
     fn as_verification_key(&self) -> CoreJsonWebKey {
         match self {
-            AnyKey::Rsa(k) => k.as_verification_key(),
+            AnyKey::Rsa(k) => k.described.as_verification_key(),
             AnyKey::Es256(k, kid) => {
                 let point = k.verifying_key().to_sec1_point(false);
                 let bytes = point.as_bytes();
@@ -241,5 +270,22 @@ mod tests {
             assert!(!public.verify(alg, b"hellO", &sig), "{alg}");
             assert!(!public.verify(RS256, b"hello", &sig), "{alg}");
         }
+    }
+
+    /// ring signs RS256; the rsa crate (openidconnect's own signer) gives the same bytes, and
+    /// the published JWK verifies them.
+    #[test]
+    fn rs256_signed_with_ring_matches_the_rsa_crate_and_verifies() {
+        let material = generate(RS256).unwrap();
+        let key = AnyKey::from_material(RS256, "r1", &material).unwrap();
+        let alg = jws_alg(RS256).unwrap();
+        let sig = key.sign(&alg, b"hello").unwrap();
+        let AnyKey::Rsa(k) = &key else {
+            panic!("an RSA key")
+        };
+        assert_eq!(sig, k.described.sign(&alg, b"hello").unwrap());
+        let public = PublicKey::from_jwk(&key.public_jwk(RS256, "r1")).unwrap();
+        assert!(public.verify(RS256, b"hello", &sig));
+        assert!(!public.verify(RS256, b"hellO", &sig));
     }
 }
