@@ -250,17 +250,25 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             }
             let factors = crate::sign_in::second_factor::factors(&mut conn, &u.id)?;
             let keys = crate::store::mfa::passkeys_for(&mut conn, &u.id)?;
+            // Passkey names are the user's own words ("Alice's phone"): masked like names.
+            let key_name = |n: &str| {
+                if reveal {
+                    n.to_string()
+                } else {
+                    crate::audit::mask(n)
+                }
+            };
             let mut doc = user_json_as(&u, reveal);
             doc["mfa"] = json!({
                 "totp": factors.totp,
                 "passkeys": keys.iter().map(|p| json!({
-                    "name": p.name,
+                    "name": key_name(&p.name),
                     "created_at": p.created_at.and_utc().to_rfc3339(),
                     "last_used_at": p.last_used_at.map(|t| t.and_utc().to_rfc3339()),
                 })).collect::<Vec<_>>(),
                 "recovery_codes_remaining": factors.recovery_remaining,
             });
-            let names: Vec<&str> = keys.iter().map(|p| p.name.as_str()).collect();
+            let names: Vec<String> = keys.iter().map(|p| key_name(&p.name)).collect();
             let text = format!(
                 "username: {}\nid: {}\nemail: {}\nname: {}\ngroups: {}\nroles: {}\ndisabled: {}\ncreated: {}\ntotp: {}\npasskeys: {}{}\nrecovery codes left: {}",
                 u.username,

@@ -77,6 +77,7 @@
     var el = form.querySelector('[data-webauthn-error]');
     if (el) {
       el.textContent = message;
+      el.setAttribute('role', 'alert');
       el.hidden = false;
     }
   }

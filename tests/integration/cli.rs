@@ -284,14 +284,19 @@ fn user_show_lists_factors_without_secrets_and_reset_mfa_removes_them_audited() 
     let show = cli.run(&["user", "show", "alice", "--json"], None);
     let v: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
     assert_eq!(v["mfa"]["totp"], true);
-    assert_eq!(v["mfa"]["passkeys"][0]["name"], "Work laptop");
+    assert_eq!(
+        v["mfa"]["passkeys"][0]["name"], "W****",
+        "masked like a name"
+    );
     assert_eq!(v["mfa"]["recovery_codes_remaining"], 2);
     let text = cli.run(&["user", "show", "alice"], None).stdout;
     assert!(
-        text.contains("totp: on") && text.contains("passkeys: 1 (Work laptop)"),
+        text.contains("totp: on") && text.contains("passkeys: 1 (W****)"),
         "{text}"
     );
-    for out in [&show.stdout, &text] {
+    let revealed = cli.run(&["user", "show", "alice", "--reveal"], None).stdout;
+    assert!(revealed.contains("passkeys: 1 (Work laptop)"), "{revealed}");
+    for out in [&show.stdout, &text, &revealed] {
         assert!(
             !out.contains("v1:") && !out.contains("GEZDGNBVGY3TQOJQ"),
             "no secret: {out}"

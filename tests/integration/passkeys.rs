@@ -105,6 +105,10 @@ async fn a_registered_passkey_is_the_second_factor_and_its_counter_moves() {
     let mut spec = ClientSpec::confidential("app");
     spec.skip_consent = true;
     let secret = app.add_client(spec).unwrap();
+    // The sign-in page offers a passkey, and shows no alert before anything went wrong.
+    let (_, _, login) = page(Browser::new().follow(&app, app.url("/login")).await);
+    assert!(login.contains("id=\"passkey-login\""));
+    assert!(!login.contains("role=\"alert\""));
     let mut key = SoftPasskey::new(true);
     let b = signed_in(&app, "alice").await;
     let listed = register(&b, &app, &mut key, "Laptop <key>").await;
