@@ -361,6 +361,7 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         .route("/authorize", web::post().to(oauth::authorize::post))
         .route("/authorize/resume", web::get().to(oauth::authorize::resume))
         .route("/token", web::post().to(oauth::token::token))
+        .route("/par", web::post().to(oauth::par::push))
         .route("/revoke", web::post().to(oauth::token_management::revoke))
         .route(
             "/introspect",

@@ -1,5 +1,5 @@
 //! The periodic purge of what has expired: sessions, parked requests, codes, tokens, throttle
-//! counters and finished back-channel deliveries.
+//! counters, finished back-channel deliveries, passkey ceremonies and pushed requests.
 
 use chrono::{Duration, NaiveDateTime};
 
@@ -19,6 +19,7 @@ pub struct Purged {
     pub deliveries: usize,
     pub audit_entries: usize,
     pub ceremonies: usize,
+    pub pushed_requests: usize,
 }
 
 pub fn purge(
@@ -36,6 +37,7 @@ pub fn purge(
         throttles: throttles::purge(conn, now - Duration::seconds(config.throttle.window))?,
         deliveries: logout_deliveries::purge(conn, now - Duration::days(7))?,
         ceremonies: crate::store::mfa::ceremonies_purge(conn, now)?,
+        pushed_requests: crate::store::pushed_requests::purge(conn, now)?,
         audit_entries: match config.audit_retention_days {
             Some(days) => crate::audit::prune(conn, now - Duration::days(days))?,
             None => 0,

@@ -245,7 +245,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pushed_requests (id) {
+        id -> Text,
+        client_id -> Text,
+        params -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    pushed_requests,
     totp_credentials,
     passkeys,
     recovery_codes,

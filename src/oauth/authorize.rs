@@ -307,6 +307,15 @@ pub fn start(
     session: Option<&Session>,
     now: NaiveDateTime,
 ) -> Result<Outcome, InternalError> {
+    let pushed;
+    let pairs = match crate::oauth::par::resolve(conn, pairs, now)? {
+        crate::oauth::par::Resolved::NotPushed => pairs,
+        crate::oauth::par::Resolved::Pushed(p) => {
+            pushed = p;
+            &pushed
+        }
+        crate::oauth::par::Resolved::Refused(m) => return Ok(Outcome::ErrorPage(m)),
+    };
     let valid = match validate(conn, ctx, pairs)? {
         Ok(v) => v,
         Err(outcome) => return Ok(outcome),

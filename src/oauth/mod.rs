@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod errors;
 pub mod grant_data;
 pub mod introspection;
+pub mod par;
 pub mod primitives;
 pub mod redirect;
 pub mod revocation;

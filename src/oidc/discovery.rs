@@ -18,6 +18,8 @@ pub fn metadata(config: &Config, signing_algs: &[String]) -> Value {
         "revocation_endpoint": u("/revoke"),
         "introspection_endpoint": u("/introspect"),
         "end_session_endpoint": u("/logout"),
+        "pushed_authorization_request_endpoint": u("/par"),
+        "require_pushed_authorization_requests": false,
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

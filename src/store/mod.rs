@@ -8,6 +8,7 @@ pub mod consents;
 pub mod logout_deliveries;
 pub mod mfa;
 pub mod password_history;
+pub mod pushed_requests;
 pub mod session_clients;
 pub mod sessions;
 pub mod signing_keys;

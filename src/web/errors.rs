@@ -110,6 +110,15 @@ pub fn oauth_json_error(
     description: &str,
     www_authenticate: Option<&str>,
 ) -> HttpResponse {
+    oauth_json_error_code(error.code(), description, www_authenticate)
+}
+
+/// The same with any error code (the pushed-request endpoint answers authorization errors).
+pub fn oauth_json_error_code(
+    code: &str,
+    description: &str,
+    www_authenticate: Option<&str>,
+) -> HttpResponse {
     let status = if www_authenticate.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
@@ -124,7 +133,7 @@ pub fn oauth_json_error(
         b.insert_header((header::WWW_AUTHENTICATE, v));
     }
     b.json(serde_json::json!({
-        "error": error.code(),
+        "error": code,
         "error_description": ascii_description(description),
     }))
 }

@@ -19,6 +19,7 @@ mod master_rotation;
 mod mfa;
 mod mfa_browser;
 mod observability;
+mod par;
 mod passkeys;
 mod token_errors;
 mod token_management;

@@ -1,3 +1,4 @@
 pub mod authorize;
+pub mod par;
 pub mod token;
 pub mod token_management;

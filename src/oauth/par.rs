@@ -1,0 +1,155 @@
+//! Pushed authorization requests (RFC 9126): a client posts its authorization parameters
+//! directly, authenticated, and sends the browser to `/authorize` with only `client_id` and
+//! the `request_uri` it got back. The parameters never pass through the browser.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDateTime};
+
+use crate::audit::{self, Event};
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
+use crate::keys::secrets::{random_token, sha256_hex};
+use crate::oauth::authorize::{self, Outcome};
+use crate::oauth::token::{self, TokenReply};
+use crate::store::pushed_requests::{self, PushedRequest};
+
+/// The form of every request_uri we issue (RFC 9126 §2.2).
+pub const URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// How long a pushed request may wait for the browser, in seconds.
+pub const LIFETIME: i64 = 60;
+
+/// Client credentials are for this endpoint, never for the stored request.
+const CREDENTIALS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParReply {
+    Created {
+        request_uri: String,
+        expires_in: i64,
+    },
+    Error {
+        code: String,
+        description: String,
+        /// Set for 401 answers (client authentication failed).
+        www_authenticate: Option<String>,
+    },
+}
+
+fn invalid(description: &str) -> ParReply {
+    ParReply::Error {
+        code: "invalid_request".into(),
+        description: description.into(),
+        www_authenticate: None,
+    }
+}
+
+/// Authenticates the client, validates the request as `/authorize` would, and stores it.
+pub fn push(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    pairs: &[(String, String)],
+    authorization: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<ParReply, InternalError> {
+    let (client, form) = match token::authenticated_form(conn, pairs, authorization)? {
+        Ok(x) => x,
+        Err(TokenReply::Error {
+            error,
+            description,
+            www_authenticate,
+        }) => {
+            return Ok(ParReply::Error {
+                code: error.code().into(),
+                description,
+                www_authenticate,
+            });
+        }
+        Err(TokenReply::Success(_)) => return Ok(invalid("client authentication failed")),
+    };
+    if form.contains_key("request_uri") {
+        return Ok(invalid("request_uri cannot be pushed"));
+    }
+    let mut request: Vec<(String, String)> = form
+        .into_iter()
+        .filter(|(k, _)| !CREDENTIALS.contains(&k.as_str()) && k != "client_id")
+        .collect();
+    request.push(("client_id".into(), client.client_id.clone()));
+    let valid = match authorize::validate(conn, ctx, &request)? {
+        Ok(v) => v,
+        Err(Outcome::Respond(r)) => {
+            let get = |k: &str| {
+                r.params
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            return Ok(ParReply::Error {
+                code: get("error"),
+                description: get("error_description"),
+                www_authenticate: None,
+            });
+        }
+        Err(Outcome::ErrorPage(m)) => return Ok(invalid(&m)),
+        Err(_) => return Ok(invalid("the request is not valid")),
+    };
+    let reference = random_token();
+    pushed_requests::insert(
+        conn,
+        &PushedRequest {
+            id: sha256_hex(&reference),
+            client_id: client.client_id.clone(),
+            params: serde_json::to_string(&valid.params)?,
+            expires_at: now + Duration::seconds(LIFETIME),
+        },
+    )?;
+    audit::record(
+        conn,
+        ctx.meta,
+        now,
+        Event::new("par.push", "success").client(&client.client_id),
+    )?;
+    Ok(ParReply::Created {
+        request_uri: format!("{URI_PREFIX}{reference}"),
+        expires_in: LIFETIME,
+    })
+}
+
+/// What an authorization request that names a pushed request stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// No pushed request: the parameters as received.
+    NotPushed,
+    /// The pushed parameters, which replace everything else the browser sent (RFC 9126 §4).
+    Pushed(Vec<(String, String)>),
+    /// Unknown, used, expired or another client's: an HTML error page.
+    Refused(String),
+}
+
+/// Looks up (and uses up) the pushed request an authorization request names, if any.
+pub fn resolve(
+    conn: &mut DbConn,
+    pairs: &[(String, String)],
+    now: NaiveDateTime,
+) -> Result<Resolved, InternalError> {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let Some(reference) = get("request_uri").and_then(|u| u.strip_prefix(URI_PREFIX)) else {
+        return Ok(Resolved::NotPushed);
+    };
+    const GONE: &str = "This sign-in request has expired or was already used. Return to the application and try again.";
+    let Some(row) = pushed_requests::take(conn, &sha256_hex(reference))? else {
+        return Ok(Resolved::Refused(GONE.into()));
+    };
+    if row.expires_at <= now {
+        return Ok(Resolved::Refused(GONE.into()));
+    }
+    if get("client_id") != Some(row.client_id.as_str()) {
+        return Ok(Resolved::Refused(
+            "This sign-in request belongs to another application.".into(),
+        ));
+    }
+    let params: BTreeMap<String, String> = serde_json::from_str(&row.params)?;
+    Ok(Resolved::Pushed(params.into_iter().collect()))
+}

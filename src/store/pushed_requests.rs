@@ -1,0 +1,40 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::pushed_requests;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pushed_requests)]
+pub struct PushedRequest {
+    /// SHA-256 of the random part of the request_uri.
+    pub id: String,
+    pub client_id: String,
+    /// The validated authorization parameters as a JSON object.
+    pub params: String,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, r: &PushedRequest) -> QueryResult<usize> {
+    diesel::insert_into(pushed_requests::table)
+        .values(r)
+        .execute(conn)
+}
+
+/// Takes a pushed request out: whoever deletes the row owns it, so it is used at most once.
+pub fn take(conn: &mut DbConn, id: &str) -> QueryResult<Option<PushedRequest>> {
+    let Some(r) = pushed_requests::table
+        .find(id)
+        .select(PushedRequest::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let deleted = diesel::delete(pushed_requests::table.find(id)).execute(conn)?;
+    Ok((deleted == 1).then_some(r))
+}
+
+pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(pushed_requests::table.filter(pushed_requests::expires_at.le(now))).execute(conn)
+}

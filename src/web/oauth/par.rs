@@ -1,0 +1,39 @@
+//! `/par`: pushed authorization requests (RFC 9126).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::{run_as, web_data::Data};
+use crate::oauth::par::{self, ParReply};
+use crate::web::errors::{WebError, oauth_json_error_code};
+use crate::web::oauth::token::preflight;
+
+pub async fn push(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (pairs, auth) = match preflight(&state, &req, &body) {
+        Ok(x) => x,
+        Err(refused) => return Ok(*refused),
+    };
+    let reply = run_as(
+        &state,
+        crate::web::extractors::meta(&req, &state.config),
+        move |c, ctx, now| par::push(c, ctx, &pairs, auth.as_deref(), now),
+    )
+    .await?;
+    Ok(match reply {
+        ParReply::Created {
+            request_uri,
+            expires_in,
+        } => HttpResponse::build(StatusCode::CREATED)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({"request_uri": request_uri, "expires_in": expires_in})),
+        ParReply::Error {
+            code,
+            description,
+            www_authenticate,
+        } => oauth_json_error_code(&code, &description, www_authenticate.as_deref()),
+    })
+}
