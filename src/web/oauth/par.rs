@@ -3,26 +3,20 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::{run_as, web_data::Data};
+use crate::app::web_data::Data;
 use crate::oauth::par::{self, ParReply};
 use crate::web::errors::{WebError, oauth_json_error_code};
-use crate::web::oauth::token::preflight;
+use crate::web::oauth::token::token_side;
 
 pub async fn push(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let (pairs, auth) = match preflight(&state, &req, &body) {
-        Ok(x) => x,
-        Err(refused) => return Ok(*refused),
+    let reply = match token_side(&state, &req, &body, par::push).await? {
+        Ok(r) => r,
+        Err(refused) => return Ok(refused),
     };
-    let reply = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| par::push(c, ctx, &pairs, auth.as_deref(), now),
-    )
-    .await?;
     Ok(match reply {
         ParReply::Created {
             request_uri,

@@ -3,7 +3,12 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use chrono::NaiveDateTime;
+
 use crate::app::{run_as, web_data::Data};
+use crate::context::Ctx;
+use crate::db::DbConn;
+use crate::error::InternalError;
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::{self, TokenReply};
 use crate::web::errors::{WebError, oauth_json_error};
@@ -39,22 +44,48 @@ pub fn preflight(
     Ok((pairs, auth))
 }
 
+/// Runs a token-side use case (form pairs, Authorization header) after the preflight, in one
+/// transaction, audited with the request's origin; `Err` is the preflight's refusal.
+pub async fn token_side<T, F>(
+    state: &Data,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    f: F,
+) -> Result<Result<T, HttpResponse>, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &mut DbConn,
+            Ctx<'_>,
+            &[(String, String)],
+            Option<&str>,
+            NaiveDateTime,
+        ) -> Result<T, InternalError>
+        + Send
+        + 'static,
+{
+    let (pairs, auth) = match preflight(state, req, body) {
+        Ok(x) => x,
+        Err(refused) => return Ok(Err(*refused)),
+    };
+    run_as(
+        state,
+        crate::web::extractors::meta(req, &state.config),
+        move |c, ctx, now| f(c, ctx, &pairs, auth.as_deref(), now),
+    )
+    .await
+    .map(Ok)
+}
+
 pub async fn token(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let (pairs, auth) = match preflight(&state, &req, &body) {
-        Ok(x) => x,
-        Err(refused) => return Ok(*refused),
-    };
-    let reply = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| token::token(c, ctx, &pairs, auth.as_deref(), now),
-    )
-    .await?;
-    Ok(answer(reply))
+    Ok(match token_side(&state, &req, &body, token::token).await? {
+        Ok(reply) => answer(reply),
+        Err(refused) => refused,
+    })
 }
 
 /// A token-side answer as HTTP: JSON, never cached; errors per RFC 6749 §5.2.

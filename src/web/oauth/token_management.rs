@@ -3,26 +3,20 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::{run_as, web_data::Data};
+use crate::app::web_data::Data;
 use crate::oauth::{introspection, revocation};
 use crate::web::errors::WebError;
-use crate::web::oauth::token::{answer, preflight};
+use crate::web::oauth::token::{answer, token_side};
 
 pub async fn revoke(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let (pairs, auth) = match preflight(&state, &req, &body) {
-        Ok(x) => x,
-        Err(refused) => return Ok(*refused),
+    let outcome = match token_side(&state, &req, &body, revocation::revoke).await? {
+        Ok(o) => o,
+        Err(refused) => return Ok(refused),
     };
-    let outcome = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| revocation::revoke(c, ctx, &pairs, auth.as_deref(), now),
-    )
-    .await?;
     Ok(match outcome {
         Ok(()) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -36,16 +30,10 @@ pub async fn introspect(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let (pairs, auth) = match preflight(&state, &req, &body) {
-        Ok(x) => x,
-        Err(refused) => return Ok(*refused),
+    let outcome = match token_side(&state, &req, &body, introspection::introspect).await? {
+        Ok(o) => o,
+        Err(refused) => return Ok(refused),
     };
-    let outcome = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| introspection::introspect(c, ctx, &pairs, auth.as_deref(), now),
-    )
-    .await?;
     Ok(match outcome {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
