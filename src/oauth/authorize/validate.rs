@@ -1,0 +1,197 @@
+//! Validation of an authorization request as received: client, redirect URI, then every
+//! parameter, answering at the redirect URI only once it is trusted.
+
+use super::*;
+
+/// Checks a request as received (GET query or POST body). `Err` carries the answer.
+pub fn validate(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    pairs: &[(String, String)],
+) -> Result<Result<Valid, Outcome>, InternalError> {
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    let mut duplicated: Option<String> = None;
+    for (k, v) in pairs {
+        if params.insert(k.clone(), v.clone()).is_some() && duplicated.is_none() {
+            duplicated = Some(k.clone());
+        }
+    }
+    let page = |m: &str| Ok(Err(Outcome::ErrorPage(m.to_string())));
+    if matches!(
+        duplicated.as_deref(),
+        Some("client_id") | Some("redirect_uri")
+    ) {
+        return page("The request repeats client_id or redirect_uri.");
+    }
+    let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
+        return page("The request has no client_id.");
+    };
+    let Some(client) = clients::find(conn, client_id)? else {
+        return page("The application that sent you here is not registered.");
+    };
+    let registered = client.redirect_uri_list();
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(uri) if registered.iter().any(|r| r == uri) => uri.clone(),
+        Some(_) => {
+            return page("The redirect URI of this request is not registered for the application.");
+        }
+        None if registered.len() == 1 && !requested_openid(&params) => registered[0].clone(),
+        None => return page("The request has no redirect_uri."),
+    };
+    let form_post = params.get("response_mode").map(String::as_str) == Some("form_post");
+    let mut valid = Valid {
+        client,
+        redirect_uri,
+        state: params.get("state").cloned(),
+        form_post,
+        scopes: Vec::new(),
+        prompt: Vec::new(),
+        max_age: None,
+        login_hint: params.get("login_hint").cloned(),
+        hint_sub: None,
+        claims: (Vec::new(), Vec::new()),
+        params: BTreeMap::new(),
+    };
+    let invalid = |v: &Valid, m: &str| Ok(Err(v.error(ctx, AuthorizeError::InvalidRequest, m)));
+    if let Some(d) = duplicated {
+        return invalid(&valid, &format!("parameter {d} is repeated"));
+    }
+    match params.get("response_mode").map(String::as_str) {
+        None | Some("query") | Some("form_post") => {}
+        Some(_) => return invalid(&valid, "unsupported response_mode"),
+    }
+    if params.contains_key("request") {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::RequestNotSupported,
+            "request objects are not supported",
+        )));
+    }
+    if params.contains_key("request_uri") {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::RequestUriNotSupported,
+            "request_uri is not supported",
+        )));
+    }
+    match params.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        None | Some("") => return invalid(&valid, "response_type is required"),
+        Some(_) => {
+            return Ok(Err(valid.error(
+                ctx,
+                AuthorizeError::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+    }
+    if !valid
+        .client
+        .grant_type_list()
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::UnauthorizedClient,
+            "the client may not use the authorization code grant",
+        )));
+    }
+    let requested = match scope::parse(params.get("scope").map(String::as_str).unwrap_or("")) {
+        Ok(s) => s,
+        Err(m) => return Ok(Err(valid.error(ctx, AuthorizeError::InvalidScope, &m))),
+    };
+    let allowed = valid.client.scope_list();
+    let refresh_allowed = valid
+        .client
+        .grant_type_list()
+        .iter()
+        .any(|g| g == "refresh_token");
+    valid.scopes = requested
+        .into_iter()
+        .filter(|s| allowed.contains(s))
+        .filter(|s| s != scope::OFFLINE_ACCESS || refresh_allowed)
+        .collect();
+    if valid.scopes.is_empty() {
+        return Ok(Err(valid.error(
+            ctx,
+            AuthorizeError::InvalidScope,
+            "none of the requested scopes is available to this client",
+        )));
+    }
+    match params.get("code_challenge_method").map(String::as_str) {
+        None | Some("S256") => {}
+        Some(_) => return invalid(&valid, "code_challenge_method must be S256"),
+    }
+    match params.get("code_challenge") {
+        Some(c) => {
+            let ok = c.len() == 43
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return invalid(&valid, "code_challenge must be a base64url SHA-256 value");
+            }
+            if !params.contains_key("code_challenge_method") {
+                return invalid(&valid, "code_challenge_method must be S256");
+            }
+        }
+        None if valid.client.public => {
+            return invalid(
+                &valid,
+                "PKCE (code_challenge with S256) is required for public clients",
+            );
+        }
+        None => {}
+    }
+    if let Some(p) = params.get("prompt") {
+        let values: Vec<String> = p
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if values
+            .iter()
+            .any(|v| !matches!(v.as_str(), "none" | "login" | "consent" | "select_account"))
+        {
+            return invalid(&valid, "unsupported prompt value");
+        }
+        if values.iter().any(|v| v == "none") && values.len() > 1 {
+            return invalid(&valid, "prompt=none cannot be combined with other values");
+        }
+        valid.prompt = values;
+    }
+    if let Some(m) = params.get("max_age") {
+        match m.parse::<i64>() {
+            Ok(v) if v >= 0 => valid.max_age = Some(v),
+            _ => return invalid(&valid, "max_age must be a non-negative integer"),
+        }
+    }
+    if params.get("nonce").is_some_and(|n| n.len() > 512) {
+        return invalid(&valid, "nonce is too long");
+    }
+    if let Some(raw) = params.get("claims").filter(|c| !c.is_empty()) {
+        match claims::parse_request(raw) {
+            Ok(c) => valid.claims = c,
+            Err(m) => return invalid(&valid, &m),
+        }
+    }
+    if let Some(hint) = params.get("id_token_hint").filter(|h| !h.is_empty()) {
+        match logout::parse_hint(ctx, hint) {
+            Some(h) if h.aud.contains(&valid.client.client_id) => valid.hint_sub = Some(h.sub),
+            _ => {
+                return invalid(
+                    &valid,
+                    "id_token_hint is not an ID token issued to this client",
+                );
+            }
+        }
+    }
+    valid.params = params;
+    Ok(Ok(valid))
+}
+
+fn requested_openid(params: &BTreeMap<String, String>) -> bool {
+    params
+        .get("scope")
+        .is_some_and(|s| scope::contains(s, scope::OPENID))
+}
