@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod metrics;

@@ -9,6 +9,7 @@ pub mod oidc;
 pub mod pages;
 pub mod rate_limit;
 pub mod redirects;
+pub mod routes;
 pub mod security_headers;
 pub mod session_cookie;
 pub mod tls;

@@ -1,0 +1,119 @@
+//! Background work every instance runs: back-channel and webhook deliveries, the key
+//! schedule, checkpoints and the purge.
+
+use crate::app::{run, web_data};
+use crate::keys::signing;
+use crate::web::errors::WebError;
+
+/// Background work: delivers queued back-channel logouts at once when woken and every few
+/// seconds for retries, and purges expired rows every ten minutes. Runs until the process
+/// ends; any number of instances may run it (deliveries are leased, purges are idempotent).
+pub async fn delivery_loop(state: web_data::Data) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut purge = tokio::time::interval(std::time::Duration::from_secs(600));
+    let mut checkpoint = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = state.wakeup.notified() => {}
+            _ = tick.tick() => {}
+            _ = checkpoint.tick() => {
+                let st = state.clone();
+                if let Err(e) = run(&state, move |c, _ctx, now| {
+                    crate::audit::checkpoint(c, &st.master, now)
+                })
+                .await
+                {
+                    tracing::error!(error = %e, "audit checkpoint failed");
+                }
+                if let Err(e) = rotate_keys(&state).await {
+                    tracing::error!(error = %e, "signing key schedule failed");
+                }
+                continue;
+            }
+            _ = purge.tick() => {
+                match run(&state, |c, ctx, now| crate::maintenance::purge(c, ctx.config, now)).await {
+                    Ok(p) => tracing::debug!(?p, "purged expired rows"),
+                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+                continue;
+            }
+        }
+        if let Err(e) = deliver_due(&state).await {
+            tracing::error!(error = %e, "back-channel logout delivery failed");
+        }
+    }
+}
+
+/// Moves the signing key schedule on and rereads the keys (another instance may have
+/// rotated them).
+pub async fn rotate_keys(state: &web_data::Data) -> Result<(), WebError> {
+    let st = state.clone();
+    let rotation = state.config.rotation();
+    run(state, move |c, _ctx, now| {
+        signing::advance(c, &st.master, &rotation, now)?;
+        st.reload_keys(c)
+    })
+    .await
+}
+
+/// One pass over the due deliveries.
+pub async fn deliver_due(state: &web_data::Data) -> Result<usize, WebError> {
+    use crate::oidc::backchannel;
+    let due = run(state, |c, _ctx, now| backchannel::claim_due(c, now)).await?;
+    let n = due.len();
+    for d in due {
+        let sent = state
+            .http
+            .post(&d.uri)
+            .form(&[("logout_token", d.logout_token.as_str())])
+            .send()
+            .await;
+        let result = match sent {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Err(if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                "connection failed".to_string()
+            }),
+        };
+        run(state, move |c, _ctx, now| {
+            backchannel::record(c, &d, result, now)
+        })
+        .await?;
+    }
+    let (Some(url), Some(secret)) = (
+        state.config.detection.webhook_url.clone(),
+        state.config.webhook_secret.clone(),
+    ) else {
+        return Ok(n);
+    };
+    let hooks = run(state, |c, _ctx, now| {
+        crate::audit::detect::claim_webhooks(c, now)
+    })
+    .await?;
+    let n = n + hooks.len();
+    for d in hooks {
+        let sent = state
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header(
+                "x-portcullis-signature",
+                crate::audit::detect::signature(secret.expose(), &d.body),
+            )
+            .body(d.body.clone())
+            .send()
+            .await;
+        let result = match sent {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Err(_) => Err("connection failed".to_string()),
+        };
+        run(state, move |c, _ctx, now| {
+            crate::audit::detect::record_webhook(c, &d, result, now)
+        })
+        .await?;
+    }
+    Ok(n)
+}
