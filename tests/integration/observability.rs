@@ -341,7 +341,7 @@ async fn readyz_turns_unhealthy_when_the_database_is_unreachable() {
         .path()
         .trim_start_matches('/')
         .to_string();
-    let admin = std::env::var("PORTCULLIS_TEST_DATABASE_URL").unwrap();
+    let admin = crate::support::admin_database_url().unwrap();
     {
         use diesel::{Connection, RunQueryDsl};
         let mut c = diesel::pg::PgConnection::establish(&admin).unwrap();

@@ -51,6 +51,23 @@ impl Drop for PgDatabase {
     }
 }
 
+/// The PostgreSQL server tests create their databases on, from
+/// `PORTCULLIS_TEST_DATABASE_URL`. On loopback, TLS is switched off unless the URL says
+/// otherwise: libpq's OpenSSL state is torn down at process exit while server threads of
+/// finished tests may still be talking to the database, which can crash the test binary
+/// after every test has passed.
+pub fn admin_database_url() -> Option<String> {
+    let raw = std::env::var("PORTCULLIS_TEST_DATABASE_URL").ok()?;
+    let Ok(mut url) = url::Url::parse(&raw) else {
+        return Some(raw);
+    };
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if loopback && !url.query_pairs().any(|(k, _)| k == "sslmode") {
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+    }
+    Some(url.to_string())
+}
+
 /// Where the test database lives, announced once per run.
 pub fn backend() -> &'static str {
     if std::env::var("PORTCULLIS_TEST_DATABASE_URL").is_ok() {
@@ -116,12 +133,9 @@ impl TestApp {
             }
         });
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg) = match (
-            &opts.database_url,
-            std::env::var("PORTCULLIS_TEST_DATABASE_URL"),
-        ) {
+        let (database_url, pg) = match (&opts.database_url, admin_database_url()) {
             (Some(u), _) => (u.clone(), None),
-            (None, Ok(admin_url)) => {
+            (None, Some(admin_url)) => {
                 let name = format!("portcullis_test_{}", random_id());
                 let mut c = diesel::pg::PgConnection::establish(&admin_url)
                     .expect("PORTCULLIS_TEST_DATABASE_URL must point at a reachable PostgreSQL");
@@ -138,7 +152,7 @@ impl TestApp {
                     }),
                 )
             }
-            (None, Err(_)) => (
+            (None, None) => (
                 format!("sqlite://{}", dir.path().join("portcullis.db").display()),
                 None,
             ),
