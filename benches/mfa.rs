@@ -104,7 +104,7 @@ fn main() {
             CodeAttempt {
                 cookie: Some(pending.cookie),
                 csrf_token: Some(pending.session.csrf_token),
-                code: code.clone(),
+                code: portcullis::keys::secrets::Secret::new(code.clone()),
                 request: None,
                 origin: origin.clone(),
             },

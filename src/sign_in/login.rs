@@ -8,7 +8,7 @@ use crate::audit::{self, Event, detect};
 use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
-use crate::keys::secrets::ct_eq;
+use crate::keys::secrets::{Secret, ct_eq};
 use crate::oauth::authorize;
 use crate::oauth::redirect::origin;
 use crate::sign_in::sessions::{self, Origin};
@@ -87,7 +87,8 @@ pub struct Attempt {
     pub cookie: Option<String>,
     pub csrf_token: Option<String>,
     pub username: String,
-    pub password: String,
+    /// Redacted in `Debug`, wiped when dropped.
+    pub password: Secret,
     pub request: Option<String>,
     pub origin: Origin,
 }
@@ -160,11 +161,11 @@ pub fn attempt(
             csrf,
         });
     }
-    let too_long = a.username.len() > 256 || a.password.len() > 4096;
+    let too_long = a.username.len() > 256 || a.password.expose().len() > 4096;
     let checked = if too_long {
         Err(password::BadCredentials)
     } else {
-        password::authenticate(c, ctx.dummy_hash, &a.username, &a.password, now)?
+        password::authenticate(c, ctx.dummy_hash, &a.username, a.password.expose(), now)?
     };
     db::transaction(c, |c| match checked {
         Ok(user) if second_factor::factors(c, &user.id)?.any() => {

@@ -8,7 +8,7 @@ use crate::audit::{self, Event, detect};
 use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
-use crate::keys::secrets::ct_eq;
+use crate::keys::secrets::{Secret, ct_eq};
 use crate::oauth::authorize;
 use crate::sign_in::sessions::{self, Origin, PENDING_SECONDS};
 use crate::sign_in::{login, passkeys, recovery_codes, throttle, totp};
@@ -120,7 +120,8 @@ pub fn complete(
 pub struct CodeAttempt {
     pub cookie: Option<String>,
     pub csrf_token: Option<String>,
-    pub code: String,
+    /// Redacted in `Debug` (a recovery code is a credential), wiped when dropped.
+    pub code: Secret,
     pub request: Option<String>,
     pub origin: Origin,
 }
@@ -224,7 +225,7 @@ pub fn submit_code(
             )?;
             return Ok(CodeOutcome::Throttled { retry_after });
         }
-        match check_code(c, ctx, &user.id, &a.code, now)? {
+        match check_code(c, ctx, &user.id, a.code.expose(), now)? {
             Some(kind) => {
                 let remaining = mfa::recovery_remaining(c, &user.id)?;
                 if let Accepted::Recovery = kind {

@@ -12,6 +12,7 @@ use crate::app::{run, run_as, run_conn_as, web_data::Data};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
+use crate::keys::secrets::Secret;
 use crate::sign_in::{second_factor, sessions};
 use crate::store::sessions::Session;
 use crate::store::users::User;
@@ -223,9 +224,11 @@ pub(super) async fn reauth(
     session: &Session,
     pairs: &[(String, String)],
 ) -> Result<Result<(), String>, WebError> {
-    let presented = field(pairs, "current_password")
-        .unwrap_or_default()
-        .to_string();
+    let presented = Secret::new(
+        field(pairs, "current_password")
+            .unwrap_or_default()
+            .to_string(),
+    );
     let origin = extractors::origin(req, &state.config);
     let permit = crate::app::argon2_permit(state).await?;
     let s = session.clone();
@@ -236,7 +239,7 @@ pub(super) async fn reauth(
             let Some(u) = uc::user_of(c, &s)? else {
                 return Ok(Reauth::Wrong);
             };
-            let r = uc::reauthenticate(c, ctx, &u, &presented, &origin, now);
+            let r = uc::reauthenticate(c, ctx, &u, presented.expose(), &origin, now);
             drop(permit);
             r
         },

@@ -6,6 +6,7 @@ use askama::Template;
 
 use crate::account::{self, Overview, PasswordOutcome};
 use crate::app::{run, run_as, run_conn_as, web_data::Data};
+use crate::keys::secrets::Secret;
 use crate::sign_in::sessions;
 use crate::store::sessions::Session;
 use crate::web::csrf;
@@ -161,12 +162,17 @@ pub async fn password(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let current = field(&pairs, "current_password")
-        .unwrap_or_default()
-        .to_string();
-    let new = field(&pairs, "new_password")
-        .unwrap_or_default()
-        .to_string();
+    // Redacted in Debug, wiped when dropped.
+    let current = Secret::new(
+        field(&pairs, "current_password")
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let new = Secret::new(
+        field(&pairs, "new_password")
+            .unwrap_or_default()
+            .to_string(),
+    );
     let origin = extractors::origin(&req, &state.config);
     let permit = crate::app::argon2_permit(&state).await?;
     let s = session.clone();
@@ -174,7 +180,8 @@ pub async fn password(
         &state,
         crate::web::extractors::meta(&req, &state.config),
         move |c, ctx, now| {
-            let o = account::change_password(c, ctx, &s, &current, &new, &origin, now);
+            let o =
+                account::change_password(c, ctx, &s, current.expose(), new.expose(), &origin, now);
             drop(permit);
             o
         },

@@ -122,7 +122,9 @@ pub async fn submit(
         cookie: session_cookie::read(&req, &state.config),
         csrf_token: field(&pairs, "csrf_token").map(str::to_string),
         username: field(&pairs, "username").unwrap_or_default().to_string(),
-        password: field(&pairs, "password").unwrap_or_default().to_string(),
+        password: crate::keys::secrets::Secret::new(
+            field(&pairs, "password").unwrap_or_default().to_string(),
+        ),
         request: field(&pairs, "request")
             .map(str::to_string)
             .filter(|r| !r.is_empty()),

@@ -147,7 +147,9 @@ pub async fn submit(
     let attempt = CodeAttempt {
         cookie: cookie.clone(),
         csrf_token,
-        code: field(&pairs, "code").unwrap_or_default().to_string(),
+        code: crate::keys::secrets::Secret::new(
+            field(&pairs, "code").unwrap_or_default().to_string(),
+        ),
         request: request.clone(),
         origin: extractors::origin(&req, &state.config),
     };
