@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
+use crate::account::when;
 use crate::audit::{self, Event};
 use crate::context::Ctx;
 use crate::db::{self, DbConn};
@@ -16,10 +17,6 @@ use crate::store::mfa::{self, PasskeyRow, Totp};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
 use crate::store::{clients, consents, tokens};
-
-fn when(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 /// The signed-in user of a session.
 pub fn user_of(conn: &mut DbConn, session: &Session) -> Result<Option<User>, InternalError> {

@@ -40,7 +40,7 @@ pub struct Overview {
     pub factors: crate::sign_in::second_factor::Factors,
 }
 
-fn when(t: NaiveDateTime) -> String {
+pub(crate) fn when(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 

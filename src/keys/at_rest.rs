@@ -83,6 +83,42 @@ pub fn open(
     .map_err(|_| OpenError::Rejected)
 }
 
+/// Opens with the current master key or, during a master key rotation, the previous one
+/// (values not yet resealed still name it).
+pub fn open_current_or_previous(
+    master: &MasterKey,
+    previous: Option<&MasterKey>,
+    purpose: &str,
+    row: &str,
+    sealed: &str,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    match open(master, purpose, row, sealed) {
+        Err(OpenError::OtherKey(id)) => match previous.filter(|p| p.id == id) {
+            Some(p) => open(p, purpose, row, sealed),
+            None => Err(OpenError::OtherKey(id)),
+        },
+        other => other,
+    }
+}
+
+/// A value sealed under `old`, sealed again under `new`; `None` when it already is.
+pub fn reseal(
+    old: &MasterKey,
+    new: &MasterKey,
+    purpose: &str,
+    row: &str,
+    sealed: &str,
+) -> Result<Option<String>, OpenError> {
+    let opened = match open(old, purpose, row, sealed) {
+        Ok(p) => p,
+        Err(OpenError::OtherKey(id)) if id == new.id => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    seal(new, purpose, row, &opened)
+        .map(Some)
+        .ok_or(OpenError::Rejected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +151,21 @@ mod tests {
             seal(&k, "p", "r", b"x"),
             "fresh nonce each time"
         );
+    }
+
+    #[test]
+    fn values_reseal_once_and_open_with_either_key_meanwhile() {
+        let old = MasterKey::from_bytes([1u8; 32]);
+        let new = MasterKey::from_bytes([2u8; 32]);
+        let s = seal(&old, "totp", "u1", b"k").unwrap();
+        let during = open_current_or_previous(&new, Some(&old), "totp", "u1", &s).unwrap();
+        assert_eq!(during.as_slice(), b"k");
+        assert!(open_current_or_previous(&new, None, "totp", "u1", &s).is_err());
+        let resealed = reseal(&old, &new, "totp", "u1", &s).unwrap().unwrap();
+        assert_eq!(
+            open(&new, "totp", "u1", &resealed).unwrap().as_slice(),
+            b"k"
+        );
+        assert_eq!(reseal(&old, &new, "totp", "u1", &resealed).unwrap(), None);
     }
 }

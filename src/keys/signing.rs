@@ -119,16 +119,13 @@ fn open_key(
     previous: Option<&MasterKey>,
     row: &SigningKey,
 ) -> Result<AnyKey, InternalError> {
-    // During a master key rotation, keys not yet resealed open with the previous key.
-    let material = match at_rest::open(master, SEAL_PURPOSE, &row.kid, &row.private_pem) {
-        Err(at_rest::OpenError::OtherKey(id)) if previous.is_some_and(|p| p.id == id) => {
-            match previous {
-                Some(p) => at_rest::open(p, SEAL_PURPOSE, &row.kid, &row.private_pem),
-                None => Err(at_rest::OpenError::OtherKey(id)),
-            }
-        }
-        other => other,
-    }
+    let material = at_rest::open_current_or_previous(
+        master,
+        previous,
+        SEAL_PURPOSE,
+        &row.kid,
+        &row.private_pem,
+    )
     .map_err(|e| {
         InternalError::new(format!(
             "signing key {} cannot be opened ({e:?}): is this the master key it was sealed with?",
@@ -350,18 +347,16 @@ pub fn reseal_all(
 ) -> Result<usize, InternalError> {
     let mut n = 0;
     for k in signing_keys::list(conn)? {
-        let opened = match at_rest::open(old, SEAL_PURPOSE, &k.kid, &k.private_pem) {
-            Ok(p) => p,
-            Err(at_rest::OpenError::OtherKey(id)) if id == new.id => continue,
-            Err(e) => {
-                return Err(InternalError::new(format!(
+        let Some(sealed) = at_rest::reseal(old, new, SEAL_PURPOSE, &k.kid, &k.private_pem)
+            .map_err(|e| {
+                InternalError::new(format!(
                     "signing key {} does not open with the previous master key ({e:?})",
                     k.kid
-                )));
-            }
+                ))
+            })?
+        else {
+            continue;
         };
-        let sealed = at_rest::seal(new, SEAL_PURPOSE, &k.kid, &opened)
-            .ok_or_else(|| InternalError::new("sealing failed"))?;
         crate::db::transaction(conn, |c| signing_keys::reseal(c, &k.kid, &sealed))?;
         n += 1;
     }

@@ -36,8 +36,8 @@ pub fn metadata(config: &Config, signing_algs: &[String]) -> Value {
         "claims_supported": claims::SUPPORTED,
         "claims_parameter_supported": true,
         "acr_values_supported": [
-            crate::oauth::authorize::ACR_SINGLE_FACTOR,
-            crate::oauth::authorize::ACR_MULTI_FACTOR
+            crate::oauth::acr::ACR_SINGLE_FACTOR,
+            crate::oauth::acr::ACR_MULTI_FACTOR
         ],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -227,8 +227,8 @@ pub fn submit_code(
         }
         match check_code(c, ctx, &user.id, a.code.expose(), now)? {
             Some(kind) => {
-                let remaining = mfa::recovery_remaining(c, &user.id)?;
                 if let Accepted::Recovery = kind {
+                    let remaining = mfa::recovery_remaining(c, &user.id)?;
                     audit::record(
                         c,
                         ctx.meta,

@@ -31,13 +31,7 @@ pub fn open(
     user_id: &str,
     sealed: &str,
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    match at_rest::open(master, SEAL_PURPOSE, user_id, sealed) {
-        Ok(s) => Some(s),
-        Err(at_rest::OpenError::OtherKey(id)) => previous
-            .filter(|p| p.id == id)
-            .and_then(|p| at_rest::open(p, SEAL_PURPOSE, user_id, sealed).ok()),
-        Err(_) => None,
-    }
+    at_rest::open_current_or_previous(master, previous, SEAL_PURPOSE, user_id, sealed).ok()
 }
 
 /// Reseals every TOTP secret still sealed under `old` with `new` (master key rotation).
@@ -48,17 +42,15 @@ pub fn reseal_all(
 ) -> Result<usize, crate::error::InternalError> {
     let mut n = 0;
     for t in crate::store::mfa::totp_all(conn)? {
-        let opened = match at_rest::open(old, SEAL_PURPOSE, &t.user_id, &t.secret) {
-            Ok(p) => p,
-            Err(at_rest::OpenError::OtherKey(id)) if id == new.id => continue,
-            Err(e) => {
-                return Err(crate::error::InternalError::new(format!(
+        let Some(sealed) =
+            at_rest::reseal(old, new, SEAL_PURPOSE, &t.user_id, &t.secret).map_err(|e| {
+                crate::error::InternalError::new(format!(
                     "a TOTP secret does not open with the previous master key ({e:?})"
-                )));
-            }
+                ))
+            })?
+        else {
+            continue;
         };
-        let sealed = seal(new, &t.user_id, &opened)
-            .ok_or_else(|| crate::error::InternalError::new("sealing failed"))?;
         crate::db::transaction(conn, |c| {
             crate::store::mfa::totp_reseal(c, &t.user_id, &sealed)
         })?;

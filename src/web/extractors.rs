@@ -23,6 +23,13 @@ pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     Some(first.1.as_str())
 }
 
+/// The parked authorization request a page or form carries along, if any (never empty).
+pub fn request_param(pairs: &[(String, String)]) -> Option<String> {
+    field(pairs, "request")
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+}
+
 /// True when the body was sent as a form.
 pub fn is_form(req: &HttpRequest) -> bool {
     req.headers()

@@ -25,8 +25,6 @@ use crate::store::clients::{self, Client};
 use crate::store::sessions::Session;
 use crate::store::{consents, session_clients, users};
 
-pub use crate::oauth::acr::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR};
-
 mod issue;
 mod validate;
 

@@ -64,12 +64,6 @@ pub(super) fn targets_of(
         .collect())
 }
 
-pub(super) fn request_of(pairs: &[(String, String)]) -> Option<String> {
-    field(pairs, "request")
-        .map(str::to_string)
-        .filter(|r| !r.is_empty())
-}
-
 /// Runs a use case for the session's user, audited with the request's origin; `None` when the
 /// session has no (enabled) user any more.
 pub(super) async fn as_user<T, F>(
@@ -179,7 +173,7 @@ async fn totp_page(
 
 pub async fn totp_show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
-    let request = request_of(&pairs);
+    let request = extractors::request_param(&pairs);
     match session_of(&state, &req).await? {
         Some(s) => totp_page(&state, s, request, None, StatusCode::OK).await,
         None => Ok(see_other(&with_request("/login", request.as_deref()))),
@@ -195,7 +189,7 @@ pub async fn totp_confirm(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let request = request_of(&pairs);
+    let request = extractors::request_param(&pairs);
     let code = field(&pairs, "code").unwrap_or_default().to_string();
     let confirmed = as_user(&state, &req, &session, move |c, ctx, u, now| {
         uc::totp_confirm(c, ctx, u, &code, now)

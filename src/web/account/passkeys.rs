@@ -9,9 +9,7 @@ use crate::app::{run, web_data::Data};
 use crate::sign_in::passkeys;
 use crate::store::sessions::Session;
 use crate::web::account::guarded;
-use crate::web::account::mfa::{
-    as_user, continue_request, html, reauth, request_of, session_of, targets_of,
-};
+use crate::web::account::mfa::{as_user, continue_request, html, reauth, session_of, targets_of};
 use crate::web::errors::WebError;
 use crate::web::extractors::{field, form_pairs};
 use crate::web::redirects::{see_other, with_request};
@@ -68,7 +66,7 @@ async fn page(
 
 pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
-    let request = request_of(&pairs);
+    let request = crate::web::extractors::request_param(&pairs);
     let notice = match field(&pairs, "done") {
         Some("added") => Some("The passkey was added."),
         Some("removed") => Some("The passkey was removed."),
@@ -89,7 +87,7 @@ pub async fn register(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let request = request_of(&pairs);
+    let request = crate::web::extractors::request_param(&pairs);
     let ceremony = field(&pairs, "ceremony").unwrap_or_default().to_string();
     let credential = field(&pairs, "credential").unwrap_or_default().to_string();
     let name = field(&pairs, "name").unwrap_or_default().to_string();

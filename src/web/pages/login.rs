@@ -125,9 +125,7 @@ pub async fn submit(
         password: crate::keys::secrets::Secret::new(
             field(&pairs, "password").unwrap_or_default().to_string(),
         ),
-        request: field(&pairs, "request")
-            .map(str::to_string)
-            .filter(|r| !r.is_empty()),
+        request: extractors::request_param(&pairs),
         origin: extractors::origin(&req, &state.config),
     };
     let username = attempt.username.clone();

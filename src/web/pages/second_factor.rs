@@ -92,15 +92,9 @@ fn render(
         .body(body)
 }
 
-fn request_of(pairs: &[(String, String)]) -> Option<String> {
-    field(pairs, "request")
-        .map(str::to_string)
-        .filter(|r| !r.is_empty())
-}
-
 pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
-    let request = request_of(&pairs);
+    let request = extractors::request_param(&pairs);
     let cookie = session_cookie::read(&req, &state.config);
     Ok(match prepare(&state, cookie, request.clone()).await? {
         Some(shown) => render(shown, request.as_deref(), None, StatusCode::OK),
@@ -123,7 +117,7 @@ fn posted(state: &Data, req: &HttpRequest, body: &web::Bytes) -> Option<Posted> 
     }
     let pairs = form_pairs(body);
     Some(Posted {
-        request: request_of(&pairs),
+        request: extractors::request_param(&pairs),
         cookie: session_cookie::read(req, &state.config),
         csrf_token: field(&pairs, "csrf_token").map(str::to_string),
         pairs,
