@@ -203,14 +203,34 @@ where
 {
     let st = state.clone();
     actix_web::web::block(move || {
-        let mut conn = st.pool.get()?;
         let now = st.clock.naive();
         let keys = st.published().keys;
-        f(&mut conn, st.ctx_with(&keys, &meta), now)
+        // The connection lives inside the guarded closure: a panic drops it while unwinding,
+        // so the pool closes it (rolling back its transaction) instead of reusing it.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut conn = st.pool.get()?;
+            f(&mut conn, st.ctx_with(&keys, &meta), now)
+        }))
+        .unwrap_or_else(|panic| {
+            st.metrics.use_case_panics.inc();
+            Err(InternalError::new(format!(
+                "a use case panicked: {}",
+                panic_message(panic.as_ref())
+            )))
+        })
     })
     .await
     .map_err(|e| WebError::Internal(InternalError::new(format!("blocking task: {e}"))))?
     .map_err(WebError::Internal)
+}
+
+/// The message a panic carried, when it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 pub mod web_data {

@@ -51,6 +51,8 @@ pub struct Metrics {
     pub alerts: Family<RuleLabels, Counter>,
     pub db_connections: Gauge,
     pub db_idle_connections: Gauge,
+    /// Use cases that panicked (each answered 500; its connection was closed).
+    pub use_case_panics: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -75,6 +77,7 @@ impl Metrics {
         let alerts = Family::<RuleLabels, Counter>::default();
         let db_connections = Gauge::default();
         let db_idle_connections = Gauge::default();
+        let use_case_panics = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -102,7 +105,13 @@ impl Metrics {
             "Idle database connections",
             db_idle_connections.clone(),
         );
+        registry.register(
+            "use_case_panics",
+            "Use cases that panicked; their database connections were closed",
+            use_case_panics.clone(),
+        );
         Metrics {
+            use_case_panics,
             registry,
             requests,
             latency,

@@ -3,8 +3,9 @@
 pub mod schema;
 
 use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{self, CustomizeConnection, ManageConnection};
+use diesel::r2d2::{self, CustomizeConnection, ManageConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -79,12 +80,19 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        if conn.is_broken() {
+            return Err(r2d2::Error::QueryError(
+                diesel::result::Error::BrokenTransactionManager,
+            ));
+        }
+        conn.ping().map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection handed back while a thread unwinds, inside an unfinished transaction or
+    /// with its transaction state in error is closed, never reused: closing it makes the
+    /// database roll back whatever it held.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
     }
 }
 
@@ -112,8 +120,20 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
         && let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent)
+        crate::private_files::create_dir_all(parent)
             .map_err(|e| InternalError::new(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    // A new database file is created 0600 before SQLite opens it (an empty file is a new
+    // database); SQLite gives its -wal and -shm files the database file's permissions.
+    if let DbUrl::Sqlite(path) = url
+        && path != ":memory:"
+        && !std::path::Path::new(path).exists()
+    {
+        match crate::private_files::create_new(std::path::Path::new(path)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(InternalError::new(format!("cannot create {path}: {e}"))),
+        }
     }
     let manager = Manager { url: url.clone() };
     let mut first = manager
@@ -147,28 +167,38 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), InternalError> {
     result.map_err(|e| InternalError::new(format!("migration failed: {e}")))
 }
 
-/// Runs `f` in one transaction; SQLite takes the write lock up front so read-then-write never deadlocks.
+/// Runs `f` in one transaction; SQLite takes the write lock up front so read-then-write never
+/// deadlocks. Both backends go through diesel's transaction manager, so a connection left
+/// inside a transaction (a panic in `f`) is known to be broken and never returns to the pool.
 pub fn transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let immediate = matches!(conn, DbConn::Sqlite(_));
-    if immediate {
-        conn.batch_execute("BEGIN IMMEDIATE")?;
-        match f(conn) {
-            Ok(v) => {
-                conn.batch_execute("COMMIT")?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK");
-                Err(e)
-            }
+    let DbConn::Sqlite(sqlite) = conn else {
+        return conn.transaction(f);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let result = f(conn);
+    let DbConn::Sqlite(sqlite) = conn else {
+        return Err(diesel::result::Error::BrokenTransactionManager.into());
+    };
+    match result {
+        Ok(v) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(v)
         }
-    } else {
-        conn.transaction(f)
+        Err(e) => {
+            // A failed rollback leaves the manager in error: the pool then discards the connection.
+            let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+            Err(e)
+        }
     }
+}
+
+/// Runs a trivial transaction: what readiness asks of a pooled connection.
+pub fn trivial_transaction(conn: &mut DbConn) -> Result<(), diesel::result::Error> {
+    conn.transaction(|c| diesel::sql_query("SELECT 1").execute(c).map(|_| ()))
 }
 
 /// True when a migration embedded in this binary has not been applied.
@@ -193,11 +223,6 @@ pub fn lock(conn: &mut DbConn, key: i64) -> Result<(), diesel::result::Error> {
 /// Lock keys for `lock`.
 pub const LOCK_AUDIT: i64 = 7_263_001;
 pub const LOCK_SIGNING_KEYS: i64 = 7_263_002;
-
-/// True when the database answers a trivial query.
-pub fn ping(conn: &mut DbConn) -> bool {
-    diesel::sql_query("SELECT 1").execute(conn).is_ok()
-}
 
 /// A connection borrowed from the pool.
 pub type PooledConn = r2d2::PooledConnection<Manager>;
@@ -252,6 +277,62 @@ mod tests {
         let pool = connect(&url, 2).unwrap();
         let mut c = pool.get().unwrap();
         run_migrations(&mut c).unwrap();
-        assert!(ping(&mut c));
+        assert!(trivial_transaction(&mut c).is_ok());
+    }
+
+    fn one_connection_pool(dir: &tempfile::TempDir) -> Pool {
+        let url = DbUrl::Sqlite(dir.path().join("t.db").display().to_string());
+        connect(&url, 1).unwrap()
+    }
+
+    #[test]
+    fn a_connection_inside_an_unfinished_transaction_counts_as_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = Manager {
+            url: DbUrl::Sqlite(dir.path().join("t.db").display().to_string()),
+        };
+        let mut conn = manager.connect().unwrap();
+        assert!(!manager.has_broken(&mut conn));
+        let DbConn::Sqlite(inner) = &mut conn else {
+            unreachable!()
+        };
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").unwrap();
+        assert!(manager.has_broken(&mut conn));
+        assert!(manager.is_valid(&mut conn).is_err());
+    }
+
+    #[test]
+    fn a_panic_inside_a_transaction_rolls_back_and_the_pool_keeps_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = one_connection_pool(&dir);
+        pool.get()
+            .unwrap()
+            .batch_execute("CREATE TABLE marks (n INTEGER)")
+            .unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut c = pool.get().unwrap();
+            let _: Result<(), diesel::result::Error> = transaction(&mut c, |c| {
+                c.batch_execute("INSERT INTO marks VALUES (1)")?;
+                panic!("injected");
+            });
+        }));
+        assert!(panicked.is_err());
+        let mut c = pool.get().unwrap();
+        let n: Result<usize, diesel::result::Error> = transaction(&mut c, |c| {
+            c.batch_execute("INSERT INTO marks VALUES (2)")?;
+            diesel::sql_query("SELECT n FROM marks").execute(c)
+        });
+        assert!(trivial_transaction(&mut c).is_ok());
+        drop(c);
+        #[derive(diesel::QueryableByName)]
+        struct Mark {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            n: i32,
+        }
+        let marks: Vec<Mark> = diesel::sql_query("SELECT n FROM marks")
+            .load(&mut *pool.get().unwrap())
+            .unwrap();
+        assert!(n.is_ok());
+        assert_eq!(marks.iter().map(|m| m.n).collect::<Vec<_>>(), vec![2]);
     }
 }

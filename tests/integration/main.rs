@@ -21,6 +21,7 @@ mod mfa_browser;
 mod observability;
 mod par;
 mod passkeys;
+mod resilience;
 mod token_errors;
 mod token_management;
 mod userinfo;
