@@ -368,3 +368,39 @@ async fn readyz_turns_unhealthy_when_the_database_is_unreachable() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn metrics_are_refused_to_requests_relayed_by_a_same_host_proxy() {
+    // A reverse proxy on this host connects from loopback, listed in trusted_proxies or not.
+    for trusted in [false, true] {
+        let app = TestApp::spawn_with(Options {
+            configure: Box::new(move |c| {
+                if trusted {
+                    c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+                }
+            }),
+            ..Default::default()
+        })
+        .await;
+        let direct = reqwest::get(app.url("/metrics")).await.unwrap();
+        assert_eq!(direct.status(), StatusCode::OK);
+        for (header, value) in [
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-for", "127.0.0.1"),
+            ("forwarded", "for=203.0.113.9"),
+            ("x-real-ip", "203.0.113.9"),
+        ] {
+            let relayed = reqwest::Client::new()
+                .get(app.url("/metrics"))
+                .header(header, value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                relayed.status(),
+                StatusCode::NOT_FOUND,
+                "{header}: {value} (trusted proxy: {trusted})"
+            );
+        }
+    }
+}

@@ -44,12 +44,15 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// Ready when the database answers and no migration is pending.
+/// Ready when a pooled connection runs a trivial transaction and no migration is pending.
 pub async fn readyz(state: Data) -> HttpResponse {
     let st = state.clone();
     let ready = actix_web::web::block(move || {
         let mut c = st.pool.get().ok()?;
-        Some(crate::db::ping(&mut c) && !crate::db::pending_migrations(&mut c).unwrap_or(true))
+        Some(
+            crate::db::trivial_transaction(&mut c).is_ok()
+                && !crate::db::pending_migrations(&mut c).unwrap_or(true),
+        )
     })
     .await
     .ok()
@@ -69,14 +72,31 @@ pub async fn readyz(state: Data) -> HttpResponse {
         .body(body)
 }
 
-/// Prometheus metrics: to loopback peers only, unless a separate metrics address is configured
+/// Prometheus metrics: to local scrapers only, unless a separate metrics address is configured
 /// (then it is served there instead).
 pub async fn metrics(state: Data, req: HttpRequest) -> HttpResponse {
-    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
-    if state.config.metrics_bind.is_some() || !loopback {
+    if state.config.metrics_bind.is_some() || !local_scraper(&req, &state.config.trusted_proxies) {
         return error_page(StatusCode::NOT_FOUND, "There is nothing here.", None);
     }
     metrics_text(&state)
+}
+
+/// A request made on this host without a proxy in between: a loopback peer, a loopback
+/// client address as the trusted proxies report it, and no forwarding header at all. A
+/// reverse proxy on the same host connects from loopback too; its forwarding headers are
+/// what give it away, whether or not it is listed in `trusted_proxies`.
+fn local_scraper(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> bool {
+    const FORWARDING: [&str; 4] = [
+        "forwarded",
+        "x-forwarded-for",
+        "x-real-ip",
+        "x-forwarded-host",
+    ];
+    let peer_loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+    let client_loopback =
+        crate::web::extractors::client_ip(req, trusted).is_some_and(|ip| ip.is_loopback());
+    let forwarded = FORWARDING.iter().any(|h| req.headers().contains_key(*h));
+    peer_loopback && client_loopback && !forwarded
 }
 
 /// The exposition, with the pool gauges refreshed.
