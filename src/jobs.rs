@@ -6,7 +6,8 @@ use crate::keys::signing;
 use crate::web::errors::WebError;
 
 /// Background work: delivers queued back-channel logouts at once when woken and every few
-/// seconds for retries, and purges expired rows every ten minutes. Runs until the process
+/// seconds for retries, forgets idle rate-limiter keys every minute, and purges expired rows
+/// every ten minutes. Runs until the process
 /// ends; any number of instances may run it (deliveries are leased, purges are idempotent).
 pub async fn delivery_loop(state: web_data::Data) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -17,6 +18,8 @@ pub async fn delivery_loop(state: web_data::Data) {
             _ = state.wakeup.notified() => {}
             _ = tick.tick() => {}
             _ = checkpoint.tick() => {
+                crate::web::rate_limit::prune(&state.client_limiter);
+                crate::web::rate_limit::prune(&state.address_limiter);
                 let st = state.clone();
                 if let Err(e) = run(&state, move |c, _ctx, now| {
                     crate::audit::checkpoint(c, &st.master, now)

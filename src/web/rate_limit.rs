@@ -109,3 +109,43 @@ pub fn too_many(retry_after: u64) -> HttpResponse {
             "error_description": format!("too many requests for this client; retry after {retry_after} seconds"),
         }))
 }
+
+/// Forgets every key whose bucket has refilled: such a key is indistinguishable from one
+/// never seen, so the limiters only hold keys active within one refill period, however many
+/// distinct addresses or client ids were presented before.
+pub fn prune<K, S, C, MW>(limiter: &governor::RateLimiter<K, S, C, MW>)
+where
+    K: std::hash::Hash,
+    S: governor::state::keyed::ShrinkableKeyedStateStore<K>,
+    C: governor::clock::Clock,
+    MW: governor::middleware::RateLimitingMiddleware<C::Instant>,
+{
+    limiter.retain_recent();
+    limiter.shrink_to_fit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    #[test]
+    fn pruning_forgets_keys_whose_buckets_have_refilled() {
+        let cfg = RateLimit {
+            per_second: 10,
+            burst: 20,
+            ..RateLimit::default()
+        };
+        let clock = FakeRelativeClock::default();
+        let limiter = governor::RateLimiter::dashmap_with_clock(quota(&cfg), clock.clone());
+        for i in 0..1000 {
+            assert!(limiter.check_key(&format!("client-{i}")).is_ok());
+        }
+        prune(&limiter);
+        assert_eq!(limiter.len(), 1000, "buckets still refilling are kept");
+        clock.advance(std::time::Duration::from_secs(3));
+        assert!(limiter.check_key(&"active".to_string()).is_ok());
+        prune(&limiter);
+        assert_eq!(limiter.len(), 1, "only the key used since is left");
+    }
+}
