@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod private_files;
 pub mod sign_in;
 pub mod store;
 pub mod web;

@@ -16,16 +16,11 @@ pub fn backup(config: &Config, file: &Path, json: bool) -> Result<(), CliError> 
             "PostgreSQL is backed up with its own tools: pg_dump --format=custom --file=FILE \"$PORTCULLIS_DATABASE_URL\"".into(),
         ));
     };
-    if file.exists() {
-        return Err(CliError(format!("{} already exists", file.display())));
-    }
     let target = file
         .to_str()
         .ok_or_else(|| CliError("the backup path must be valid UTF-8".into()))?;
     let mut conn = open(config)?;
-    let quoted = target.replace('\'', "''");
-    conn.batch_execute(&format!("VACUUM INTO '{quoted}'"))
-        .map_err(|e| CliError(format!("backup failed: {e}")))?;
+    vacuum_into_private(&mut conn, file, target)?;
     output(
         json,
         &json!({"backup": target}),
@@ -53,11 +48,13 @@ pub fn restore(config: &Config, file: &Path, json: bool) -> Result<(), CliError>
     check_backup(source)?;
     let target = Path::new(path);
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        crate::private_files::create_dir_all(dir)
             .map_err(|e| CliError(format!("cannot create {}: {e}", dir.display())))?;
     }
     let staging = format!("{path}.restoring");
     std::fs::copy(file, &staging).map_err(|e| CliError(format!("cannot copy the backup: {e}")))?;
+    crate::private_files::restrict(Path::new(&staging))
+        .map_err(|e| CliError(format!("cannot restrict {staging}: {e}")))?;
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
@@ -98,78 +95,19 @@ fn check_backup(source: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `export --masked FILE`: a copy for test environments with personal data, credentials and
-/// secrets replaced by realistic fakes (static masking). SQLite only.
-pub fn export_masked(config: &Config, file: &Path, json: bool) -> Result<(), CliError> {
-    use crate::db::DbConn;
-    use diesel::Connection;
-    let DbUrl::Sqlite(_) = &config.database_url else {
-        return Err(CliError(
-            "export --masked works on SQLite; for PostgreSQL restore a pg_dump into a scratch database and mask it there".into(),
-        ));
-    };
-    if file.exists() {
-        return Err(CliError(format!("{} already exists", file.display())));
-    }
-    let target = file
-        .to_str()
-        .ok_or_else(|| CliError("the export path must be valid UTF-8".into()))?;
-    let mut conn = open(config)?;
-    conn.batch_execute(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
-        .map_err(|e| CliError(format!("export failed: {e}")))?;
-    drop(conn);
-    let sqlite = diesel::sqlite::SqliteConnection::establish(target)
-        .map_err(|e| CliError(format!("cannot open the export: {e}")))?;
-    let mut copy = DbConn::Sqlite(sqlite);
-    let fake_password = crate::sign_in::password::hash(&crate::keys::secrets::random_token())?;
-    let users = crate::store::users::list(&mut copy)?;
-    crate::db::transaction(&mut copy, |c| {
-        for (i, u) in users.iter().enumerate() {
-            diesel::sql_query(
-                "UPDATE users SET email = ?, name = ?, password_hash = ? WHERE id = ?",
-            )
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
-                u.email
-                    .as_ref()
-                    .map(|_| format!("user{}@example.invalid", i + 1)),
-            )
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
-                u.name.as_ref().map(|_| format!("Test User {}", i + 1)),
-            )
-            .bind::<diesel::sql_types::Text, _>(&fake_password)
-            .bind::<diesel::sql_types::Text, _>(&u.id)
-            .execute(c)?;
-        }
-        c.batch_execute(
-            "UPDATE clients SET secret_hash = NULL WHERE public = 1;
-             DELETE FROM sessions; DELETE FROM auth_requests; DELETE FROM auth_codes;
-             DELETE FROM tokens; DELETE FROM password_history; DELETE FROM throttles;
-             DELETE FROM logout_deliveries; DELETE FROM webhook_deliveries;
-             DELETE FROM session_clients; DELETE FROM signing_keys;
-             UPDATE audit_log SET ip = NULL, user_agent = NULL;",
-        )?;
-        for cl in crate::store::clients::list(c)? {
-            if !cl.public {
-                diesel::sql_query("UPDATE clients SET secret_hash = ? WHERE client_id = ?")
-                    .bind::<diesel::sql_types::Text, _>(crate::keys::secrets::sha256_hex(
-                        &crate::keys::secrets::random_token(),
-                    ))
-                    .bind::<diesel::sql_types::Text, _>(&cl.client_id)
-                    .execute(c)?;
-            }
-        }
-        // No signing key: the test environment generates its own, under its own master key.
-        Ok::<_, diesel::result::Error>(())
+/// Snapshots the open database into a new 0600 file (`VACUUM INTO` accepts an empty file).
+pub(super) fn vacuum_into_private(
+    conn: &mut DbConn,
+    file: &Path,
+    target: &str,
+) -> Result<(), CliError> {
+    crate::private_files::create_new(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => CliError(format!("{target} already exists")),
+        _ => CliError(format!("cannot create {target}: {e}")),
     })?;
-    copy.batch_execute("VACUUM")
-        .map_err(|e| CliError(format!("export failed: {e}")))?;
-    output(
-        json,
-        &json!({"export": target, "users": users.len()}),
-        &format!(
-            "masked copy written to {target}: {} user(s) with fake names, addresses and passwords; sessions, codes and tokens removed; client secrets replaced, signing keys removed (the test environment makes its own) (set new secrets with the CLI of the test environment)",
-            users.len()
-        ),
-    );
-    Ok(())
+    conn.batch_execute(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(file);
+            CliError(format!("snapshot failed: {e}"))
+        })
 }

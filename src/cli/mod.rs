@@ -4,6 +4,7 @@ pub mod audit;
 pub mod backup;
 pub mod client;
 pub mod keys;
+pub mod masked;
 pub mod serve;
 pub mod user;
 
@@ -149,7 +150,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                     "only masked exports exist: portcullis export --masked FILE (use backup for a full copy)".into(),
                 ));
             }
-            backup::export_masked(&config, &file, json)
+            masked::export_masked(&config, &file, json)
         }
     }
 }

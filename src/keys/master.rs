@@ -102,27 +102,14 @@ pub fn load(
         Ok(text) => Ok((MasterKey::parse(&text)?, Source::File(shown))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::random();
-            std::fs::create_dir_all("data").map_err(|e| format!("cannot create data/: {e}"))?;
-            write_private(&path, &STANDARD.encode(key.bytes.as_ref()))
+            crate::private_files::create_dir_all(Path::new("data"))
+                .map_err(|e| format!("cannot create data/: {e}"))?;
+            crate::private_files::write_new(&path, &STANDARD.encode(key.bytes.as_ref()))
                 .map_err(|e| format!("cannot write {shown}: {e}"))?;
             Ok((key, Source::Generated(shown)))
         }
         Err(e) => Err(format!("cannot read {shown}: {e}")),
     }
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(content.as_bytes())?;
-    f.write_all(b"\n")
 }
 
 #[cfg(test)]

@@ -1043,6 +1043,19 @@ fn export_masked_replaces_personal_data_credentials_and_secrets() {
         ],
         Some("violet tractor humming softly\n"),
     );
+    give_factors(&cli, "alice", b"a totp seed of twenty");
+    let sealed_seed = {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Seed {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            secret: String,
+        }
+        let rows: Vec<Seed> = diesel::sql_query("SELECT secret FROM totp_credentials")
+            .load(&mut sqlite_conn(&cli))
+            .unwrap();
+        rows[0].secret.clone()
+    };
     let original_key = cli.run(&["keys", "list", "--json"], None).stdout;
     let file = cli.dir.path().join("masked.db");
     assert_eq!(
@@ -1055,20 +1068,73 @@ fn export_masked_replaces_personal_data_credentials_and_secrets() {
     let bytes = std::fs::read(&file).unwrap();
     let dump = String::from_utf8_lossy(&bytes);
     for real in [
+        "alice",
         "alice@corp.example",
         "Alice Liddell",
         &portcullis::keys::secrets::sha256_hex(&secret),
+        &sealed_seed,
+        "cred-1",
+        "Work laptop",
     ] {
         assert!(!dump.contains(real), "{real} survived the masking");
     }
     assert!(dump.contains("@example.invalid"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the export is readable by its owner only");
+    }
+    {
+        use diesel::Connection;
+        let mut copy = portcullis::db::DbConn::Sqlite(
+            diesel::sqlite::SqliteConnection::establish(file.to_str().unwrap()).unwrap(),
+        );
+        for (table, rule) in portcullis::cli::masked::RULES {
+            if *rule == portcullis::cli::masked::Rule::Empty {
+                #[derive(diesel::QueryableByName)]
+                struct Count {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                use diesel::RunQueryDsl;
+                let c: Vec<Count> = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                    .load(&mut copy)
+                    .unwrap();
+                assert_eq!(c[0].n, 0, "{table} is emptied in a masked copy");
+            }
+        }
+    }
     // The copy is a working database for a test environment.
     let test_env = Cli::new();
     let restored = test_env.run(&["restore", file.to_str().unwrap()], None);
     assert_eq!(restored.code, 0, "{}", restored.stderr);
-    assert_eq!(test_env.run(&["user", "show", "alice"], None).code, 0);
+    assert_eq!(test_env.run(&["user", "show", "user1"], None).code, 0);
     assert_ne!(
         test_env.run(&["keys", "list", "--json"], None).stdout,
         original_key
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_folder_and_database_files_are_private_to_the_service_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    let r = cli.run(&["user", "add", "alice"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = cli.dir.path().join("data");
+    assert_eq!(mode(&data), 0o700, "data/");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert!(files >= 2, "the database and the master key are there");
+    let backup = cli.dir.path().join("backup.db");
+    let r = cli.run(&["backup", backup.to_str().unwrap()], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(mode(&backup), 0o600, "backup file");
 }
