@@ -53,11 +53,7 @@ pub fn serve(config: Config) -> Result<(), CliError> {
     )? {
         Bootstrap::Created {
             generated_password: Some(pw),
-        } => {
-            eprintln!(
-                "Created the bootstrap user 'admin' with password: {pw}\n(shown once: store it now, then change it)"
-            );
-        }
+        } => announce_bootstrap_password(&pw)?,
         Bootstrap::Created { .. } => {
             tracing::info!("created the bootstrap user 'admin' with the configured password")
         }
@@ -165,4 +161,34 @@ fn init_tracing() {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init()
     };
+}
+
+/// Where the generated bootstrap password goes when stderr is not a terminal (a log stream).
+pub const BOOTSTRAP_PASSWORD_FILE: &str = "data/bootstrap-admin-password";
+
+/// Shows the generated bootstrap password once: on the terminal when stderr is one; otherwise
+/// (a log collector) in a new 0600 file whose place is logged, never in the log stream.
+fn announce_bootstrap_password(pw: &str) -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "Created the bootstrap user 'admin' with password: {pw}\n(shown once: store it now, then change it)"
+        );
+        return Ok(());
+    }
+    let path = std::path::Path::new(BOOTSTRAP_PASSWORD_FILE);
+    if let Some(dir) = path.parent() {
+        crate::private_files::create_dir_all(dir)
+            .map_err(|e| CliError(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    crate::private_files::write_new(path, pw).map_err(|e| {
+        CliError(format!(
+            "cannot write the bootstrap password to {BOOTSTRAP_PASSWORD_FILE}: {e}"
+        ))
+    })?;
+    tracing::warn!(
+        file = BOOTSTRAP_PASSWORD_FILE,
+        "created the bootstrap user 'admin'; its generated password is in this file (mode 0600): read it, delete the file, then change the password"
+    );
+    Ok(())
 }
