@@ -12,7 +12,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/portcullis.db";
 pub const DEFAULT_CONFIG_FILE: &str = "portcullis.toml";
 
 /// Settings given on the command line (already merged with the environment by clap).
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub bind: Option<String>,
@@ -22,8 +22,24 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
 }
 
-/// What may appear in `portcullis.toml`.
-#[derive(Debug, Default, Deserialize)]
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("config", &self.config)
+            .field("bind", &self.bind)
+            .field("issuer", &self.issuer)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::db::redact_url),
+            )
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .finish()
+    }
+}
+
+/// What may appear in `portcullis.toml` (no `Debug`: it may hold a database password).
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     bind: Option<String>,
@@ -142,9 +158,7 @@ impl Config {
             )?,
             auth_request: d.auth_request,
         };
-        if lifetimes.code > 600 {
-            return Err("PORTCULLIS_CODE_LIFETIME must be at most 600 seconds".into());
-        }
+        lifetimes.check()?;
         let bind = o
             .bind
             .clone()
@@ -222,15 +236,30 @@ impl Config {
             config.password.min_length = m;
         }
         config.password.max_age_days = file.password_max_age_days.filter(|d| *d > 0);
+        if let Some(d) = config.password.max_age_days {
+            sections::bounded("password_max_age_days", d, 1, sections::MAX_DAYS, "days")?;
+        }
+        config.throttle.check()?;
+        sections::bounded(
+            "detection.window",
+            config.detection.window,
+            1,
+            sections::MAX_SECONDS,
+            "seconds",
+        )?;
         config.metrics_bind = env("PORTCULLIS_METRICS_BIND").or(file.metrics_bind);
         config.audit_retention_days = file.audit_retention_days.filter(|d| *d > 0);
+        if let Some(d) = config.audit_retention_days {
+            sections::bounded("audit_retention_days", d, 1, 100 * 366, "days")?;
+        }
         if let Some(d) = file.key_rotation_days {
             config.key_rotation_days = (d > 0).then_some(d);
         }
+        if let Some(d) = config.key_rotation_days {
+            sections::bounded("key_rotation_days", d, 1, sections::MAX_DAYS, "days")?;
+        }
         if let Some(d) = file.key_publish_delay {
-            if d < 0 {
-                return Err("key_publish_delay must not be negative".into());
-            }
+            sections::bounded("key_publish_delay", d, 0, sections::MAX_SECONDS, "seconds")?;
             config.key_publish_delay = d;
         }
         if let Some(d) = file.detection {
@@ -299,6 +328,7 @@ impl Config {
         if db_pool_size == 0 {
             return Err("the database pool size must be at least 1".into());
         }
+        lifetimes.check()?;
         Ok(Config {
             bind,
             issuer,
@@ -406,6 +436,55 @@ mod tests {
         assert!(validate_issuer("https://id.example.com/?x=1").is_err());
     }
 
+    fn load_with(file: &str, vars: &[(&str, &str)]) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, file).unwrap();
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        // A given master key, so that loading never generates one in the working folder.
+        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain([("PORTCULLIS_MASTER_KEY".to_string(), key)])
+            .collect();
+        Config::load(&o, &move |k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn an_idle_timeout_under_a_minute_is_refused_because_it_could_never_slide() {
+        let err = load_with("", &[("PORTCULLIS_SESSION_IDLE_TIMEOUT", "30")]).unwrap_err();
+        assert!(err.contains("PORTCULLIS_SESSION_IDLE_TIMEOUT"), "{err}");
+        assert!(load_with("", &[("PORTCULLIS_SESSION_IDLE_TIMEOUT", "60")]).is_ok());
+    }
+
+    #[test]
+    fn durations_beyond_ten_years_are_refused_before_date_arithmetic_can_overflow() {
+        let huge = i64::MAX.to_string();
+        for var in [
+            "PORTCULLIS_ACCESS_TOKEN_LIFETIME",
+            "PORTCULLIS_REFRESH_TOKEN_LIFETIME",
+            "PORTCULLIS_SESSION_LIFETIME",
+            "PORTCULLIS_SESSION_IDLE_TIMEOUT",
+        ] {
+            assert!(load_with("", &[(var, &huge)]).is_err(), "{var}");
+        }
+        for file in [
+            format!("[throttle]\nwindow = {huge}\n"),
+            format!("[throttle]\naccount = {{ free = 1, delays = [{huge}], cap = 2 }}\n"),
+            format!("audit_retention_days = {huge}\n"),
+            format!("password_max_age_days = {huge}\n"),
+            format!("key_publish_delay = {huge}\n"),
+        ] {
+            assert!(load_with(&file, &[]).is_err(), "{file}");
+        }
+    }
+
     #[test]
     fn unknown_file_keys_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
@@ -432,18 +511,11 @@ mod tests {
 
     #[test]
     fn throttle_settings_come_from_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(
-            &path,
+        let c = load_with(
             "[throttle]\nwindow = 60\naccount = { free = 1, delays = [2], cap = 2 }\n",
+            &[],
         )
         .unwrap();
-        let o = Overrides {
-            config: Some(path),
-            ..Default::default()
-        };
-        let c = Config::load(&o, &|_| None).unwrap();
         assert_eq!(c.throttle.window, 60);
         assert_eq!(c.throttle.account.delay(2), 2);
         assert_eq!(c.throttle.ip, Throttling::default().ip);

@@ -175,3 +175,94 @@ impl Default for Lifetimes {
         }
     }
 }
+
+/// The longest any configured duration may be (ten years): far inside chrono's range, so
+/// adding or subtracting it from a date can never overflow.
+pub const MAX_SECONDS: i64 = 10 * 366 * 24 * 3600;
+/// The same bound in days.
+pub const MAX_DAYS: i64 = 10 * 366;
+
+/// `Ok` when `value` lies in `min..=max`, else the message naming the setting.
+pub fn bounded(name: &str, value: i64, min: i64, max: i64, unit: &str) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be between {min} and {max} {unit}"))
+    }
+}
+
+impl Lifetimes {
+    /// Every lifetime within bounds. The idle timeout is at least a minute because a session's
+    /// last-seen time is written at most once a minute: a shorter timeout would never slide.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, value, min, max) in [
+            (
+                "PORTCULLIS_ACCESS_TOKEN_LIFETIME",
+                self.access_token,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "PORTCULLIS_REFRESH_TOKEN_LIFETIME",
+                self.refresh_token,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "PORTCULLIS_ID_TOKEN_LIFETIME",
+                self.id_token,
+                1,
+                MAX_SECONDS,
+            ),
+            ("PORTCULLIS_CODE_LIFETIME", self.code, 1, 600),
+            (
+                "PORTCULLIS_SESSION_IDLE_TIMEOUT",
+                self.session_idle,
+                60,
+                MAX_SECONDS,
+            ),
+            (
+                "PORTCULLIS_SESSION_LIFETIME",
+                self.session_absolute,
+                60,
+                MAX_SECONDS,
+            ),
+            (
+                "the authorization request lifetime",
+                self.auth_request,
+                60,
+                MAX_SECONDS,
+            ),
+        ] {
+            bounded(name, value, min, max, "seconds")?;
+        }
+        Ok(())
+    }
+}
+
+impl Schedule {
+    fn check(&self, name: &str) -> Result<(), String> {
+        bounded(
+            &format!("{name}.free"),
+            i64::from(self.free),
+            0,
+            1_000_000,
+            "failures",
+        )?;
+        bounded(&format!("{name}.cap"), self.cap, 0, MAX_SECONDS, "seconds")?;
+        for d in &self.delays {
+            bounded(&format!("{name}.delays"), *d, 0, MAX_SECONDS, "seconds")?;
+        }
+        Ok(())
+    }
+}
+
+impl Throttling {
+    /// The window and every schedule within bounds.
+    pub fn check(&self) -> Result<(), String> {
+        bounded("throttle.window", self.window, 1, MAX_SECONDS, "seconds")?;
+        self.account_ip.check("throttle.account_ip")?;
+        self.ip.check("throttle.ip")?;
+        self.account.check("throttle.account")
+    }
+}
