@@ -11,8 +11,8 @@ use crate::store::users::{self, User};
 
 pub const ADMIN_ROLE: &str = "admin";
 
-/// What bootstrap did.
-#[derive(Debug, PartialEq, Eq)]
+/// What bootstrap did (`Debug` never shows the generated password).
+#[derive(PartialEq, Eq)]
 pub enum Bootstrap {
     /// An admin already exists.
     NotNeeded,
@@ -20,6 +20,22 @@ pub enum Bootstrap {
     Created { generated_password: Option<String> },
     /// A user called `admin` exists without the role; nothing was changed.
     NameTaken,
+}
+
+impl std::fmt::Debug for Bootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bootstrap::NotNeeded => f.write_str("NotNeeded"),
+            Bootstrap::Created { generated_password } => f
+                .debug_struct("Created")
+                .field(
+                    "generated_password",
+                    &generated_password.as_ref().map(|_| "[redacted]"),
+                )
+                .finish(),
+            Bootstrap::NameTaken => f.write_str("NameTaken"),
+        }
+    }
 }
 
 pub fn ensure_admin(

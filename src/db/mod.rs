@@ -23,10 +23,35 @@ pub enum DbConn {
 }
 
 /// Which backend a database URL selects, with the URL the driver understands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DbUrl {
     Postgres(String),
     Sqlite(String),
+}
+
+/// The URL with any password replaced, for messages and `Debug`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("[redacted]"));
+            u.to_string()
+        }
+        Ok(_) => raw.to_string(),
+        // Unparsable: show the scheme at most.
+        Err(_) => raw
+            .split_once("://")
+            .map(|(scheme, _)| format!("{scheme}://[redacted]"))
+            .unwrap_or_else(|| raw.to_string()),
+    }
+}
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbUrl::Postgres(u) => f.debug_tuple("Postgres").field(&redact_url(u)).finish(),
+            DbUrl::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+        }
+    }
 }
 
 impl DbUrl {
@@ -248,6 +273,14 @@ mod tests {
         let sqlite = names("sqlite");
         assert!(!sqlite.is_empty());
         assert_eq!(sqlite, names("postgres"));
+    }
+
+    #[test]
+    fn debug_output_of_a_database_url_hides_its_password() {
+        let url = DbUrl::parse("postgres://portcullis:hunter2secret@db.internal:5432/idp").unwrap();
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2secret"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::db::schema::clients;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
 pub struct Client {
     pub client_id: String,
@@ -26,6 +26,17 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     pub id_token_alg: String,
     pub created_at: NaiveDateTime,
+}
+
+/// Shows no secret hash.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("public", &self.public)
+            .field("auth_method", &self.auth_method)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {

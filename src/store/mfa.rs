@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::db::schema::{passkeys, recovery_codes, totp_credentials, webauthn_ceremonies};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = totp_credentials)]
 pub struct Totp {
     pub user_id: String,
@@ -17,6 +17,16 @@ pub struct Totp {
     pub created_at: NaiveDateTime,
     pub confirmed_at: Option<NaiveDateTime>,
     pub last_used_at: Option<NaiveDateTime>,
+}
+
+/// Shows no seed, sealed or not.
+impl std::fmt::Debug for Totp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Totp")
+            .field("user_id", &self.user_id)
+            .field("confirmed", &self.confirmed)
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn totp_find(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<Totp>> {
@@ -153,13 +163,23 @@ pub fn passkeys_delete_for(conn: &mut DbConn, user_id: &str) -> QueryResult<usiz
     diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(conn)
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = recovery_codes)]
 pub struct RecoveryCode {
     pub code_hash: String,
     pub user_id: String,
     pub used_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+}
+
+/// Shows no code hash.
+impl std::fmt::Debug for RecoveryCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCode")
+            .field("user_id", &self.user_id)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Replaces the user's whole set.
@@ -207,7 +227,7 @@ pub fn recovery_delete_for(conn: &mut DbConn, user_id: &str) -> QueryResult<usiz
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(conn)
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webauthn_ceremonies)]
 pub struct Ceremony {
     /// SHA-256 of the random id handed to the browser.
@@ -219,6 +239,16 @@ pub struct Ceremony {
     /// The webauthn-rs state as JSON (challenge, allowed credentials).
     pub state: String,
     pub expires_at: NaiveDateTime,
+}
+
+/// Shows no challenge state.
+impl std::fmt::Debug for Ceremony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ceremony")
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn ceremony_insert(conn: &mut DbConn, c: &Ceremony) -> QueryResult<usize> {

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::db::schema::signing_keys;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys)]
 pub struct SigningKey {
     pub kid: String,
@@ -18,6 +18,17 @@ pub struct SigningKey {
     pub created_at: NaiveDateTime,
     pub activated_at: Option<NaiveDateTime>,
     pub retired_at: Option<NaiveDateTime>,
+}
+
+/// Shows no private key material, sealed or not.
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn insert(conn: &mut DbConn, k: &SigningKey) -> QueryResult<()> {

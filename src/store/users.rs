@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::db::schema::users;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
@@ -19,6 +19,16 @@ pub struct User {
     pub disabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// Shows neither the password hash nor personal data.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl User {
