@@ -101,6 +101,7 @@ diesel::table! {
         scopes -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        claims -> Text,
     }
 }
 

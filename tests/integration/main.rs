@@ -8,6 +8,7 @@ mod attacks;
 mod audit;
 mod authorize_errors;
 mod browser;
+mod claims_consent;
 mod cli;
 mod conformance;
 mod data_protection;

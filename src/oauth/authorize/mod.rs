@@ -25,6 +25,7 @@ use crate::store::clients::{self, Client};
 use crate::store::sessions::Session;
 use crate::store::{consents, session_clients, users};
 
+mod consent;
 mod issue;
 mod validate;
 
@@ -215,33 +216,7 @@ pub fn decide(
             "the user denied the request",
         ));
     }
-    let mut granted: Vec<String> = consents::find(conn, &user_id, &valid.client.client_id)?
-        .map(|c| {
-            c.scopes
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    for s in &valid.scopes {
-        if !granted.contains(s) {
-            granted.push(s.clone());
-        }
-    }
-    let created_at = consents::find(conn, &user_id, &valid.client.client_id)?
-        .map(|c| c.created_at)
-        .unwrap_or(now);
-    consents::put(
-        conn,
-        &consents::Consent {
-            user_id,
-            client_id: valid.client.client_id.clone(),
-            scopes: scope::join(&granted),
-            created_at,
-            updated_at: now,
-        },
-    )?;
+    consent::remember(conn, &user_id, &valid, now)?;
     auth_requests::set_consented(conn, &row.id)?;
     crate::audit::record(
         conn,
@@ -250,7 +225,10 @@ pub fn decide(
         crate::audit::Event::new("consent.grant", "success")
             .user(session.user_id.as_deref().unwrap_or_default())
             .client(&valid.client.client_id)
-            .details(serde_json::json!({"scopes": valid.scopes})),
+            .details(serde_json::json!({
+                "scopes": valid.scopes,
+                "claims": valid.claims_to_approve(),
+            })),
     )?;
     let row = AuthRequest {
         consented: true,
@@ -316,9 +294,7 @@ fn evaluate(
     }
     if !valid.client.skip_consent {
         let consent = consents::find(conn, &user.id, &valid.client.client_id)?;
-        let covered = consent
-            .as_ref()
-            .is_some_and(|c| valid.scopes.iter().all(|s| scope::contains(&c.scopes, s)));
+        let covered = consent.as_ref().is_some_and(|c| consent::covers(c, valid));
         let fresh = row.consented;
         let forced = valid.prompt.iter().any(|p| p == "consent");
         if !covered || (forced && !fresh) {

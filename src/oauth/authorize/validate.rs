@@ -171,7 +171,13 @@ pub fn validate(
     }
     if let Some(raw) = params.get("claims").filter(|c| !c.is_empty()) {
         match claims::parse_request(raw) {
-            Ok(c) => valid.claims = c,
+            // Only what the client's registered scopes could ever release.
+            Ok((userinfo, id_token)) => {
+                valid.claims = (
+                    claims::allowed(userinfo, &allowed),
+                    claims::allowed(id_token, &allowed),
+                )
+            }
             Err(m) => return invalid(&valid, &m),
         }
     }
