@@ -60,6 +60,7 @@ diesel::table! {
         consented -> Bool,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        client_ip -> Nullable<Text>,
     }
 }
 

@@ -38,3 +38,19 @@ pub fn take(conn: &mut DbConn, id: &str) -> QueryResult<Option<PushedRequest>> {
 pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(pushed_requests::table.filter(pushed_requests::expires_at.le(now))).execute(conn)
 }
+
+/// Pushed requests of `client_id` still waiting: how many, and when the first of them expires.
+pub fn live_for_client(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let of_client = pushed_requests::table
+        .filter(pushed_requests::client_id.eq(client_id))
+        .filter(pushed_requests::expires_at.gt(now));
+    let live: i64 = of_client.count().get_result(conn)?;
+    let soonest: Option<NaiveDateTime> = of_client
+        .select(diesel::dsl::min(pushed_requests::expires_at))
+        .first(conn)?;
+    Ok((live, soonest))
+}

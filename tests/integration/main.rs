@@ -6,6 +6,7 @@ mod support;
 mod account;
 mod attacks;
 mod audit;
+mod authorize_bounds;
 mod authorize_errors;
 mod browser;
 mod claims_consent;

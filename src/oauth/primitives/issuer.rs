@@ -51,7 +51,7 @@ impl DbIssuer<'_, '_> {
             rotated: false,
             revoked: false,
             created_at: self.now,
-            expires_at: self.now + Duration::seconds(lt.access_token),
+            expires_at: crate::oauth::params::after(self.now, lt.access_token),
         };
         let mut conn = self.conn.borrow_mut();
         if let Err(e) = tokens::insert(&mut conn, &base) {
@@ -65,7 +65,7 @@ impl DbIssuer<'_, '_> {
             let row = Token {
                 token_hash: sha256_hex(&r),
                 kind: tokens::REFRESH.into(),
-                expires_at: self.now + Duration::seconds(lt.refresh_token),
+                expires_at: crate::oauth::params::after(self.now, lt.refresh_token),
                 ..base
             };
             if let Err(e) = tokens::insert(&mut conn, &row) {
@@ -197,7 +197,7 @@ impl Issuer for DbIssuer<'_, '_> {
         Ok(IssuedToken {
             token: access,
             refresh,
-            until: to_utc(self.now + Duration::seconds(self.expires_in)),
+            until: to_utc(crate::oauth::params::after(self.now, self.expires_in)),
             token_type: TokenType::Bearer,
         })
     }
@@ -225,7 +225,7 @@ impl Issuer for DbIssuer<'_, '_> {
         Ok(RefreshedToken {
             token: access,
             refresh: new_refresh,
-            until: to_utc(self.now + Duration::seconds(self.expires_in)),
+            until: to_utc(crate::oauth::params::after(self.now, self.expires_in)),
             token_type: TokenType::Bearer,
         })
     }

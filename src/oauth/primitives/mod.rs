@@ -1,7 +1,7 @@
 //! oxide-auth's primitives over diesel: one registrar, authorizer and issuer per request,
 //! sharing the request's connection, plus the extension that carries PKCE and the OIDC facts.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use oxide_auth::code_grant::accesstoken::{Extension as AccessTokenExt, Request as TokenReq};
 use oxide_auth::code_grant::authorization::{Extension as AuthorizationExt, Request as AuthReq};
 use oxide_auth::code_grant::extensions::Pkce;
@@ -158,7 +158,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
             family_id: stored.data.family_id.clone(),
             used: false,
             created_at: self.now,
-            expires_at: self.now + Duration::seconds(self.code_lifetime),
+            expires_at: crate::oauth::params::after(self.now, self.code_lifetime),
         };
         let mut conn = self.conn.borrow_mut();
         if let Err(e) = auth_codes::insert(&mut conn, &row) {
