@@ -15,6 +15,7 @@ mod conformance;
 mod data_protection;
 mod discovery;
 mod flow;
+mod grant_checks;
 mod key_rotation;
 mod logout;
 mod master_rotation;

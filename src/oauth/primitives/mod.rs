@@ -260,6 +260,12 @@ impl AccessTokenExt for OidcExtension<'_> {
     fn extend(&mut self, request: &dyn TokenReq, mut data: Extensions) -> Result<Extensions, ()> {
         let stored = data.remove(&self.pkce);
         let verifier = request.extension("code_verifier");
+        // A verifier for a code issued without a challenge (RFC 9700 §2.1.1): someone is
+        // trying a code that was not bound to them.
+        if stored.is_none() && verifier.is_some() {
+            self.flags.borrow_mut().pkce_failed = true;
+            return Err(());
+        }
         if let Some(v) = &verifier {
             let ok_format = (43..=128).contains(&v.len())
                 && v.bytes()

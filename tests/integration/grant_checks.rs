@@ -1,0 +1,92 @@
+//! What every grant checks before it yields tokens: the PKCE binding of the code.
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::flow::urlencode;
+use crate::support::browser::Browser;
+use crate::support::{ClientSpec, REDIRECT, TestApp, param};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct Setup {
+    app: TestApp,
+    secret: String,
+    browser: Browser,
+}
+
+async fn setup() -> Setup {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", Some("alice@example.com"), None);
+    let mut spec = ClientSpec::confidential("app");
+    spec.skip_consent = true;
+    let secret = app.add_client(spec).unwrap();
+    Setup {
+        app,
+        secret,
+        browser: Browser::new(),
+    }
+}
+
+fn authorize(s: &Setup, scope: &str, extra: &str) -> String {
+    format!(
+        "{}/authorize?response_type=code&client_id=app&redirect_uri={}&scope={}&state=s{extra}",
+        s.app.base,
+        urlencode(REDIRECT),
+        urlencode(scope)
+    )
+}
+
+async fn code(s: &Setup, scope: &str, extra: &str) -> String {
+    let q = s
+        .browser
+        .authorize(&s.app, &authorize(s, scope, extra), "alice")
+        .await;
+    param(&q, "code").expect("code")
+}
+
+async fn token(s: &Setup, who: (&str, &str), form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = reqwest::Client::new()
+        .post(s.app.url("/token"))
+        .basic_auth(who.0, Some(who.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn exchange(s: &Setup, code: &str, verifier: Option<&str>) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    token(s, ("app", &s.secret), &form).await
+}
+
+#[tokio::test]
+async fn code_verifier_for_a_code_without_challenge_is_rejected() {
+    let s = setup().await;
+    let c = code(&s, "openid", "").await;
+    let (status, body) = exchange(&s, &c, Some(VERIFIER)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    // With a challenge, the matching verifier still works.
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(VERIFIER.as_bytes()));
+    let c = code(
+        &s,
+        "openid",
+        &format!("&code_challenge={challenge}&code_challenge_method=S256"),
+    )
+    .await;
+    let (status, body) = exchange(&s, &c, Some(VERIFIER)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
