@@ -1,4 +1,5 @@
-//! What every grant checks before it yields tokens: the PKCE binding of the code.
+//! What every grant checks before it yields tokens: the PKCE binding of the code and the user
+//! behind it.
 
 use base64::Engine;
 use reqwest::StatusCode;
@@ -13,18 +14,20 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 struct Setup {
     app: TestApp,
+    alice: String,
     secret: String,
     browser: Browser,
 }
 
 async fn setup() -> Setup {
     let app = TestApp::spawn().await;
-    app.add_user("alice", Some("alice@example.com"), None);
+    let alice = app.add_user("alice", Some("alice@example.com"), None);
     let mut spec = ClientSpec::confidential("app");
     spec.skip_consent = true;
     let secret = app.add_client(spec).unwrap();
     Setup {
         app,
+        alice,
         secret,
         browser: Browser::new(),
     }
@@ -71,6 +74,26 @@ async fn exchange(s: &Setup, code: &str, verifier: Option<&str>) -> (StatusCode,
     token(s, ("app", &s.secret), &form).await
 }
 
+fn disable_alice(s: &Setup) {
+    let now = s.app.clock.naive();
+    let n = portcullis::store::users::set_disabled(&mut s.app.conn(), &s.alice, true, now)
+        .expect("disable");
+    assert_eq!(n, 1);
+}
+
+async fn introspect(s: &Setup, token: &str) -> Value {
+    reqwest::Client::new()
+        .post(s.app.url("/introspect"))
+        .basic_auth("app", Some(&s.secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn code_verifier_for_a_code_without_challenge_is_rejected() {
     let s = setup().await;
@@ -89,4 +112,48 @@ async fn code_verifier_for_a_code_without_challenge_is_rejected() {
     .await;
     let (status, body) = exchange(&s, &c, Some(VERIFIER)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_user_disabled_between_code_and_redemption_gets_no_tokens() {
+    let s = setup().await;
+    let c = code(&s, "openid offline_access", "").await;
+    disable_alice(&s);
+    let (status, body) = exchange(&s, &c, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body.get("access_token").is_none());
+}
+
+#[tokio::test]
+async fn a_disabled_users_refresh_is_refused_and_their_tokens_are_inactive() {
+    let s = setup().await;
+    let c = code(&s, "openid offline_access", "").await;
+    let (status, tokens) = exchange(&s, &c, None).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    disable_alice(&s);
+    let (status, body) = token(
+        &s,
+        ("app", &s.secret),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body.get("id_token").is_none());
+    for t in [access, refresh] {
+        assert_eq!(
+            introspect(&s, t).await,
+            serde_json::json!({"active": false})
+        );
+    }
+    let info = reqwest::Client::new()
+        .get(s.app.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::UNAUTHORIZED);
 }
