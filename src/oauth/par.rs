@@ -159,16 +159,19 @@ pub fn resolve(
     if !params::fits("request_uri", uri) {
         return Ok(Resolved::Refused(GONE.into()));
     }
-    let Some(row) = pushed_requests::take(conn, &sha256_hex(reference))? else {
+    let id = sha256_hex(reference);
+    let Some(row) = pushed_requests::find(conn, &id)?.filter(|r| r.expires_at > now) else {
         return Ok(Resolved::Refused(GONE.into()));
     };
-    if row.expires_at <= now {
-        return Ok(Resolved::Refused(GONE.into()));
-    }
+    // Ownership first: presented with another client_id, the request stays usable by the
+    // client that pushed it.
     if get("client_id") != Some(row.client_id.as_str()) {
         return Ok(Resolved::Refused(
             "This sign-in request belongs to another application.".into(),
         ));
+    }
+    if !pushed_requests::take(conn, &id, &row.client_id)? {
+        return Ok(Resolved::Refused(GONE.into()));
     }
     let params: BTreeMap<String, String> = serde_json::from_str(&row.params)?;
     Ok(Resolved::Pushed(params.into_iter().collect()))

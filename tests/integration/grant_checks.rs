@@ -1,5 +1,5 @@
-//! What every grant checks before it yields tokens: the PKCE binding of the code and the user
-//! behind it.
+//! What every grant checks before it yields tokens: the PKCE binding of the code, the user
+//! behind it, and the client it belongs to (checked before anything is used up).
 
 use base64::Engine;
 use reqwest::StatusCode;
@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::flow::urlencode;
-use crate::support::browser::Browser;
+use crate::support::browser::{Browser, Landing};
 use crate::support::{ClientSpec, REDIRECT, TestApp, param};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -16,6 +16,7 @@ struct Setup {
     app: TestApp,
     alice: String,
     secret: String,
+    other_secret: String,
     browser: Browser,
 }
 
@@ -25,10 +26,14 @@ async fn setup() -> Setup {
     let mut spec = ClientSpec::confidential("app");
     spec.skip_consent = true;
     let secret = app.add_client(spec).unwrap();
+    let mut other = ClientSpec::confidential("other");
+    other.skip_consent = true;
+    let other_secret = app.add_client(other).unwrap();
     Setup {
         app,
         alice,
         secret,
+        other_secret,
         browser: Browser::new(),
     }
 }
@@ -156,4 +161,63 @@ async fn a_disabled_users_refresh_is_refused_and_their_tokens_are_inactive() {
         .await
         .unwrap();
     assert_eq!(info.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_code_presented_by_another_client_stays_usable_by_its_owner() {
+    let s = setup().await;
+    let c = code(&s, "openid", "").await;
+    let (status, body) = token(
+        &s,
+        ("other", &s.other_secret),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, body) = exchange(&s, &c, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["id_token"].is_string());
+}
+
+#[tokio::test]
+async fn a_request_uri_presented_with_another_client_id_stays_usable_by_its_owner() {
+    let s = setup().await;
+    let r = reqwest::Client::new()
+        .post(s.app.url("/par"))
+        .basic_auth("app", Some(&s.secret))
+        .form(&[
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "pushed"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    let request_uri = urlencode(body["request_uri"].as_str().unwrap());
+    let stolen = format!(
+        "{}/authorize?client_id=other&request_uri={request_uri}",
+        s.app.base
+    );
+    match Browser::new().follow(&s.app, stolen).await {
+        Landing::Page(status, _, body) => {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(body.contains("another application"), "{body}");
+        }
+        other => panic!("never a redirect: {other:?}"),
+    }
+    let own = format!(
+        "{}/authorize?client_id=app&request_uri={request_uri}",
+        s.app.base
+    );
+    let q = s.browser.authorize(&s.app, &own, "alice").await;
+    assert_eq!(param(&q, "state").as_deref(), Some("pushed"));
+    assert!(param(&q, "code").is_some(), "{q:?}");
 }

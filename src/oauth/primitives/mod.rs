@@ -123,6 +123,8 @@ impl Registrar for OneClient<'_> {
 /// Stores authorization codes (hashed) with the session facts of the sign-in.
 pub struct DbAuthorizer<'a, 'c> {
     pub conn: &'a SharedConn<'c>,
+    /// The client of this request: only its own codes are looked at, let alone used up.
+    pub client_id: &'a str,
     pub now: NaiveDateTime,
     pub code_lifetime: i64,
     /// Session facts to attach to a new code.
@@ -184,6 +186,13 @@ impl Authorizer for DbAuthorizer<'_, '_> {
                 return Err(());
             }
         };
+        if row.client_id != self.client_id {
+            // Another client's code: refused before anything changes, so it stays usable by
+            // the client it was issued to.
+            self.flags.borrow_mut().bad_grant = true;
+            tracing::warn!(client_id = %self.client_id, "client presented another client's authorization code");
+            return Ok(None);
+        }
         let consumed = match auth_codes::mark_used(&mut conn, &hash) {
             Ok(n) => n == 1,
             Err(e) => {
