@@ -78,6 +78,13 @@ pub struct RateLimit {
     pub per_second: u32,
     /// Requests allowed in a burst.
     pub burst: u32,
+    /// Authorization requests one client address (an IPv6 /64) may have waiting for sign-in
+    /// or consent at once; beyond it `/authorize` answers 429 until the oldest expires. Shared
+    /// by every instance (counted in the database); 0 turns the bound off.
+    pub parked_requests_per_address: u32,
+    /// Pushed authorization requests (`/par`) one client may have waiting at once; beyond it
+    /// 429 until the oldest expires. 0 turns the bound off.
+    pub pushed_requests_per_client: u32,
 }
 
 impl Default for RateLimit {
@@ -86,6 +93,8 @@ impl Default for RateLimit {
             enabled: true,
             per_second: 20,
             burst: 100,
+            parked_requests_per_address: 100,
+            pushed_requests_per_client: 500,
         }
     }
 }

@@ -60,6 +60,7 @@ diesel::table! {
         consented -> Bool,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        client_ip -> Nullable<Text>,
     }
 }
 
@@ -101,6 +102,7 @@ diesel::table! {
         scopes -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        claims -> Text,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod grant_data;
 pub mod introspection;
 pub mod par;
+pub mod params;
 pub mod primitives;
 pub mod redirect;
 pub mod revocation;

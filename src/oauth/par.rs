@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 
 use crate::audit::{self, Event};
 use crate::context::Ctx;
@@ -12,6 +12,7 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::{random_token, sha256_hex};
 use crate::oauth::authorize::{self, Outcome};
+use crate::oauth::params;
 use crate::oauth::token::{self, TokenReply};
 use crate::store::pushed_requests::{self, PushedRequest};
 
@@ -35,6 +36,8 @@ pub enum ParReply {
         /// Set for 401 answers (client authentication failed).
         www_authenticate: Option<String>,
     },
+    /// The client has too many pushed requests waiting: try again in this many seconds.
+    Busy { retry_after: i64 },
 }
 
 fn invalid(description: &str) -> ParReply {
@@ -95,6 +98,17 @@ pub fn push(
         Err(Outcome::ErrorPage(m)) => return Ok(invalid(&m)),
         Err(_) => return Ok(invalid("the request is not valid")),
     };
+    let limit = i64::from(ctx.config.rate_limit.pushed_requests_per_client);
+    if limit > 0 {
+        let (live, soonest) = pushed_requests::live_for_client(conn, &client.client_id, now)?;
+        if live >= limit {
+            tracing::warn!(client_id = %client.client_id, live, "too many pushed authorization requests");
+            let wait = soonest.map_or(1, |t| t.signed_duration_since(now).num_seconds());
+            return Ok(ParReply::Busy {
+                retry_after: wait.max(1),
+            });
+        }
+    }
     let reference = random_token();
     pushed_requests::insert(
         conn,
@@ -102,7 +116,7 @@ pub fn push(
             id: sha256_hex(&reference),
             client_id: client.client_id.clone(),
             params: serde_json::to_string(&valid.params)?,
-            expires_at: now + Duration::seconds(LIFETIME),
+            expires_at: params::after(now, LIFETIME),
         },
     )?;
     audit::record(
@@ -135,20 +149,29 @@ pub fn resolve(
     now: NaiveDateTime,
 ) -> Result<Resolved, InternalError> {
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let Some(reference) = get("request_uri").and_then(|u| u.strip_prefix(URI_PREFIX)) else {
+    let Some(uri) = get("request_uri") else {
+        return Ok(Resolved::NotPushed);
+    };
+    let Some(reference) = uri.strip_prefix(URI_PREFIX) else {
         return Ok(Resolved::NotPushed);
     };
     const GONE: &str = "This sign-in request has expired or was already used. Return to the application and try again.";
-    let Some(row) = pushed_requests::take(conn, &sha256_hex(reference))? else {
-        return Ok(Resolved::Refused(GONE.into()));
-    };
-    if row.expires_at <= now {
+    if !params::fits("request_uri", uri) {
         return Ok(Resolved::Refused(GONE.into()));
     }
+    let id = sha256_hex(reference);
+    let Some(row) = pushed_requests::find(conn, &id)?.filter(|r| r.expires_at > now) else {
+        return Ok(Resolved::Refused(GONE.into()));
+    };
+    // Ownership first: presented with another client_id, the request stays usable by the
+    // client that pushed it.
     if get("client_id") != Some(row.client_id.as_str()) {
         return Ok(Resolved::Refused(
             "This sign-in request belongs to another application.".into(),
         ));
+    }
+    if !pushed_requests::take(conn, &id, &row.client_id)? {
+        return Ok(Resolved::Refused(GONE.into()));
     }
     let params: BTreeMap<String, String> = serde_json::from_str(&row.params)?;
     Ok(Resolved::Pushed(params.into_iter().collect()))

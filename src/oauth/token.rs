@@ -184,6 +184,7 @@ fn run_flow(
             },
             authorizer: Some(DbAuthorizer {
                 conn: &shared,
+                client_id: &client.client_id,
                 now,
                 code_lifetime: ctx.config.lifetimes.code,
                 facts: GrantData::default(),

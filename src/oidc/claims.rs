@@ -15,6 +15,38 @@ pub const REQUESTABLE: &[&str] = &[
     "updated_at",
 ];
 
+/// The scope that releases a requestable claim: a client registered without that scope may
+/// never receive the claim, whatever it asks for through `claims`.
+pub fn scope_of(claim: &str) -> Option<&'static str> {
+    match claim {
+        "name" | "preferred_username" | "updated_at" => Some("profile"),
+        "email" | "email_verified" => Some("email"),
+        "groups" => Some("groups"),
+        _ => None,
+    }
+}
+
+/// What a claim means, in words for the consent page.
+pub fn describe(claim: &str) -> &'static str {
+    match claim {
+        "name" => "Your name",
+        "preferred_username" => "Your username",
+        "updated_at" => "When your profile was last changed",
+        "email" => "Your email address",
+        "email_verified" => "Whether your email address is verified",
+        "groups" => "The groups you belong to",
+        _ => "Additional data about you",
+    }
+}
+
+/// The claims of `requested` a client registered for `registered` scopes may receive.
+pub fn allowed(requested: Vec<String>, registered: &[String]) -> Vec<String> {
+    requested
+        .into_iter()
+        .filter(|c| scope_of(c).is_some_and(|s| registered.iter().any(|r| r == s)))
+        .collect()
+}
+
 /// One claim of the user, if the user has it.
 fn claim(user: &User, name: &str) -> Option<Value> {
     match name {
@@ -146,5 +178,22 @@ mod tests {
         assert!(parse_request("[]").is_err());
         assert!(parse_request(r#"{"userinfo":{"name":1}}"#).is_err());
         assert!(parse_request(r#"{"userinfo":[]}"#).is_err());
+    }
+
+    #[test]
+    fn every_requestable_claim_belongs_to_a_scope_that_limits_it() {
+        for c in REQUESTABLE {
+            assert!(scope_of(c).is_some(), "{c}");
+        }
+        let registered = vec!["openid".to_string(), "email".to_string()];
+        let asked: Vec<String> = ["email", "name", "groups", "email_verified", "sub"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            allowed(asked, &registered),
+            vec!["email".to_string(), "email_verified".to_string()]
+        );
+        assert!(allowed(vec!["email".into()], &["openid".to_string()]).is_empty());
     }
 }

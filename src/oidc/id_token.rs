@@ -1,6 +1,6 @@
 //! ID tokens (OpenID Connect Core §2), signed with the active key.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use openidconnect::core::{
     CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
@@ -50,7 +50,10 @@ pub fn mint(
     let issuer = IssuerUrl::new(ctx.config.issuer.clone())
         .map_err(|e| InternalError::new(format!("issuer URL: {e}")))?;
     let iat = DateTime::<Utc>::from_naive_utc_and_offset(now, Utc);
-    let exp = iat + Duration::seconds(ctx.config.lifetimes.id_token);
+    let exp = DateTime::<Utc>::from_naive_utc_and_offset(
+        crate::oauth::params::after(now, ctx.config.lifetimes.id_token),
+        Utc,
+    );
     let mut claims = IdTokenClaims::new(
         issuer,
         vec![Audience::new(client_id.to_string())],

@@ -72,6 +72,11 @@ pub fn end_session(
             )));
         }
     }
+    if crate::oauth::params::out_of_bounds(&p).is_some() {
+        return Ok(LogoutOutcome::ErrorPage(
+            "The logout request has a parameter that is too long.".into(),
+        ));
+    }
     let hint = match p.get("id_token_hint").filter(|h| !h.is_empty()) {
         Some(h) => match parse_hint(ctx, h) {
             Some(hint) => Some(hint),

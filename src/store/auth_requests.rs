@@ -18,6 +18,8 @@ pub struct AuthRequest {
     pub consented: bool,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// The address (IPv6: its /64) the request came from; `None` when unknown.
+    pub client_ip: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, r: &AuthRequest) -> QueryResult<()> {
@@ -56,4 +58,27 @@ pub fn set_consented(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
 
 pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(auth_requests::table.filter(auth_requests::expires_at.le(now))).execute(conn)
+}
+
+/// Requests still waiting that came from `client_ip` (`None`: from unknown addresses): how
+/// many, and when the first of them expires.
+pub fn live_from(
+    conn: &mut DbConn,
+    client_ip: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let from = || {
+        let q = auth_requests::table
+            .filter(auth_requests::expires_at.gt(now))
+            .into_boxed();
+        match client_ip {
+            Some(ip) => q.filter(auth_requests::client_ip.eq(ip.to_string())),
+            None => q.filter(auth_requests::client_ip.is_null()),
+        }
+    };
+    let live: i64 = from().count().get_result(conn)?;
+    let soonest: Option<NaiveDateTime> = from()
+        .select(diesel::dsl::min(auth_requests::expires_at))
+        .first(conn)?;
+    Ok((live, soonest))
 }

@@ -13,6 +13,8 @@ pub struct Consent {
     pub scopes: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Space-separated claims granted through the `claims` request parameter.
+    pub claims: String,
 }
 
 pub fn find(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<Option<Consent>> {

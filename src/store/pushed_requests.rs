@@ -21,20 +21,42 @@ pub fn insert(conn: &mut DbConn, r: &PushedRequest) -> QueryResult<usize> {
         .execute(conn)
 }
 
-/// Takes a pushed request out: whoever deletes the row owns it, so it is used at most once.
-pub fn take(conn: &mut DbConn, id: &str) -> QueryResult<Option<PushedRequest>> {
-    let Some(r) = pushed_requests::table
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<PushedRequest>> {
+    pushed_requests::table
         .find(id)
         .select(PushedRequest::as_select())
         .first(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let deleted = diesel::delete(pushed_requests::table.find(id)).execute(conn)?;
-    Ok((deleted == 1).then_some(r))
+        .optional()
+}
+
+/// Uses a pushed request up: whoever deletes the row owns it, so it is used at most once, and
+/// only by the client that pushed it.
+pub fn take(conn: &mut DbConn, id: &str, client_id: &str) -> QueryResult<bool> {
+    let deleted = diesel::delete(
+        pushed_requests::table
+            .filter(pushed_requests::id.eq(id))
+            .filter(pushed_requests::client_id.eq(client_id)),
+    )
+    .execute(conn)?;
+    Ok(deleted == 1)
 }
 
 pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(pushed_requests::table.filter(pushed_requests::expires_at.le(now))).execute(conn)
+}
+
+/// Pushed requests of `client_id` still waiting: how many, and when the first of them expires.
+pub fn live_for_client(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let of_client = pushed_requests::table
+        .filter(pushed_requests::client_id.eq(client_id))
+        .filter(pushed_requests::expires_at.gt(now));
+    let live: i64 = of_client.count().get_result(conn)?;
+    let soonest: Option<NaiveDateTime> = of_client
+        .select(diesel::dsl::min(pushed_requests::expires_at))
+        .first(conn)?;
+    Ok((live, soonest))
 }

@@ -80,6 +80,32 @@ pub fn error_page(status: StatusCode, message: &str, reference: Option<&str>) ->
         .body(body)
 }
 
+/// The HTML error page for a browser that must wait (429 with Retry-After).
+pub fn too_many_page(retry_after: i64) -> HttpResponse {
+    let mut r = error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-in requests are waiting from your network. Finish or close the open ones, or try again later.",
+        None,
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// The OAuth JSON answer of a token-side endpoint for a client that must wait (429 with
+/// Retry-After), never cached.
+pub fn oauth_too_many(description: &str, retry_after: i64) -> HttpResponse {
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, retry_after.max(1).to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(serde_json::json!({
+            "error": "rate_limited",
+            "error_description": ascii_description(description),
+        }))
+}
+
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {

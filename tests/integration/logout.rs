@@ -263,6 +263,22 @@ async fn forged_tampered_and_unsigned_hints_are_refused() {
 }
 
 #[tokio::test]
+async fn oversized_logout_parameters_are_refused_without_signing_out() {
+    let s = signed_in(None).await;
+    let r = s
+        .logout(&format!(
+            "id_token_hint={}&post_logout_redirect_uri={}&state={}",
+            s.id_token,
+            urlencode(AFTER_LOGOUT),
+            "s".repeat(513)
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+    assert!(s.still_signed_in().await);
+}
+
+#[tokio::test]
 async fn logout_without_a_hint_asks_for_confirmation_first() {
     let s = signed_in(None).await;
     let r = s.logout("client_id=app&state=x").await;

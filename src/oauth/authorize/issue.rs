@@ -35,6 +35,7 @@ pub(super) fn issue_code(
             },
             authorizer: Some(DbAuthorizer {
                 conn: &shared,
+                client_id: &valid.client.client_id,
                 now,
                 code_lifetime: ctx.config.lifetimes.code,
                 facts,

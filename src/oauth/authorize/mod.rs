@@ -1,7 +1,7 @@
 //! The authorization endpoint's use cases: validate a request, park it while the user signs in
 //! and consents, then issue a code through oxide-auth's authorization flow.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::endpoint::AuthorizationFlow;
 use oxide_auth::frontends::simple::request::Request;
@@ -18,13 +18,14 @@ use crate::oauth::primitives::{
     Approved, DbAuthorizer, Flags, FlowEndpoint, OidcExtension, OneClient,
 };
 use crate::oauth::redirect::AuthResponse;
-use crate::oauth::scope;
+use crate::oauth::{params, scope};
 use crate::oidc::{claims, logout};
 use crate::store::auth_requests::{self, AuthRequest};
 use crate::store::clients::{self, Client};
 use crate::store::sessions::Session;
 use crate::store::{consents, session_clients, users};
 
+mod consent;
 mod issue;
 mod validate;
 
@@ -46,6 +47,8 @@ pub enum Outcome {
     SecondFactor { request_id: String },
     /// The client requires a second factor the user has not set up yet.
     Enrol { request_id: String },
+    /// Too many requests from this address are waiting already: try again in this many seconds.
+    Busy { retry_after: i64 },
 }
 
 /// A request that passed validation.
@@ -58,7 +61,7 @@ pub struct Valid {
     /// Granted scopes: requested ∩ registered ∩ supported.
     pub scopes: Vec<String>,
     pub prompt: Vec<String>,
-    pub max_age: Option<i64>,
+    pub max_age: Option<crate::oauth::params::MaxAge>,
     pub login_hint: Option<String>,
     /// `sub` of a valid `id_token_hint`: the user the client expects.
     pub hint_sub: Option<String>,
@@ -138,10 +141,45 @@ pub fn start(
         login_sid: None,
         consented: false,
         created_at: now,
-        expires_at: now + Duration::seconds(ctx.config.lifetimes.auth_request),
+        expires_at: params::after(now, ctx.config.lifetimes.auth_request),
+        client_ip: params::address_key(ctx.meta.ip.as_deref()),
     };
     auth_requests::insert(conn, &row)?;
-    evaluate(conn, ctx, &row, &valid, session, now)
+    let outcome = evaluate(conn, ctx, &row, &valid, session, now)?;
+    let parked = matches!(
+        outcome,
+        Outcome::Login { .. }
+            | Outcome::Consent { .. }
+            | Outcome::SecondFactor { .. }
+            | Outcome::Enrol { .. }
+    );
+    if parked && let Some(retry_after) = over_parking_bound(conn, ctx, &row, now)? {
+        auth_requests::delete(conn, &row.id)?;
+        return Ok(Outcome::Busy { retry_after });
+    }
+    Ok(outcome)
+}
+
+/// Seconds until the address of `row` may park another request, when it already has more
+/// than its share waiting (`rate_limit.parked_requests_per_address`, counted across
+/// instances in the database).
+fn over_parking_bound(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    row: &AuthRequest,
+    now: NaiveDateTime,
+) -> Result<Option<i64>, InternalError> {
+    let limit = i64::from(ctx.config.rate_limit.parked_requests_per_address);
+    if limit == 0 {
+        return Ok(None);
+    }
+    let (live, soonest) = auth_requests::live_from(conn, row.client_ip.as_deref(), now)?;
+    if live <= limit {
+        return Ok(None);
+    }
+    tracing::warn!(address = ?row.client_ip, live, "too many parked authorization requests from one address");
+    let wait = soonest.map_or(1, |t| t.signed_duration_since(now).num_seconds());
+    Ok(Some(wait.max(1)))
 }
 
 /// A parked request and its validated form, if it still exists.
@@ -215,33 +253,7 @@ pub fn decide(
             "the user denied the request",
         ));
     }
-    let mut granted: Vec<String> = consents::find(conn, &user_id, &valid.client.client_id)?
-        .map(|c| {
-            c.scopes
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    for s in &valid.scopes {
-        if !granted.contains(s) {
-            granted.push(s.clone());
-        }
-    }
-    let created_at = consents::find(conn, &user_id, &valid.client.client_id)?
-        .map(|c| c.created_at)
-        .unwrap_or(now);
-    consents::put(
-        conn,
-        &consents::Consent {
-            user_id,
-            client_id: valid.client.client_id.clone(),
-            scopes: scope::join(&granted),
-            created_at,
-            updated_at: now,
-        },
-    )?;
+    consent::remember(conn, &user_id, &valid, now)?;
     auth_requests::set_consented(conn, &row.id)?;
     crate::audit::record(
         conn,
@@ -250,7 +262,10 @@ pub fn decide(
         crate::audit::Event::new("consent.grant", "success")
             .user(session.user_id.as_deref().unwrap_or_default())
             .client(&valid.client.client_id)
-            .details(serde_json::json!({"scopes": valid.scopes})),
+            .details(serde_json::json!({
+                "scopes": valid.scopes,
+                "claims": valid.claims_to_approve(),
+            })),
     )?;
     let row = AuthRequest {
         consented: true,
@@ -282,9 +297,7 @@ fn evaluate(
             let auth_time = s.auth_time.unwrap_or(s.created_at);
             let fresh = row.login_sid.as_deref() == Some(s.sid.as_str());
             let forced = valid.prompt.iter().any(|p| p == "login");
-            let too_old = valid
-                .max_age
-                .is_some_and(|m| auth_time + Duration::seconds(m) < now);
+            let too_old = valid.max_age.is_some_and(|m| m.exceeded(auth_time, now));
             // The client expects another user than the one signed in.
             let other_user = valid
                 .hint_sub
@@ -316,9 +329,7 @@ fn evaluate(
     }
     if !valid.client.skip_consent {
         let consent = consents::find(conn, &user.id, &valid.client.client_id)?;
-        let covered = consent
-            .as_ref()
-            .is_some_and(|c| valid.scopes.iter().all(|s| scope::contains(&c.scopes, s)));
+        let covered = consent.as_ref().is_some_and(|c| consent::covers(c, valid));
         let fresh = row.consented;
         let forced = valid.prompt.iter().any(|p| p == "consent");
         if !covered || (forced && !fresh) {

@@ -2,6 +2,7 @@
 //! parameter, answering at the redirect URI only once it is trusted.
 
 use super::*;
+use crate::oauth::params::{self, MaxAge};
 
 /// Checks a request as received (GET query or POST body). `Err` carries the answer.
 pub fn validate(
@@ -23,6 +24,12 @@ pub fn validate(
     ) {
         return page("The request repeats client_id or redirect_uri.");
     }
+    if ["client_id", "redirect_uri"]
+        .iter()
+        .any(|k| params.get(*k).is_some_and(|v| !params::fits(k, v)))
+    {
+        return page("The request's client_id or redirect_uri is too long.");
+    }
     let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
         return page("The request has no client_id.");
     };
@@ -42,7 +49,11 @@ pub fn validate(
     let mut valid = Valid {
         client,
         redirect_uri,
-        state: params.get("state").cloned(),
+        // An oversized state is not echoed back, not even in the error.
+        state: params
+            .get("state")
+            .filter(|s| params::fits("state", s))
+            .cloned(),
         form_post,
         scopes: Vec::new(),
         prompt: Vec::new(),
@@ -53,6 +64,9 @@ pub fn validate(
         params: BTreeMap::new(),
     };
     let invalid = |v: &Valid, m: &str| Ok(Err(v.error(ctx, AuthorizeError::InvalidRequest, m)));
+    if let Some(m) = params::out_of_bounds(pairs.iter().map(|(k, v)| (k, v))) {
+        return invalid(&valid, &m);
+    }
     if let Some(d) = duplicated {
         return invalid(&valid, &format!("parameter {d} is repeated"));
     }
@@ -161,17 +175,20 @@ pub fn validate(
         valid.prompt = values;
     }
     if let Some(m) = params.get("max_age") {
-        match m.parse::<i64>() {
-            Ok(v) if v >= 0 => valid.max_age = Some(v),
-            _ => return invalid(&valid, "max_age must be a non-negative integer"),
+        match MaxAge::parse(m) {
+            Some(v) => valid.max_age = Some(v),
+            None => return invalid(&valid, "max_age must be a non-negative integer"),
         }
-    }
-    if params.get("nonce").is_some_and(|n| n.len() > 512) {
-        return invalid(&valid, "nonce is too long");
     }
     if let Some(raw) = params.get("claims").filter(|c| !c.is_empty()) {
         match claims::parse_request(raw) {
-            Ok(c) => valid.claims = c,
+            // Only what the client's registered scopes could ever release.
+            Ok((userinfo, id_token)) => {
+                valid.claims = (
+                    claims::allowed(userinfo, &allowed),
+                    claims::allowed(id_token, &allowed),
+                )
+            }
             Err(m) => return invalid(&valid, &m),
         }
     }

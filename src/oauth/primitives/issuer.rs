@@ -21,6 +21,29 @@ impl DbIssuer<'_, '_> {
         self.flags.borrow_mut().internal = Some(e.to_string());
     }
 
+    /// Refuses the grant unless its user still exists and is not disabled (a grant without a
+    /// user, client credentials, passes). Checked at every exchange and every refresh.
+    fn check_owner(&self, grant: &Grant) -> Result<(), ()> {
+        if grant.owner_id.is_empty() {
+            return Ok(());
+        }
+        let found = {
+            let mut conn = self.conn.borrow_mut();
+            crate::store::users::find(&mut conn, &grant.owner_id)
+        };
+        match found {
+            Ok(Some(u)) if !u.disabled => Ok(()),
+            Ok(_) => {
+                self.flags.borrow_mut().bad_grant = true;
+                Err(())
+            }
+            Err(e) => {
+                self.fail(e);
+                Err(())
+            }
+        }
+    }
+
     fn may_refresh(&self, scope: &str) -> bool {
         scope::contains(scope, scope::OFFLINE_ACCESS)
             && self
@@ -51,7 +74,7 @@ impl DbIssuer<'_, '_> {
             rotated: false,
             revoked: false,
             created_at: self.now,
-            expires_at: self.now + Duration::seconds(lt.access_token),
+            expires_at: crate::oauth::params::after(self.now, lt.access_token),
         };
         let mut conn = self.conn.borrow_mut();
         if let Err(e) = tokens::insert(&mut conn, &base) {
@@ -65,7 +88,7 @@ impl DbIssuer<'_, '_> {
             let row = Token {
                 token_hash: sha256_hex(&r),
                 kind: tokens::REFRESH.into(),
-                expires_at: self.now + Duration::seconds(lt.refresh_token),
+                expires_at: crate::oauth::params::after(self.now, lt.refresh_token),
                 ..base
             };
             if let Err(e) = tokens::insert(&mut conn, &row) {
@@ -191,19 +214,21 @@ impl DbIssuer<'_, '_> {
 
 impl Issuer for DbIssuer<'_, '_> {
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        self.check_owner(&grant)?;
         let data = Self::data_of(&grant);
         let (access, refresh) = self.store_tokens(&grant, &data)?;
         self.mint_id_token(&grant, &data, &access)?;
         Ok(IssuedToken {
             token: access,
             refresh,
-            until: to_utc(self.now + Duration::seconds(self.expires_in)),
+            until: to_utc(crate::oauth::params::after(self.now, self.expires_in)),
             token_type: TokenType::Bearer,
         })
     }
 
     /// Rotates: the presented refresh token is consumed exactly once, a new pair is issued.
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
+        self.check_owner(&grant)?;
         let consumed = {
             let mut conn = self.conn.borrow_mut();
             tokens::mark_rotated(&mut conn, &sha256_hex(refresh))
@@ -225,7 +250,7 @@ impl Issuer for DbIssuer<'_, '_> {
         Ok(RefreshedToken {
             token: access,
             refresh: new_refresh,
-            until: to_utc(self.now + Duration::seconds(self.expires_in)),
+            until: to_utc(crate::oauth::params::after(self.now, self.expires_in)),
             token_type: TokenType::Bearer,
         })
     }

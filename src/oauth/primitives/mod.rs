@@ -1,7 +1,7 @@
 //! oxide-auth's primitives over diesel: one registrar, authorizer and issuer per request,
 //! sharing the request's connection, plus the extension that carries PKCE and the OIDC facts.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use oxide_auth::code_grant::accesstoken::{Extension as AccessTokenExt, Request as TokenReq};
 use oxide_auth::code_grant::authorization::{Extension as AuthorizationExt, Request as AuthReq};
 use oxide_auth::code_grant::extensions::Pkce;
@@ -123,6 +123,8 @@ impl Registrar for OneClient<'_> {
 /// Stores authorization codes (hashed) with the session facts of the sign-in.
 pub struct DbAuthorizer<'a, 'c> {
     pub conn: &'a SharedConn<'c>,
+    /// The client of this request: only its own codes are looked at, let alone used up.
+    pub client_id: &'a str,
     pub now: NaiveDateTime,
     pub code_lifetime: i64,
     /// Session facts to attach to a new code.
@@ -158,7 +160,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
             family_id: stored.data.family_id.clone(),
             used: false,
             created_at: self.now,
-            expires_at: self.now + Duration::seconds(self.code_lifetime),
+            expires_at: crate::oauth::params::after(self.now, self.code_lifetime),
         };
         let mut conn = self.conn.borrow_mut();
         if let Err(e) = auth_codes::insert(&mut conn, &row) {
@@ -184,6 +186,13 @@ impl Authorizer for DbAuthorizer<'_, '_> {
                 return Err(());
             }
         };
+        if row.client_id != self.client_id {
+            // Another client's code: refused before anything changes, so it stays usable by
+            // the client it was issued to.
+            self.flags.borrow_mut().bad_grant = true;
+            tracing::warn!(client_id = %self.client_id, "client presented another client's authorization code");
+            return Ok(None);
+        }
         let consumed = match auth_codes::mark_used(&mut conn, &hash) {
             Ok(n) => n == 1,
             Err(e) => {
@@ -260,6 +269,12 @@ impl AccessTokenExt for OidcExtension<'_> {
     fn extend(&mut self, request: &dyn TokenReq, mut data: Extensions) -> Result<Extensions, ()> {
         let stored = data.remove(&self.pkce);
         let verifier = request.extension("code_verifier");
+        // A verifier for a code issued without a challenge (RFC 9700 §2.1.1): someone is
+        // trying a code that was not bound to them.
+        if stored.is_none() && verifier.is_some() {
+            self.flags.borrow_mut().pkce_failed = true;
+            return Err(());
+        }
         if let Some(v) = &verifier {
             let ok_format = (43..=128).contains(&v.len())
                 && v.bytes()

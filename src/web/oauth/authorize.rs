@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::oauth::authorize::{self, Outcome};
 use crate::oauth::redirect::{AuthResponse, origin};
 use crate::sign_in::sessions;
-use crate::web::errors::{WebError, error_page};
+use crate::web::errors::{WebError, error_page, too_many_page};
 use crate::web::extractors::{field, form_pairs, is_form};
 use crate::web::security_headers::page_csp;
 use crate::web::session_cookie;
@@ -101,6 +101,7 @@ pub fn respond(config: &Config, outcome: Outcome) -> HttpResponse {
             redirect_local(config, "/login/second-factor", &request_id)
         }
         Outcome::Enrol { request_id } => redirect_local(config, "/account/totp", &request_id),
+        Outcome::Busy { retry_after } => too_many_page(retry_after),
     }
 }
 

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::web_data::Data;
 use crate::oauth::par::{self, ParReply};
-use crate::web::errors::{WebError, oauth_json_error_code};
+use crate::web::errors::{WebError, oauth_json_error_code, oauth_too_many};
 use crate::web::oauth::token::token_side;
 
 pub async fn push(
@@ -29,5 +29,9 @@ pub async fn push(
             description,
             www_authenticate,
         } => oauth_json_error_code(&code, &description, www_authenticate.as_deref()),
+        ParReply::Busy { retry_after } => oauth_too_many(
+            "this client has too many pushed requests waiting",
+            retry_after,
+        ),
     })
 }

@@ -8,6 +8,7 @@ use crate::app::{run_as, web_data::Data};
 use crate::oauth::authorize::{self, Outcome};
 use crate::oauth::redirect::origin;
 use crate::oauth::scope;
+use crate::oidc::claims;
 use crate::sign_in::sessions;
 use crate::web::csrf;
 use crate::web::errors::{WebError, error_page};
@@ -21,6 +22,7 @@ use crate::web::session_cookie;
 struct ConsentPage<'a> {
     client_name: &'a str,
     scopes: &'a [(String, &'static str)],
+    claims: &'a [(String, &'static str)],
     csrf_token: &'a str,
     request: &'a str,
 }
@@ -29,6 +31,7 @@ enum Shown {
     Page {
         client_name: String,
         scopes: Vec<(String, &'static str)>,
+        claims: Vec<(String, &'static str)>,
         csrf: String,
         target: Option<String>,
     },
@@ -66,6 +69,14 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
                         .iter()
                         .map(|s| (s.clone(), scope::describe(s)))
                         .collect(),
+                    claims: v
+                        .claims_to_approve()
+                        .into_iter()
+                        .map(|c| {
+                            let words = claims::describe(&c);
+                            (c, words)
+                        })
+                        .collect(),
                     csrf: session.csrf_token.clone(),
                     target: origin(&v.redirect_uri),
                 }),
@@ -85,12 +96,14 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
         Shown::Page {
             client_name,
             scopes,
+            claims,
             csrf,
             target,
         } => {
             let body = ConsentPage {
                 client_name: &client_name,
                 scopes: &scopes,
+                claims: &claims,
                 csrf_token: &csrf,
                 request: &request,
             }
