@@ -4,6 +4,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::collections::BTreeMap;
 
+use chrono::NaiveDateTime;
+
+use crate::audit::{self, Event};
+use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::verify_hashed;
@@ -114,6 +118,59 @@ pub fn authenticate_request(
         return Ok(Err(e));
     }
     Ok(Ok((client, creds)))
+}
+
+/// `authenticate_request` at a token-side `endpoint`, with every failure audited
+/// (`client.auth`, failure, the endpoint and why; never what was presented) and, when the
+/// presented client is registered, counted by the token-error detector.
+pub fn authenticate_audited(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    endpoint: &str,
+    authorization: Option<&str>,
+    form: &BTreeMap<String, String>,
+    now: NaiveDateTime,
+) -> Result<Result<(Client, Credentials), ClientAuthError>, InternalError> {
+    let result = authenticate_request(conn, authorization, form)?;
+    let Err(e) = &result else {
+        return Ok(result);
+    };
+    let known = match credentials(authorization, form) {
+        Ok(c) => clients::find(conn, &c.client_id)?.map(|c| c.client_id),
+        Err(_) => None,
+    };
+    let reason = match (e, &known) {
+        (ClientAuthError::Malformed(m), _) => *m,
+        (ClientAuthError::Failed { .. }, Some(_)) => "wrong or missing credentials",
+        (ClientAuthError::Failed { .. }, None) => "unknown or missing client",
+    };
+    let mut event = Event::new("client.auth", "failure")
+        .details(serde_json::json!({"endpoint": endpoint, "reason": reason}));
+    if let Some(id) = &known {
+        event = event.client(id);
+    }
+    audit::record(conn, ctx.meta, now, event)?;
+    if let Some(id) = &known {
+        audit::detect::after_token_error(conn, ctx, now, id)?;
+    }
+    Ok(result)
+}
+
+/// The registered client a token-side request names, as authentication will read it (Basic
+/// credentials form-decoded), or `None` for unknown, missing or ambiguous credentials. Keys
+/// the per-client rate limit, so that only registered clients get a bucket of their own.
+pub fn known_client_id(
+    conn: &mut DbConn,
+    authorization: Option<&str>,
+    pairs: &[(String, String)],
+) -> Result<Option<String>, InternalError> {
+    let Ok(form) = single_valued(pairs) else {
+        return Ok(None);
+    };
+    let Ok(creds) = credentials(authorization, &form) else {
+        return Ok(None);
+    };
+    Ok(clients::find(conn, &creds.client_id)?.map(|c| c.client_id))
 }
 
 /// Form pairs as a map; `Err(name)` names the first repeated parameter.

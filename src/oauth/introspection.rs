@@ -19,10 +19,11 @@ pub fn introspect(
     authorization: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Result<Map<String, Value>, TokenReply>, InternalError> {
-    let (client, form) = match authenticated_form(conn, pairs, authorization)? {
-        Ok(x) => x,
-        Err(reply) => return Ok(Err(reply)),
-    };
+    let (client, form) =
+        match authenticated_form(conn, ctx, "introspect", pairs, authorization, now)? {
+            Ok(x) => x,
+            Err(reply) => return Ok(Err(reply)),
+        };
     let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
         return Ok(Err(TokenReply::err(
             TokenError::InvalidRequest,

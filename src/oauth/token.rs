@@ -63,10 +63,11 @@ pub fn token(
             ));
         }
     };
-    let (client, creds) = match client_auth::authenticate_request(conn, authorization, &form)? {
-        Ok(pair) => pair,
-        Err(e) => return Ok(client_auth_error(e)),
-    };
+    let (client, creds) =
+        match client_auth::authenticate_audited(conn, ctx, "token", authorization, &form, now)? {
+            Ok(pair) => pair,
+            Err(e) => return Ok(client_auth_error(e)),
+        };
     let grant_type = match form.get("grant_type") {
         Some(g) if !g.is_empty() => g.clone(),
         _ => {
@@ -359,8 +360,11 @@ pub type AuthenticatedForm = (Client, BTreeMap<String, String>);
 /// error answer.
 pub fn authenticated_form(
     conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    endpoint: &str,
     pairs: &[(String, String)],
     authorization: Option<&str>,
+    now: NaiveDateTime,
 ) -> Result<Result<AuthenticatedForm, TokenReply>, InternalError> {
     let form = match client_auth::single_valued(pairs) {
         Ok(f) => f,
@@ -371,7 +375,7 @@ pub fn authenticated_form(
             )));
         }
     };
-    match client_auth::authenticate_request(conn, authorization, &form)? {
+    match client_auth::authenticate_audited(conn, ctx, endpoint, authorization, &form, now)? {
         Ok((client, _)) => Ok(Ok((client, form))),
         Err(e) => Ok(Err(client_auth_error(e))),
     }
