@@ -385,7 +385,7 @@ pub fn client_auth_error(e: ClientAuthError) -> TokenReply {
     match e {
         ClientAuthError::Malformed(m) => TokenReply::err(TokenError::InvalidRequest, m),
         // 401 with a Basic challenge whichever way the client tried (RFC 6749 §5.2 allows it).
-        ClientAuthError::Failed { .. } => TokenReply::Error {
+        ClientAuthError::Failed { .. } | ClientAuthError::WrongMethod { .. } => TokenReply::Error {
             error: TokenError::InvalidClient,
             description: "client authentication failed".into(),
             www_authenticate: Some("Basic realm=\"portcullis\"".into()),
