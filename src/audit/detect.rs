@@ -203,7 +203,12 @@ pub fn after_sign_in(
     Ok(())
 }
 
-/// After a failed token request (already in the trail): a burst of errors from one client.
+/// The failures that count as token errors of a client: refused grants and failed client
+/// authentication at any token-side endpoint.
+const TOKEN_ERROR_EVENTS: &[&str] = &["token.issue", "client.auth"];
+
+/// After a failed token request or client authentication (already in the trail): a burst of
+/// errors from one client.
 pub fn after_token_error(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
@@ -214,18 +219,22 @@ pub fn after_token_error(
     if !d.enabled {
         return Ok(());
     }
-    let errors = audit_log::matching(
-        conn,
-        "token.issue",
-        since(ctx, now),
-        &Filter {
-            outcome: Some("failure"),
-            client_id: Some(client_id),
-            ..Default::default()
-        },
-        10_000,
-    )?;
-    if errors.len() == d.token_error_burst {
+    let mut errors = 0;
+    for event in TOKEN_ERROR_EVENTS {
+        errors += audit_log::matching(
+            conn,
+            event,
+            since(ctx, now),
+            &Filter {
+                outcome: Some("failure"),
+                client_id: Some(client_id),
+                ..Default::default()
+            },
+            10_000,
+        )?
+        .len();
+    }
+    if errors == d.token_error_burst {
         raise(
             conn,
             ctx,
@@ -233,7 +242,7 @@ pub fn after_token_error(
             "token_errors",
             None,
             Some(client_id),
-            json!({"errors": errors.len()}),
+            json!({"errors": errors}),
         )?;
     }
     Ok(())

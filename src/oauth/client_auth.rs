@@ -4,6 +4,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::collections::BTreeMap;
 
+use chrono::NaiveDateTime;
+
+use crate::audit::{self, Event};
+use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::verify_hashed;
@@ -25,6 +29,21 @@ pub enum ClientAuthError {
     Malformed(&'static str),
     /// Unknown client, wrong or missing secret: `invalid_client`.
     Failed { basic: bool },
+    /// Credentials presented another way than the client's registered
+    /// `token_endpoint_auth_method`: `invalid_client`.
+    WrongMethod { basic: bool },
+}
+
+/// True when credentials presented this way are what the client registered: a secret in the
+/// Basic header for `client_secret_basic`, in the body for `client_secret_post`, no secret at
+/// all for a public client (`none`). Anything else is refused.
+pub fn method_allowed(client: &Client, creds: &Credentials) -> bool {
+    match client.auth_method.as_str() {
+        "client_secret_basic" => !client.public && creds.basic,
+        "client_secret_post" => !client.public && !creds.basic,
+        "none" => client.public,
+        _ => false,
+    }
 }
 
 /// Reads credentials from the Basic header or the form body; both at once is refused (RFC 6749 §2.3).
@@ -110,10 +129,83 @@ pub fn authenticate_request(
     let Some(client) = clients::find(conn, &creds.client_id)? else {
         return Ok(Err(ClientAuthError::Failed { basic: creds.basic }));
     };
+    if !method_allowed(&client, &creds) {
+        return Ok(Err(ClientAuthError::WrongMethod { basic: creds.basic }));
+    }
     if let Err(e) = authenticate(&client, &creds) {
         return Ok(Err(e));
     }
     Ok(Ok((client, creds)))
+}
+
+/// `authenticate_request` at a token-side `endpoint`, with every failure audited
+/// (`client.auth`, failure, the endpoint and why; never what was presented) and, when the
+/// presented client is registered, counted by the token-error detector.
+pub fn authenticate_audited(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    endpoint: &str,
+    authorization: Option<&str>,
+    form: &BTreeMap<String, String>,
+    now: NaiveDateTime,
+) -> Result<Result<(Client, Credentials), ClientAuthError>, InternalError> {
+    let result = authenticate_request(conn, authorization, form)?;
+    let Err(e) = &result else {
+        return Ok(result);
+    };
+    let known = match credentials(authorization, form) {
+        Ok(c) => clients::find(conn, &c.client_id)?.map(|c| c.client_id),
+        Err(_) => None,
+    };
+    let reason = match (e, &known) {
+        (ClientAuthError::Malformed(m), _) => *m,
+        (ClientAuthError::WrongMethod { .. }, _) => {
+            "authentication method not registered for the client"
+        }
+        (ClientAuthError::Failed { .. }, Some(_)) => "wrong or missing credentials",
+        (ClientAuthError::Failed { .. }, None) => "unknown or missing client",
+    };
+    record_failure(conn, ctx, endpoint, known.as_deref(), reason, now)?;
+    Ok(result)
+}
+
+/// Audits a refused client at a token-side `endpoint` (`client.auth`, failure) and, for a
+/// registered client, lets the token-error detector count it.
+pub fn record_failure(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    endpoint: &str,
+    client_id: Option<&str>,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<(), InternalError> {
+    let mut event = Event::new("client.auth", "failure")
+        .details(serde_json::json!({"endpoint": endpoint, "reason": reason}));
+    if let Some(id) = client_id {
+        event = event.client(id);
+    }
+    audit::record(conn, ctx.meta, now, event)?;
+    if let Some(id) = client_id {
+        audit::detect::after_token_error(conn, ctx, now, id)?;
+    }
+    Ok(())
+}
+
+/// The registered client a token-side request names, as authentication will read it (Basic
+/// credentials form-decoded), or `None` for unknown, missing or ambiguous credentials. Keys
+/// the per-client rate limit, so that only registered clients get a bucket of their own.
+pub fn known_client_id(
+    conn: &mut DbConn,
+    authorization: Option<&str>,
+    pairs: &[(String, String)],
+) -> Result<Option<String>, InternalError> {
+    let Ok(form) = single_valued(pairs) else {
+        return Ok(None);
+    };
+    let Ok(creds) = credentials(authorization, &form) else {
+        return Ok(None);
+    };
+    Ok(clients::find(conn, &creds.client_id)?.map(|c| c.client_id))
 }
 
 /// Form pairs as a map; `Err(name)` names the first repeated parameter.
@@ -158,6 +250,50 @@ mod tests {
         let h = format!("Basic {}", STANDARD.encode("a:b"));
         let err = credentials(Some(&h), &form(&[("client_secret", "b")])).unwrap_err();
         assert!(matches!(err, ClientAuthError::Malformed(_)));
+    }
+
+    fn client(method: &str, public: bool) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "C".into(),
+            secret_hash: None,
+            public,
+            redirect_uris: "[]".into(),
+            post_logout_redirect_uris: "[]".into(),
+            scopes: "openid".into(),
+            grant_types: "[]".into(),
+            auth_method: method.into(),
+            skip_consent: false,
+            require_mfa: false,
+            backchannel_logout_uri: None,
+            id_token_alg: "RS256".into(),
+            created_at: chrono::NaiveDateTime::default(),
+        }
+    }
+
+    #[test]
+    fn only_the_registered_authentication_method_is_allowed() {
+        let creds = |basic| Credentials {
+            client_id: "c".into(),
+            secret: Some("s".into()),
+            basic,
+        };
+        let basic = client("client_secret_basic", false);
+        assert!(method_allowed(&basic, &creds(true)));
+        assert!(!method_allowed(&basic, &creds(false)));
+        let post = client("client_secret_post", false);
+        assert!(method_allowed(&post, &creds(false)));
+        assert!(!method_allowed(&post, &creds(true)));
+        assert!(method_allowed(&client("none", true), &creds(false)));
+        assert!(!method_allowed(&client("none", false), &creds(false)));
+        assert!(!method_allowed(
+            &client("private_key_jwt", false),
+            &creds(true)
+        ));
+        assert!(!method_allowed(
+            &client("client_secret_basic", true),
+            &creds(true)
+        ));
     }
 
     #[test]

@@ -7,8 +7,9 @@ use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::sha256_hex;
+use crate::oauth::client_auth::{self, ClientAuthError};
 use crate::oauth::errors::TokenError;
-use crate::oauth::token::{TokenReply, authenticated_form};
+use crate::oauth::token::{TokenReply, authenticated_form, client_auth_error};
 use crate::store::{tokens, users};
 
 /// `{"active": false}` for anything expired, revoked, rotated, unknown or another client's.
@@ -19,10 +20,25 @@ pub fn introspect(
     authorization: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Result<Map<String, Value>, TokenReply>, InternalError> {
-    let (client, form) = match authenticated_form(conn, pairs, authorization)? {
-        Ok(x) => x,
-        Err(reply) => return Ok(Err(reply)),
-    };
+    let (client, form) =
+        match authenticated_form(conn, ctx, "introspect", pairs, authorization, now)? {
+            Ok(x) => x,
+            Err(reply) => return Ok(Err(reply)),
+        };
+    // RFC 7662 §2.1: the caller must authenticate, and a public client cannot.
+    if client.public {
+        client_auth::record_failure(
+            conn,
+            ctx,
+            "introspect",
+            Some(&client.client_id),
+            "public clients cannot use introspection",
+            now,
+        )?;
+        return Ok(Err(client_auth_error(ClientAuthError::Failed {
+            basic: false,
+        })));
+    }
     let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
         return Ok(Err(TokenReply::err(
             TokenError::InvalidRequest,

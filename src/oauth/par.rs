@@ -56,21 +56,22 @@ pub fn push(
     authorization: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<ParReply, InternalError> {
-    let (client, form) = match token::authenticated_form(conn, pairs, authorization)? {
-        Ok(x) => x,
-        Err(TokenReply::Error {
-            error,
-            description,
-            www_authenticate,
-        }) => {
-            return Ok(ParReply::Error {
-                code: error.code().into(),
+    let (client, form) =
+        match token::authenticated_form(conn, ctx, "par", pairs, authorization, now)? {
+            Ok(x) => x,
+            Err(TokenReply::Error {
+                error,
                 description,
                 www_authenticate,
-            });
-        }
-        Err(TokenReply::Success(_)) => return Ok(invalid("client authentication failed")),
-    };
+            }) => {
+                return Ok(ParReply::Error {
+                    code: error.code().into(),
+                    description,
+                    www_authenticate,
+                });
+            }
+            Err(TokenReply::Success(_)) => return Ok(invalid("client authentication failed")),
+        };
     if form.contains_key("request_uri") {
         return Ok(invalid("request_uri cannot be pushed"));
     }

@@ -14,12 +14,12 @@ use crate::store::tokens;
 /// and tokens already revoked all get the same 200 (RFC 7009 §2.2).
 pub fn revoke(
     conn: &mut DbConn,
-    _ctx: Ctx<'_>,
+    ctx: Ctx<'_>,
     pairs: &[(String, String)],
     authorization: Option<&str>,
-    _now: NaiveDateTime,
+    now: NaiveDateTime,
 ) -> Result<Result<(), TokenReply>, InternalError> {
-    let (client, form) = match authenticated_form(conn, pairs, authorization)? {
+    let (client, form) = match authenticated_form(conn, ctx, "revoke", pairs, authorization, now)? {
         Ok(x) => x,
         Err(reply) => return Ok(Err(reply)),
     };
@@ -39,8 +39,8 @@ pub fn revoke(
     }
     crate::audit::record(
         conn,
-        _ctx.meta,
-        _now,
+        ctx.meta,
+        now,
         crate::audit::Event::new("token.revoke", "success")
             .client(&client.client_id)
             .details(serde_json::json!({"kind": row.kind})),

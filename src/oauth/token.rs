@@ -63,10 +63,11 @@ pub fn token(
             ));
         }
     };
-    let (client, creds) = match client_auth::authenticate_request(conn, authorization, &form)? {
-        Ok(pair) => pair,
-        Err(e) => return Ok(client_auth_error(e)),
-    };
+    let (client, creds) =
+        match client_auth::authenticate_audited(conn, ctx, "token", authorization, &form, now)? {
+            Ok(pair) => pair,
+            Err(e) => return Ok(client_auth_error(e)),
+        };
     let grant_type = match form.get("grant_type") {
         Some(g) if !g.is_empty() => g.clone(),
         _ => {
@@ -359,8 +360,11 @@ pub type AuthenticatedForm = (Client, BTreeMap<String, String>);
 /// error answer.
 pub fn authenticated_form(
     conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    endpoint: &str,
     pairs: &[(String, String)],
     authorization: Option<&str>,
+    now: NaiveDateTime,
 ) -> Result<Result<AuthenticatedForm, TokenReply>, InternalError> {
     let form = match client_auth::single_valued(pairs) {
         Ok(f) => f,
@@ -371,7 +375,7 @@ pub fn authenticated_form(
             )));
         }
     };
-    match client_auth::authenticate_request(conn, authorization, &form)? {
+    match client_auth::authenticate_audited(conn, ctx, endpoint, authorization, &form, now)? {
         Ok((client, _)) => Ok(Ok((client, form))),
         Err(e) => Ok(Err(client_auth_error(e))),
     }
@@ -381,7 +385,7 @@ pub fn client_auth_error(e: ClientAuthError) -> TokenReply {
     match e {
         ClientAuthError::Malformed(m) => TokenReply::err(TokenError::InvalidRequest, m),
         // 401 with a Basic challenge whichever way the client tried (RFC 6749 §5.2 allows it).
-        ClientAuthError::Failed { .. } => TokenReply::Error {
+        ClientAuthError::Failed { .. } | ClientAuthError::WrongMethod { .. } => TokenReply::Error {
             error: TokenError::InvalidClient,
             description: "client authentication failed".into(),
             www_authenticate: Some("Basic realm=\"portcullis\"".into()),

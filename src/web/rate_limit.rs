@@ -60,25 +60,11 @@ pub fn client_limiter(cfg: &RateLimit) -> ClientLimiter {
     governor::RateLimiter::keyed(quota(cfg))
 }
 
-/// The client a token-side request names (Basic user or `client_id` in the body), if any.
-pub fn presented_client_id(
-    authorization: Option<&str>,
-    pairs: &[(String, String)],
-) -> Option<String> {
-    use base64::Engine;
-    if let Some(encoded) = authorization.and_then(|h| h.strip_prefix("Basic ")) {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        return text
-            .split_once(':')
-            .map(|(id, _)| id.chars().take(128).collect());
-    }
-    pairs
-        .iter()
-        .find(|(k, _)| k == "client_id")
-        .map(|(_, v)| v.chars().take(128).collect())
+/// The key of the per-client limit: a registered client's id as authentication reads it, or
+/// one bucket shared by every request naming no registered client (so made-up ids cannot
+/// grow the limiter, nor escape it).
+pub fn client_key(known_client_id: Option<String>) -> String {
+    known_client_id.unwrap_or_default()
 }
 
 /// `Some(seconds)` when `client_id` is over its limit.

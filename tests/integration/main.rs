@@ -11,6 +11,7 @@ mod authorize_errors;
 mod browser;
 mod claims_consent;
 mod cli;
+mod client_auth;
 mod conformance;
 mod data_protection;
 mod discovery;

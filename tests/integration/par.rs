@@ -189,8 +189,11 @@ async fn bad_pushed_requests_get_oauth_json_errors_and_store_nothing() {
     };
     assert_eq!(stored, 0);
     // Credentials in the body (client_secret_post) never land in the stored request.
+    let mut poster = ClientSpec::confidential("poster");
+    poster.auth_method = Some("client_secret_post");
+    let secret = app.add_client(poster).unwrap();
     let mut in_body = standard();
-    in_body.push(("client_id", "app"));
+    in_body.push(("client_id", "poster"));
     in_body.push(("client_secret", &secret));
     let (status, body) = push(&app, None, &in_body).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

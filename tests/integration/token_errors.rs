@@ -231,7 +231,11 @@ async fn failed_client_authentication_is_401_with_www_authenticate() {
 #[tokio::test]
 async fn client_secret_post_works_for_code_and_refresh() {
     let s = setup().await;
-    let c = code(&s, "app", "openid offline_access").await;
+    let mut poster = ClientSpec::confidential("poster");
+    poster.skip_consent = true;
+    poster.auth_method = Some("client_secret_post");
+    let secret = s.app.add_client(poster).unwrap();
+    let c = code(&s, "poster", "openid offline_access").await;
     let (status, _, body) = post(
         &s,
         None,
@@ -240,8 +244,8 @@ async fn client_secret_post_works_for_code_and_refresh() {
             ("code", &c),
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),
-            ("client_id", "app"),
-            ("client_secret", &s.secret),
+            ("client_id", "poster"),
+            ("client_secret", &secret),
         ],
     )
     .await;
@@ -252,8 +256,8 @@ async fn client_secret_post_works_for_code_and_refresh() {
         &[
             ("grant_type", "refresh_token"),
             ("refresh_token", body["refresh_token"].as_str().unwrap()),
-            ("client_id", "app"),
-            ("client_secret", &s.secret),
+            ("client_id", "poster"),
+            ("client_secret", &secret),
         ],
     )
     .await;

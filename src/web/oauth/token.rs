@@ -9,6 +9,7 @@ use crate::app::{run_as, web_data::Data};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
+use crate::oauth::client_auth;
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::{self, TokenReply};
 use crate::web::errors::{WebError, oauth_json_error};
@@ -18,13 +19,9 @@ use crate::web::rate_limit;
 /// A token-side request's form pairs and Authorization header.
 pub type TokenRequest = (Vec<(String, String)>, Option<String>);
 
-/// What every token-side endpoint checks first: a form body, and the presenting client's
-/// rate. Gives the form pairs and the Authorization header, or the answer.
-pub fn preflight(
-    state: &Data,
-    req: &HttpRequest,
-    body: &web::Bytes,
-) -> Result<TokenRequest, Box<HttpResponse>> {
+/// What every token-side endpoint checks first: a form body. Gives the form pairs and the
+/// Authorization header, or the answer.
+pub fn preflight(req: &HttpRequest, body: &web::Bytes) -> Result<TokenRequest, Box<HttpResponse>> {
     if !is_form(req) {
         return Err(Box::new(oauth_json_error(
             TokenError::InvalidRequest,
@@ -32,20 +29,13 @@ pub fn preflight(
             None,
         )));
     }
-    let pairs = form_pairs(body);
-    let auth = authorization(req);
-    if let Some(wait) = rate_limit::client_over_limit(
-        &state.client_limiter,
-        state.config.rate_limit.enabled,
-        rate_limit::presented_client_id(auth.as_deref(), &pairs),
-    ) {
-        return Err(Box::new(rate_limit::too_many(wait)));
-    }
-    Ok((pairs, auth))
+    Ok((form_pairs(body), authorization(req)))
 }
 
-/// Runs a token-side use case (form pairs, Authorization header) after the preflight, in one
-/// transaction, audited with the request's origin; `Err` is the preflight's refusal.
+/// Runs a token-side use case (form pairs, Authorization header) after the preflight and the
+/// per-client rate limit, in one transaction, audited with the request's origin; `Err` is the
+/// refusal. The limit is keyed on the client as authentication reads it, and only registered
+/// clients get a bucket of their own: every other request shares one.
 pub async fn token_side<T, F>(
     state: &Data,
     req: &HttpRequest,
@@ -64,17 +54,28 @@ where
         + Send
         + 'static,
 {
-    let (pairs, auth) = match preflight(state, req, body) {
+    let (pairs, auth) = match preflight(req, body) {
         Ok(x) => x,
         Err(refused) => return Ok(Err(*refused)),
     };
-    run_as(
+    let limiter = state.client_limiter.clone();
+    let enabled = state.config.rate_limit.enabled;
+    let outcome = run_as(
         state,
         crate::web::extractors::meta(req, &state.config),
-        move |c, ctx, now| f(c, ctx, &pairs, auth.as_deref(), now),
+        move |c, ctx, now| {
+            if enabled {
+                let known = client_auth::known_client_id(c, auth.as_deref(), &pairs)?;
+                let key = rate_limit::client_key(known);
+                if let Some(wait) = rate_limit::client_over_limit(&limiter, enabled, Some(key)) {
+                    return Ok(Err(wait));
+                }
+            }
+            f(c, ctx, &pairs, auth.as_deref(), now).map(Ok)
+        },
     )
-    .await
-    .map(Ok)
+    .await?;
+    Ok(outcome.map_err(rate_limit::too_many))
 }
 
 pub async fn token(

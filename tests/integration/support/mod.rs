@@ -230,12 +230,14 @@ impl TestApp {
                 .expect("json"),
             scopes: spec.scopes.into(),
             grant_types: serde_json::to_string(&spec.grant_types).expect("json"),
-            auth_method: if spec.public {
-                "none"
-            } else {
-                "client_secret_basic"
-            }
-            .into(),
+            auth_method: spec
+                .auth_method
+                .unwrap_or(if spec.public {
+                    "none"
+                } else {
+                    "client_secret_basic"
+                })
+                .into(),
             skip_consent: spec.skip_consent,
             require_mfa: spec.require_mfa,
             backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
@@ -269,6 +271,9 @@ pub struct ClientSpec {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub require_mfa: bool,
+    /// The registered `token_endpoint_auth_method`; by default `client_secret_basic`, or
+    /// `none` for public clients.
+    pub auth_method: Option<&'static str>,
 }
 
 pub const REDIRECT: &str = "http://localhost:7777/callback";
@@ -286,6 +291,7 @@ impl ClientSpec {
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             require_mfa: false,
+            auth_method: None,
         }
     }
     pub fn public(id: &'static str) -> ClientSpec {
