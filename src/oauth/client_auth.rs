@@ -13,13 +13,23 @@ use crate::error::InternalError;
 use crate::keys::secrets::verify_hashed;
 use crate::store::clients::{self, Client};
 
-/// How the client presented itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the client presented itself (`Debug` never shows the secret).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub client_id: String,
     pub secret: Option<String>,
     /// True when they came in the Authorization header.
     pub basic: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("basic", &self.basic)
+            .finish()
+    }
 }
 
 /// Why client authentication failed.
@@ -228,6 +238,18 @@ fn form_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_of_presented_credentials_hides_the_secret() {
+        let c = Credentials {
+            client_id: "app".into(),
+            secret: Some("s3cr3t-value-0042".into()),
+            basic: true,
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t-value-0042"), "{shown}");
+        assert!(shown.contains("app"), "{shown}");
+    }
 
     fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
