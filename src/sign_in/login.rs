@@ -86,6 +86,8 @@ pub fn next_after_sign_in(
 pub struct Attempt {
     pub cookie: Option<String>,
     pub csrf_token: Option<String>,
+    /// The form's token matched the anonymous visitor's cookie (checked by `web/csrf.rs`).
+    pub anonymous_ok: bool,
     pub username: String,
     /// Redacted in `Debug`, wiped when dropped.
     pub password: Secret,
@@ -96,15 +98,16 @@ pub struct Attempt {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     BadCsrf,
-    /// Too many failures: wait this many seconds.
+    /// Too many failures: wait this many seconds. `csrf` is the session's form token, if the
+    /// browser has a session (else the page keeps its anonymous token).
     Throttled {
         retry_after: i64,
         view: RequestView,
-        csrf: String,
+        csrf: Option<String>,
     },
     Failed {
         view: RequestView,
-        csrf: String,
+        csrf: Option<String>,
     },
     SignedIn {
         cookie: String,
@@ -130,17 +133,14 @@ pub fn attempt(
         let blocked = throttle::blocked(c, tcfg, &keys, now)?;
         Ok::<_, InternalError>((session, blocked))
     })?;
-    let csrf_ok = match (&session, &a.csrf_token) {
+    let session_ok = match (&session, &a.csrf_token) {
         (Some(s), Some(p)) => ct_eq(&s.csrf_token, p),
         _ => false,
     };
-    if !csrf_ok {
+    if !session_ok && !a.anonymous_ok {
         return Ok(Outcome::BadCsrf);
     }
-    let csrf = session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = session.as_ref().map(|s| s.csrf_token.clone());
     if let Some(retry_after) = blocked {
         ctx.metrics.sign_in("blocked");
         db::transaction(c, |c| {

@@ -1,5 +1,5 @@
-//! The second step of sign-in (and of step-up): a TOTP code, a recovery code or a passkey.
-//! Wrong codes are throttled and audited like wrong passwords.
+//! The second step of sign-in (and of step-up): a TOTP code or a recovery code (passkeys
+//! answer in `passkey_sign_in.rs`). Wrong codes are throttled and audited like wrong passwords.
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
@@ -11,7 +11,7 @@ use crate::error::InternalError;
 use crate::keys::secrets::{Secret, ct_eq};
 use crate::oauth::authorize;
 use crate::sign_in::sessions::{self, Origin, PENDING_SECONDS};
-use crate::sign_in::{login, passkeys, recovery_codes, throttle, totp};
+use crate::sign_in::{login, recovery_codes, throttle, totp};
 use crate::store::mfa;
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
@@ -278,96 +278,5 @@ pub fn submit_code(
                 })
             }
         }
-    })
-}
-
-#[derive(Debug, Clone)]
-pub struct PasskeyAttempt {
-    pub cookie: Option<String>,
-    pub csrf_token: Option<String>,
-    pub ceremony: String,
-    pub credential: String,
-    pub request: Option<String>,
-    pub origin: Origin,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasskeyOutcome {
-    BadCsrf,
-    Unavailable,
-    Refused(&'static str),
-    Done { cookie: String, next: String },
-}
-
-/// A passkey answer: the second step after a password, a step-up, or a passwordless sign-in.
-pub fn submit_passkey(
-    c: &mut DbConn,
-    ctx: Ctx<'_>,
-    a: PasskeyAttempt,
-    now: NaiveDateTime,
-) -> Result<PasskeyOutcome, InternalError> {
-    let Some(wa) = ctx.webauthn else {
-        return Ok(PasskeyOutcome::Unavailable);
-    };
-    db::transaction(c, |c| {
-        let session = match &a.cookie {
-            Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        let Some(session) = session.filter(|s| {
-            a.csrf_token
-                .as_deref()
-                .is_some_and(|p| ct_eq(&s.csrf_token, p))
-        }) else {
-            return Ok(PasskeyOutcome::BadCsrf);
-        };
-        let verified = match passkeys::finish_authentication(
-            c,
-            wa,
-            &a.ceremony,
-            &session.sid,
-            &a.credential,
-            now,
-        )? {
-            Ok(v) => v,
-            Err(refused) => {
-                let mut ev =
-                    Event::new("sign_in", "failure").details(json!({"reason": "passkey_refused"}));
-                ev.user_id = refused.compromised.as_deref();
-                audit::record(c, ctx.meta, now, ev)?;
-                // A signature counter that went backwards: the key may have been copied.
-                if let Some(user_id) = &refused.compromised {
-                    detect::raise(
-                        c,
-                        ctx,
-                        now,
-                        "passkey_counter",
-                        Some(user_id),
-                        None,
-                        json!({"reason": "signature counter went backwards"}),
-                    )?;
-                }
-                return Ok(PasskeyOutcome::Refused(refused.why));
-            }
-        };
-        // A second step must be answered by the user whose password was given.
-        if !verified.passwordless && subject(&session, now) != Some(verified.user_id.as_str()) {
-            return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
-        }
-        let Some(user) = users::find(c, &verified.user_id)?.filter(|u| !u.disabled) else {
-            return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
-        };
-        let method = passkeys::method(&verified.passkey);
-        let (cookie, next) = complete(
-            c,
-            ctx,
-            Some(&session),
-            &user,
-            &[method],
-            a.request.as_deref(),
-            &a.origin,
-            now,
-        )?;
-        Ok(PasskeyOutcome::Done { cookie, next })
     })
 }

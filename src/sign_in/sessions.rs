@@ -50,18 +50,6 @@ fn new_row(
     Opened { cookie, session }
 }
 
-/// A session for a visitor who has not signed in yet (it carries the CSRF token of the forms).
-pub fn open_anonymous(
-    conn: &mut DbConn,
-    origin: &Origin,
-    now: NaiveDateTime,
-    lifetimes: &Lifetimes,
-) -> Result<Opened, InternalError> {
-    let o = new_row(None, &[], origin, now, lifetimes);
-    sessions::insert(conn, &o.session)?;
-    Ok(o)
-}
-
 /// Signs the browser in: the old session (if any) is deleted and a new id issued (no fixation).
 pub fn sign_in(
     conn: &mut DbConn,

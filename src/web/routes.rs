@@ -58,6 +58,14 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
             "/login/passkey",
             web::post().to(pages::second_factor::passkey),
         )
+        .route(
+            "/login/passkey/options",
+            web::post().to(pages::second_factor::passwordless_options),
+        )
+        .route(
+            "/login/second-factor/options",
+            web::post().to(pages::second_factor::second_factor_options),
+        )
         .route("/consent", web::get().to(pages::consent::show))
         .route("/consent", web::post().to(pages::consent::submit))
         .route("/", web::get().to(pages::home::show))
@@ -97,6 +105,10 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/passkeys",
             web::post().to(crate::web::account::passkeys::register),
+        )
+        .route(
+            "/account/passkeys/options",
+            web::post().to(crate::web::account::passkeys::options),
         )
         .route(
             "/account/passkeys/remove",

@@ -21,6 +21,7 @@ mod mfa_browser;
 mod observability;
 mod par;
 mod passkeys;
+mod sign_in_page;
 mod token_errors;
 mod token_management;
 mod userinfo;

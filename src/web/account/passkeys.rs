@@ -10,7 +10,7 @@ use crate::sign_in::passkeys;
 use crate::store::sessions::Session;
 use crate::web::account::guarded;
 use crate::web::account::mfa::{as_user, continue_request, html, reauth, session_of, targets_of};
-use crate::web::errors::WebError;
+use crate::web::errors::{WebError, script_refusal};
 use crate::web::extractors::{field, form_pairs};
 use crate::web::redirects::{see_other, with_request};
 use crate::web::webauthn::PasskeyForm;
@@ -41,15 +41,14 @@ async fn page(
             return Ok(None);
         };
         let list = uc::passkey_views(c, &u.id)?;
-        let started = uc::passkey_begin(c, ctx, &u, &session, now)?;
         let targets = targets_of(c, ctx, req_id.as_deref(), now)?;
-        Ok(Some((list, started, targets)))
+        Ok(Some((list, ctx.webauthn.is_some(), targets)))
     })
     .await?;
-    let Some((list, started, targets)) = found else {
+    let Some((list, available, targets)) = found else {
         return Ok(see_other("/login"));
     };
-    let register = started.map(PasskeyForm::register);
+    let register = available.then(PasskeyForm::register);
     let script = register.is_some();
     let body = PasskeysPage {
         passkeys: &list,
@@ -76,6 +75,37 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
         Some(s) => page(&state, s, request, notice, None, StatusCode::OK).await,
         None => Ok(see_other(&with_request("/login", request.as_deref()))),
     }
+}
+
+/// `/account/passkeys/options`: webauthn.js asks for a registration ceremony when the button
+/// is used.
+pub async fn options(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let session = match guarded(&state, &req, &body).await? {
+        Ok((session, _)) => session,
+        Err(_) => {
+            return Ok(script_refusal(
+                StatusCode::FORBIDDEN,
+                "This page expired. Reload it and try again.",
+            ));
+        }
+    };
+    let s = session.clone();
+    let begun = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        uc::passkey_begin(c, ctx, u, &s, now)
+    })
+    .await?;
+    Ok(match begun {
+        Some(Some(started)) => crate::web::webauthn::started(&started)?,
+        Some(None) => script_refusal(
+            StatusCode::NOT_FOUND,
+            "Passkeys are not available on this server.",
+        ),
+        None => script_refusal(StatusCode::FORBIDDEN, "You are not signed in."),
+    })
 }
 
 pub async fn register(
