@@ -187,8 +187,12 @@ pub fn attempt(
         }
         Ok(user) => {
             throttle::succeeded(c, &keys)?;
+            let proof = sessions::Proof {
+                amr: &["pwd"],
+                password_at: Some(now),
+            };
             let opened =
-                sessions::sign_in(c, session.as_ref(), &user.id, &["pwd"], &a.origin, now, &lt)?;
+                sessions::sign_in(c, session.as_ref(), &user.id, proof, &a.origin, now, &lt)?;
             ctx.metrics.sign_in("success");
             audit::record(
                 c,

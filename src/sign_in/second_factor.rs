@@ -78,22 +78,27 @@ pub fn complete(
     origin: &Origin,
     now: NaiveDateTime,
 ) -> Result<(String, String), InternalError> {
-    let mut amr: Vec<String> = match previous {
-        Some(p) if p.pending_user_id.as_deref() == Some(user.id.as_str()) => sessions::amr(p),
-        Some(p) if p.user_id.as_deref() == Some(user.id.as_str()) => sessions::amr(p),
-        _ => Vec::new(),
-    };
+    // What the same user proved before in this browser carries over; another user's does not.
+    let same_user = previous.filter(|p| {
+        p.pending_user_id.as_deref() == Some(user.id.as_str())
+            || p.user_id.as_deref() == Some(user.id.as_str())
+    });
+    let mut amr: Vec<String> = same_user.map(sessions::amr).unwrap_or_default();
     for m in methods.iter().chain(std::iter::once(&"mfa")) {
         if !amr.iter().any(|a| a == m) {
             amr.push((*m).to_string());
         }
     }
     let amr_refs: Vec<&str> = amr.iter().map(String::as_str).collect();
+    let proof = sessions::Proof {
+        amr: &amr_refs,
+        password_at: same_user.and_then(|p| p.password_at),
+    };
     let opened = sessions::sign_in(
         c,
         previous,
         &user.id,
-        &amr_refs,
+        proof,
         origin,
         now,
         &ctx.config.lifetimes,

@@ -87,6 +87,10 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(crate::web::account::revoke_app),
         )
         .route(
+            "/account/reauthenticate",
+            web::post().to(crate::web::account::reauth::reauthenticate_form),
+        )
+        .route(
             "/account/totp",
             web::get().to(crate::web::account::mfa::totp_show),
         )

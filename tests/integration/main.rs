@@ -12,6 +12,7 @@ mod cli;
 mod conformance;
 mod data_protection;
 mod discovery;
+mod factor_changes;
 mod flow;
 mod key_rotation;
 mod logout;

@@ -16,6 +16,7 @@ use crate::web::session_cookie;
 
 pub mod mfa;
 pub mod passkeys;
+pub mod reauth;
 
 #[derive(Template)]
 #[template(path = "pages/account.html")]
@@ -64,6 +65,9 @@ fn back(notice: &str) -> HttpResponse {
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "password" => Some("Your password was changed. Every other session was signed out."),
+        "password-factors" => Some(
+            "Your password was changed, every other session was signed out, and the second factors recently added were removed.",
+        ),
         "session" => Some("The session was signed out."),
         "others" => Some("Every other session was signed out."),
         "app" => Some("The application was disconnected."),
@@ -89,7 +93,7 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
             let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
                 return Ok(None);
             };
-            Ok(account::overview(c, &s)?.map(|o| (o, s.csrf_token)))
+            Ok(account::overview(c, ctx, &s, now)?.map(|o| (o, s.csrf_token)))
         },
     )
     .await?;
@@ -110,7 +114,7 @@ pub(crate) async fn show_with_alert(
     let o = run_as(
         state,
         crate::web::extractors::meta(req, &state.config),
-        move |c, _ctx, _now| account::overview(c, &session),
+        move |c, ctx, now| account::overview(c, ctx, &session, now),
     )
     .await?;
     Ok(match o {
@@ -173,6 +177,7 @@ pub async fn password(
             .unwrap_or_default()
             .to_string(),
     );
+    let remove_recent_factors = field(&pairs, "remove_recent_factors").is_some();
     let origin = extractors::origin(&req, &state.config);
     let permit = crate::app::argon2_permit(&state).await?;
     let s = session.clone();
@@ -180,18 +185,29 @@ pub async fn password(
         &state,
         crate::web::extractors::meta(&req, &state.config),
         move |c, ctx, now| {
-            let o =
-                account::change_password(c, ctx, &s, current.expose(), new.expose(), &origin, now);
+            let change = account::PasswordChange {
+                current: current.expose(),
+                new: new.expose(),
+                remove_recent_factors,
+            };
+            let o = account::change_password(c, ctx, &s, change, &origin, now);
             drop(permit);
             o
         },
     )
     .await?;
     let alert = match outcome {
-        PasswordOutcome::Changed(opened) => {
+        PasswordOutcome::Changed {
+            opened,
+            removed_recent,
+        } => {
+            let done = match removed_recent {
+                true => "/account?done=password-factors",
+                false => "/account?done=password",
+            };
             return Ok(HttpResponse::SeeOther()
                 .cookie(session_cookie::set(&state.config, &opened.cookie))
-                .insert_header((header::LOCATION, "/account?done=password"))
+                .insert_header((header::LOCATION, done))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish());
         }
@@ -202,7 +218,7 @@ pub async fn password(
     let o = run_as(
         &state,
         crate::web::extractors::meta(&req, &state.config),
-        move |c, _ctx, _now| account::overview(c, &session),
+        move |c, ctx, now| account::overview(c, ctx, &session, now),
     )
     .await?;
     Ok(match o {

@@ -4,12 +4,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::account::mfa::{self as uc, PasskeyView};
+use crate::account::mfa::{self as uc, PasskeyBegin, PasskeyView};
 use crate::app::{run, web_data::Data};
 use crate::sign_in::passkeys;
 use crate::store::sessions::Session;
 use crate::web::account::guarded;
-use crate::web::account::mfa::{as_user, continue_request, html, reauth, session_of, targets_of};
+use crate::web::account::mfa::{as_user, continue_request, html, session_of, targets_of};
+use crate::web::account::reauth::reauth;
 use crate::web::errors::{WebError, script_refusal};
 use crate::web::extractors::{field, form_pairs};
 use crate::web::redirects::{see_other, with_request};
@@ -20,13 +21,15 @@ use crate::web::webauthn::PasskeyForm;
 struct PasskeysPage<'a> {
     passkeys: &'a [PasskeyView],
     register: Option<PasskeyForm>,
+    /// Passkeys are available, but the password must be typed again before adding one.
+    needs_password: bool,
     csrf_token: &'a str,
     request: Option<&'a str>,
     notice: Option<&'a str>,
     alert: Option<&'a str>,
 }
 
-async fn page(
+pub(super) async fn page(
     state: &Data,
     session: Session,
     request: Option<String>,
@@ -42,17 +45,20 @@ async fn page(
         };
         let list = uc::passkey_views(c, &u.id)?;
         let targets = targets_of(c, ctx, req_id.as_deref(), now)?;
-        Ok(Some((list, ctx.webauthn.is_some(), targets)))
+        let recent = crate::account::reauth::recent(ctx, &session, now);
+        Ok(Some((list, ctx.webauthn.is_some(), recent, targets)))
     })
     .await?;
-    let Some((list, available, targets)) = found else {
+    let Some((list, available, recent, targets)) = found else {
         return Ok(see_other("/login"));
     };
-    let register = available.then(PasskeyForm::register);
+    let register = (available && recent).then(PasskeyForm::register);
+    let needs_password = available && !recent;
     let script = register.is_some();
     let body = PasskeysPage {
         passkeys: &list,
         register,
+        needs_password,
         csrf_token: &csrf,
         request: request.as_deref(),
         notice,
@@ -99,10 +105,14 @@ pub async fn options(
     })
     .await?;
     Ok(match begun {
-        Some(Some(started)) => crate::web::webauthn::started(&started)?,
-        Some(None) => script_refusal(
+        Some(PasskeyBegin::Started(started)) => crate::web::webauthn::started(&started)?,
+        Some(PasskeyBegin::Unavailable) => script_refusal(
             StatusCode::NOT_FOUND,
             "Passkeys are not available on this server.",
+        ),
+        Some(PasskeyBegin::NeedsPassword) => script_refusal(
+            StatusCode::FORBIDDEN,
+            "Type your password again first: reload the page.",
         ),
         None => script_refusal(StatusCode::FORBIDDEN, "You are not signed in."),
     })
