@@ -197,6 +197,8 @@ pub fn revoke_app(
 #[derive(Debug)]
 pub enum PasswordOutcome {
     WrongCurrent,
+    /// Too many wrong current passwords: wait this many seconds.
+    Throttled(i64),
     Refused(String),
     /// Changed; every session and token of the user ended, this browser got a fresh session.
     /// `removed_recent` when factors added recently were removed as asked.
@@ -233,12 +235,11 @@ pub fn change_password(
     else {
         return Ok(PasswordOutcome::WrongCurrent);
     };
-    let stored = user
-        .password_hash
-        .clone()
-        .unwrap_or_else(|| ctx.dummy_hash.to_string());
-    if change.current.len() > 4096 || !password::verify(&stored, change.current) {
-        return Ok(PasswordOutcome::WrongCurrent);
+    // Throttled, counted and audited like every other re-authentication (and sign-in).
+    match reauth::reauthenticate(conn, ctx, &user, session, change.current, origin, now)? {
+        reauth::Reauth::Ok => {}
+        reauth::Reauth::Wrong => return Ok(PasswordOutcome::WrongCurrent),
+        reauth::Reauth::Throttled(s) => return Ok(PasswordOutcome::Throttled(s)),
     }
     if let Err(m) = password::change(conn, &ctx.config.password, &user, change.new, now)? {
         return Ok(PasswordOutcome::Refused(m));

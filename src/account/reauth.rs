@@ -3,6 +3,7 @@
 //! for a few minutes afterwards the user may add factors without typing it once more.
 
 use chrono::NaiveDateTime;
+use serde_json::json;
 
 use crate::audit::{self, Event};
 use crate::context::Ctx;
@@ -33,9 +34,22 @@ pub fn reauthenticate(
     now: NaiveDateTime,
 ) -> Result<Reauth, InternalError> {
     let keys = throttle::keys(&user.username, origin.ip.as_deref());
-    if let Some(s) = db::transaction(conn, |c| {
-        throttle::blocked(c, &ctx.config.throttle, &keys, now)
-    })? {
+    let blocked = db::transaction(conn, |c| {
+        let blocked = throttle::blocked(c, &ctx.config.throttle, &keys, now)?;
+        if let Some(retry_after) = blocked {
+            audit::record(
+                c,
+                ctx.meta,
+                now,
+                Event::new("reauthenticate", "blocked")
+                    .user(&user.id)
+                    .actor(&user.id)
+                    .details(json!({"retry_after": retry_after})),
+            )?;
+        }
+        Ok::<_, InternalError>(blocked)
+    })?;
+    if let Some(s) = blocked {
         return Ok(Reauth::Throttled(s));
     }
     let stored = user
@@ -55,7 +69,8 @@ pub fn reauthenticate(
             now,
             Event::new("reauthenticate", "failure")
                 .user(&user.id)
-                .actor(&user.id),
+                .actor(&user.id)
+                .details(json!({"delay": wait.unwrap_or(0)})),
         )?;
         Ok(wait.map(Reauth::Throttled).unwrap_or(Reauth::Wrong))
     })

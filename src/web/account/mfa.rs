@@ -15,8 +15,8 @@ use crate::error::InternalError;
 use crate::sign_in::{second_factor, sessions};
 use crate::store::sessions::Session;
 use crate::store::users::User;
-use crate::web::account::guarded;
 use crate::web::account::reauth::reauth;
+use crate::web::account::{guarded, show_with_alert};
 use crate::web::errors::WebError;
 use crate::web::extractors::{self, field, form_pairs};
 use crate::web::redirects::{see_other, signed_in, with_request};
@@ -225,7 +225,8 @@ pub async fn totp_remove(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return totp_page(&state, session, None, Some(&why), StatusCode::BAD_REQUEST).await;
+        let page = totp_page(&state, session, None, Some(&why.message), why.status()).await?;
+        return Ok(why.answer(page));
     }
     let removed = as_user(&state, &req, &session, uc::totp_remove).await?;
     match removed {
@@ -245,7 +246,8 @@ pub async fn recovery_codes(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return crate::web::account::show_with_alert(&state, &req, session, &why).await;
+        let page = show_with_alert(&state, &req, session, &why.message, why.status()).await?;
+        return Ok(why.answer(page));
     }
     let codes = as_user(&state, &req, &session, uc::recovery_regenerate).await?;
     let Some(codes) = codes else {
@@ -267,11 +269,14 @@ pub async fn recovery_codes_remove(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return crate::web::account::show_with_alert(&state, &req, session, &why).await;
+        let page = show_with_alert(&state, &req, session, &why.message, why.status()).await?;
+        return Ok(why.answer(page));
     }
     match as_user(&state, &req, &session, uc::recovery_remove).await? {
         None => Ok(see_other("/login")),
         Some(Ok(())) => Ok(see_other("/account?done=recovery-removed")),
-        Some(Err(why)) => crate::web::account::show_with_alert(&state, &req, session, why).await,
+        Some(Err(why)) => {
+            show_with_alert(&state, &req, session, why, StatusCode::BAD_REQUEST).await
+        }
     }
 }

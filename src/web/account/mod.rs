@@ -109,6 +109,7 @@ pub(crate) async fn show_with_alert(
     req: &HttpRequest,
     session: Session,
     alert: &str,
+    status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
     let csrf = session.csrf_token.clone();
     let o = run_as(
@@ -118,7 +119,7 @@ pub(crate) async fn show_with_alert(
     )
     .await?;
     Ok(match o {
-        Some(o) => page(&o, &csrf, None, Some(alert), StatusCode::BAD_REQUEST),
+        Some(o) => page(&o, &csrf, None, Some(alert), status),
         None => to_login(),
     })
 }
@@ -211,8 +212,12 @@ pub async fn password(
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish());
         }
-        PasswordOutcome::WrongCurrent => "The current password is not correct.".to_string(),
-        PasswordOutcome::Refused(m) => format!("The new password was refused: {m}."),
+        PasswordOutcome::WrongCurrent => reauth::Refused::wrong(),
+        PasswordOutcome::Throttled(s) => reauth::Refused::throttled(s),
+        PasswordOutcome::Refused(m) => reauth::Refused {
+            message: format!("The new password was refused: {m}."),
+            retry_after: None,
+        },
     };
     let csrf = session.csrf_token.clone();
     let o = run_as(
@@ -222,7 +227,7 @@ pub async fn password(
     )
     .await?;
     Ok(match o {
-        Some(o) => page(&o, &csrf, None, Some(&alert), StatusCode::BAD_REQUEST),
+        Some(o) => alert.answer(page(&o, &csrf, None, Some(&alert.message), alert.status())),
         None => to_login(),
     })
 }

@@ -170,15 +170,16 @@ pub async fn remove(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return page(
+        let answer = page(
             &state,
             session,
             None,
             None,
-            Some(&why),
-            StatusCode::BAD_REQUEST,
+            Some(&why.message),
+            why.status(),
         )
-        .await;
+        .await?;
+        return Ok(why.answer(answer));
     }
     let id = field(&pairs, "id").unwrap_or_default().to_string();
     let removed = as_user(&state, &req, &session, move |c, ctx, u, now| {

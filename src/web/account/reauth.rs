@@ -1,7 +1,7 @@
 //! The password typed again: inside a removal form (checked with the request), or on its own
 //! (`/account/reauthenticate`) before adding a factor, which it then allows for a few minutes.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::account::mfa as uc;
@@ -14,13 +14,58 @@ use crate::web::errors::WebError;
 use crate::web::extractors::{self, field};
 use crate::web::redirects::{see_other, with_request};
 
+/// Why the password typed again was not accepted: wrong (400), or too many attempts (429
+/// with `Retry-After`, like sign-in).
+#[derive(Debug, Clone)]
+pub(crate) struct Refused {
+    pub message: String,
+    pub retry_after: Option<i64>,
+}
+
+impl Refused {
+    pub fn wrong() -> Refused {
+        Refused {
+            message: "The current password is not correct.".into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn throttled(seconds: i64) -> Refused {
+        Refused {
+            message: format!(
+                "Too many attempts. Try again in {seconds} second{}.",
+                if seconds == 1 { "" } else { "s" }
+            ),
+            retry_after: Some(seconds),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.retry_after {
+            Some(_) => StatusCode::TOO_MANY_REQUESTS,
+            None => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The page that answers the refusal, with `Retry-After` when throttled.
+    pub fn answer(&self, mut page: HttpResponse) -> HttpResponse {
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| header::HeaderValue::from_str(&s.to_string()).ok())
+        {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        page
+    }
+}
+
 /// Checks the `current_password` of a form for the session (and remembers a success on it).
 pub(super) async fn reauth(
     state: &Data,
     req: &HttpRequest,
     session: &Session,
     pairs: &[(String, String)],
-) -> Result<Result<(), String>, WebError> {
+) -> Result<Result<(), Refused>, WebError> {
     let presented = Secret::new(
         field(pairs, "current_password")
             .unwrap_or_default()
@@ -44,11 +89,8 @@ pub(super) async fn reauth(
     .await?;
     Ok(match answer {
         Reauth::Ok => Ok(()),
-        Reauth::Wrong => Err("The current password is not correct.".into()),
-        Reauth::Throttled(s) => Err(format!(
-            "Too many attempts. Try again in {s} second{}.",
-            if s == 1 { "" } else { "s" }
-        )),
+        Reauth::Wrong => Err(Refused::wrong()),
+        Reauth::Throttled(s) => Err(Refused::throttled(s)),
     })
 }
 
@@ -74,26 +116,26 @@ pub async fn reauthenticate_form(
             };
             Ok(see_other(&with_request(path, request.as_deref())))
         }
-        Err(why) if passkeys => {
+        Err(why) if passkeys => Ok(why.answer(
             crate::web::account::passkeys::page(
                 &state,
                 session,
                 request,
                 None,
-                Some(&why),
-                StatusCode::BAD_REQUEST,
+                Some(&why.message),
+                why.status(),
             )
-            .await
-        }
-        Err(why) => {
+            .await?,
+        )),
+        Err(why) => Ok(why.answer(
             crate::web::account::mfa::totp_page(
                 &state,
                 session,
                 request,
-                Some(&why),
-                StatusCode::BAD_REQUEST,
+                Some(&why.message),
+                why.status(),
             )
-            .await
-        }
+            .await?,
+        )),
     }
 }
