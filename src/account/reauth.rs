@@ -33,7 +33,7 @@ pub fn reauthenticate(
     origin: &Origin,
     now: NaiveDateTime,
 ) -> Result<Reauth, InternalError> {
-    let keys = throttle::keys(&user.username, origin.ip.as_deref());
+    let keys = throttle::keys(ctx.master, &user.username, origin.ip.as_deref());
     let blocked = db::transaction(conn, |c| {
         let blocked = throttle::blocked(c, &ctx.config.throttle, &keys, now)?;
         if let Some(retry_after) = blocked {

@@ -124,7 +124,7 @@ pub fn attempt(
 ) -> Result<Outcome, InternalError> {
     let lt = ctx.config.lifetimes.clone();
     let tcfg = &ctx.config.throttle;
-    let keys = throttle::keys(&a.username, a.origin.ip.as_deref());
+    let keys = throttle::keys(ctx.master, &a.username, a.origin.ip.as_deref());
     let (session, blocked) = db::transaction(c, |c| {
         let session = match &a.cookie {
             Some(v) => sessions::current(c, v, now, &lt)?,
@@ -222,11 +222,16 @@ pub fn attempt(
                 Event::new("sign_in", "failure").details(json!({
                     "reason": "bad_credentials",
                     "username": audit::mask(&a.username),
-                    "account": detect::account_ref(&a.username),
+                    "account": detect::account_ref(ctx.master, &a.username),
                     "delay": wait.unwrap_or(0),
                 })),
             )?;
-            detect::after_failed_sign_in(c, ctx, now, &detect::account_ref(&a.username))?;
+            detect::after_failed_sign_in(
+                c,
+                ctx,
+                now,
+                &detect::account_ref(ctx.master, &a.username),
+            )?;
             tracing::info!(
                 ip = a.origin.ip.as_deref().unwrap_or("unknown"),
                 "failed sign-in"

@@ -61,8 +61,8 @@ pub fn subject_user(
     }
 }
 
-fn throttle_keys(user_id: &str, ip: Option<&str>) -> throttle::Keys {
-    throttle::keys(&format!("mfa:{user_id}"), ip)
+fn throttle_keys(ctx: Ctx<'_>, user_id: &str, ip: Option<&str>) -> throttle::Keys {
+    throttle::keys(ctx.master, &format!("mfa:{user_id}"), ip)
 }
 
 /// Signs the browser in with the factors proven so far plus `method`: a new session id, the
@@ -103,7 +103,7 @@ pub fn complete(
         now,
         &ctx.config.lifetimes,
     )?;
-    throttle::succeeded(c, &throttle_keys(&user.id, origin.ip.as_deref()))?;
+    throttle::succeeded(c, &throttle_keys(ctx, &user.id, origin.ip.as_deref()))?;
     ctx.metrics.sign_in("success");
     audit::record(
         c,
@@ -212,7 +212,7 @@ pub fn submit_code(
         let Some(user) = subject_user(c, &session, now)? else {
             return Ok(CodeOutcome::NoSubject);
         };
-        let keys = throttle_keys(&user.id, a.origin.ip.as_deref());
+        let keys = throttle_keys(ctx, &user.id, a.origin.ip.as_deref());
         if let Some(retry_after) = throttle::blocked(
             c,
             &throttle::for_second_factor(&ctx.config.throttle),
@@ -263,7 +263,7 @@ pub fn submit_code(
                     now,
                 )?;
                 ctx.metrics.sign_in("failure");
-                let account = detect::account_ref(&user.username);
+                let account = detect::account_ref(ctx.master, &user.username);
                 audit::record(
                     c,
                     ctx.meta,
