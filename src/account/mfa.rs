@@ -1,18 +1,18 @@
-//! Second factors on the account page: TOTP enrolment, passkeys, recovery codes, and the
-//! re-authentication that removing any of them requires.
+//! Second factors on the account page: TOTP enrolment, passkeys, recovery codes. Removing any
+//! of them needs the password typed with the request; adding one needs it typed within the
+//! last few minutes (`reauth.rs`), and is announced (`recent.rs`).
 
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use crate::account::when;
+use crate::account::{reauth, recent, when};
 use crate::audit::{self, Event};
 use crate::context::Ctx;
-use crate::db::{self, DbConn};
+use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::sign_in::passkeys::{self, Refusal, Started};
 use crate::sign_in::second_factor::{self, Factors};
-use crate::sign_in::sessions::Origin;
-use crate::sign_in::{password, recovery_codes, throttle, totp};
+use crate::sign_in::{recovery_codes, totp};
 use crate::store::mfa::{self, PasskeyRow, Totp};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
@@ -48,12 +48,14 @@ pub fn passkey_views(conn: &mut DbConn, user_id: &str) -> Result<Vec<PasskeyView
         .collect())
 }
 
-/// The TOTP section: enrolled, or a pending secret to add to an app.
+/// The TOTP section: enrolled, a pending secret to add to an app, or the password to type
+/// first.
 #[derive(Debug, Clone)]
 pub enum TotpView {
     Enrolled {
         since: String,
     },
+    NeedsPassword,
     Pending {
         secret: String,
         uri: String,
@@ -68,11 +70,13 @@ fn issuer_label(ctx: Ctx<'_>) -> String {
         .unwrap_or_else(|| "Portcullis".into())
 }
 
-/// Shows the enrolled state, or begins (or continues) an enrolment with a sealed secret.
+/// Shows the enrolled state, or begins (or continues) an enrolment with a sealed secret once
+/// the password was typed recently.
 pub fn totp_view(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     user: &User,
+    session: &Session,
     now: NaiveDateTime,
 ) -> Result<TotpView, InternalError> {
     let existing = mfa::totp_find(conn, &user.id)?;
@@ -80,6 +84,9 @@ pub fn totp_view(
         return Ok(TotpView::Enrolled {
             since: when(t.confirmed_at.unwrap_or(t.created_at)),
         });
+    }
+    if !reauth::recent(ctx, session, now) {
+        return Ok(TotpView::NeedsPassword);
     }
     let opened = existing.as_ref().and_then(|t| {
         totp::open(
@@ -120,16 +127,29 @@ pub fn totp_view(
     })
 }
 
-/// Confirms an enrolment with a current code. True when it is now enrolled.
+/// How a TOTP confirmation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpConfirm {
+    Enrolled,
+    WrongCode,
+    /// The password was not typed recently: nothing is added.
+    NeedsPassword,
+}
+
+/// Confirms an enrolment with a current code, if the password was typed recently.
 pub fn totp_confirm(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     user: &User,
+    session: &Session,
     code: &str,
     now: NaiveDateTime,
-) -> Result<bool, InternalError> {
+) -> Result<TotpConfirm, InternalError> {
+    if !reauth::recent(ctx, session, now) {
+        return Ok(TotpConfirm::NeedsPassword);
+    }
     let Some(t) = mfa::totp_find(conn, &user.id)?.filter(|t| !t.confirmed) else {
-        return Ok(false);
+        return Ok(TotpConfirm::WrongCode);
     };
     let Some(secret) = totp::open(
         ctx.master,
@@ -137,7 +157,7 @@ pub fn totp_confirm(
         &user.id,
         &t.secret,
     ) else {
-        return Ok(false);
+        return Ok(TotpConfirm::WrongCode);
     };
     let Some(step) = totp::check(&secret, code, now) else {
         audit::record(
@@ -148,10 +168,10 @@ pub fn totp_confirm(
                 .user(&user.id)
                 .actor(&user.id),
         )?;
-        return Ok(false);
+        return Ok(TotpConfirm::WrongCode);
     };
     if mfa::totp_accept(conn, &user.id, step, true, now)? != 1 {
-        return Ok(false);
+        return Ok(TotpConfirm::WrongCode);
     }
     audit::record(
         conn,
@@ -161,7 +181,8 @@ pub fn totp_confirm(
             .user(&user.id)
             .actor(&user.id),
     )?;
-    Ok(true)
+    recent::announce(conn, ctx, &user.id, "totp", None, now)?;
+    Ok(TotpConfirm::Enrolled)
 }
 
 /// Refuses a removal (`remove` applied to the user's factors) that would leave no TOTP or
@@ -193,52 +214,6 @@ fn removal_refused(
     Ok(None)
 }
 
-/// The answer to a re-authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reauth {
-    Ok,
-    Wrong,
-    Throttled(i64),
-}
-
-/// Checks the current password before a sensitive change, throttled like sign-in.
-/// Argon2 runs outside any transaction.
-pub fn reauthenticate(
-    conn: &mut DbConn,
-    ctx: Ctx<'_>,
-    user: &User,
-    presented: &str,
-    origin: &Origin,
-    now: NaiveDateTime,
-) -> Result<Reauth, InternalError> {
-    let keys = throttle::keys(&user.username, origin.ip.as_deref());
-    if let Some(s) = db::transaction(conn, |c| {
-        throttle::blocked(c, &ctx.config.throttle, &keys, now)
-    })? {
-        return Ok(Reauth::Throttled(s));
-    }
-    let stored = user
-        .password_hash
-        .clone()
-        .unwrap_or_else(|| ctx.dummy_hash.to_string());
-    let ok = presented.len() <= 4096 && password::verify(&stored, presented);
-    db::transaction(conn, |c| {
-        if ok {
-            return Ok(Reauth::Ok);
-        }
-        let wait = throttle::failed(c, &ctx.config.throttle, &keys, now)?;
-        audit::record(
-            c,
-            ctx.meta,
-            now,
-            Event::new("reauthenticate", "failure")
-                .user(&user.id)
-                .actor(&user.id),
-        )?;
-        Ok(wait.map(Reauth::Throttled).unwrap_or(Reauth::Wrong))
-    })
-}
-
 pub fn totp_remove(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
@@ -260,17 +235,31 @@ pub fn totp_remove(
     Ok(Ok(()))
 }
 
+/// Whether a passkey registration may begin.
+#[derive(Debug, Clone)]
+pub enum PasskeyBegin {
+    Started(Started),
+    Unavailable,
+    /// The password was not typed recently: no ceremony.
+    NeedsPassword,
+}
+
+/// Begins a registration ceremony, if the password was typed recently. The ceremony is
+/// single-use, bound to the session and short-lived, so its answer comes within minutes.
 pub fn passkey_begin(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     user: &User,
     session: &Session,
     now: NaiveDateTime,
-) -> Result<Option<Started>, InternalError> {
-    match ctx.webauthn {
-        Some(wa) => passkeys::begin_registration(conn, wa, user, &session.sid, now).map(Some),
-        None => Ok(None),
+) -> Result<PasskeyBegin, InternalError> {
+    let Some(wa) = ctx.webauthn else {
+        return Ok(PasskeyBegin::Unavailable);
+    };
+    if !reauth::recent(ctx, session, now) {
+        return Ok(PasskeyBegin::NeedsPassword);
     }
+    passkeys::begin_registration(conn, wa, user, &session.sid, now).map(PasskeyBegin::Started)
 }
 
 /// A name as given, trimmed and bounded; a default when empty.
@@ -308,6 +297,9 @@ pub fn passkey_finish(
             .actor(&user.id)
             .details(json!({"name": name})),
     )?;
+    if row.is_ok() {
+        recent::announce(conn, ctx, &user.id, "passkey", Some(&name), now)?;
+    }
     Ok(row)
 }
 
@@ -356,6 +348,7 @@ pub fn recovery_regenerate(
             .actor(&user.id)
             .details(json!({"count": codes.len()})),
     )?;
+    recent::announce(conn, ctx, &user.id, "recovery_codes", None, now)?;
     Ok(codes)
 }
 

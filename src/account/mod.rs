@@ -13,6 +13,8 @@ use crate::store::sessions::Session;
 use crate::store::{clients, consents, tokens, users};
 
 pub mod mfa;
+pub mod reauth;
+pub mod recent;
 
 #[derive(Debug, Clone)]
 pub struct SessionView {
@@ -38,6 +40,8 @@ pub struct Overview {
     pub sessions: Vec<SessionView>,
     pub apps: Vec<AppView>,
     pub factors: crate::sign_in::second_factor::Factors,
+    /// Factors added recently, one sentence each (shown until mail can tell the user).
+    pub recent: Vec<String>,
 }
 
 pub(crate) fn when(t: NaiveDateTime) -> String {
@@ -72,7 +76,12 @@ fn device(ua: Option<&str>) -> String {
     }
 }
 
-pub fn overview(conn: &mut DbConn, session: &Session) -> Result<Option<Overview>, InternalError> {
+pub fn overview(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    session: &Session,
+    now: NaiveDateTime,
+) -> Result<Option<Overview>, InternalError> {
     let Some(user_id) = &session.user_id else {
         return Ok(None);
     };
@@ -113,6 +122,10 @@ pub fn overview(conn: &mut DbConn, session: &Session) -> Result<Option<Overview>
     }
     Ok(Some(Overview {
         factors: crate::sign_in::second_factor::factors(conn, user_id)?,
+        recent: recent::recently_added(conn, ctx, user_id, now)?
+            .iter()
+            .map(recent::Added::describe)
+            .collect(),
         username: user.username,
         sessions,
         apps,
@@ -184,9 +197,24 @@ pub fn revoke_app(
 #[derive(Debug)]
 pub enum PasswordOutcome {
     WrongCurrent,
+    /// Too many wrong current passwords: wait this many seconds.
+    Throttled(i64),
     Refused(String),
     /// Changed; every session and token of the user ended, this browser got a fresh session.
-    Changed(Box<Opened>),
+    /// `removed_recent` when factors added recently were removed as asked.
+    Changed {
+        opened: Box<Opened>,
+        removed_recent: bool,
+    },
+}
+
+/// A password change as the form asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChange<'a> {
+    pub current: &'a str,
+    pub new: &'a str,
+    /// Also remove the second factors added recently (someone else may have added them).
+    pub remove_recent_factors: bool,
 }
 
 /// Changes the password after checking the current one (Argon2 outside any transaction).
@@ -194,8 +222,7 @@ pub fn change_password(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     session: &Session,
-    current: &str,
-    new: &str,
+    change: PasswordChange<'_>,
     origin: &Origin,
     now: NaiveDateTime,
 ) -> Result<PasswordOutcome, InternalError> {
@@ -208,17 +235,16 @@ pub fn change_password(
     else {
         return Ok(PasswordOutcome::WrongCurrent);
     };
-    let stored = user
-        .password_hash
-        .clone()
-        .unwrap_or_else(|| ctx.dummy_hash.to_string());
-    if current.len() > 4096 || !password::verify(&stored, current) {
-        return Ok(PasswordOutcome::WrongCurrent);
+    // Throttled, counted and audited like every other re-authentication (and sign-in).
+    match reauth::reauthenticate(conn, ctx, &user, session, change.current, origin, now)? {
+        reauth::Reauth::Ok => {}
+        reauth::Reauth::Wrong => return Ok(PasswordOutcome::WrongCurrent),
+        reauth::Reauth::Throttled(s) => return Ok(PasswordOutcome::Throttled(s)),
     }
-    if let Err(m) = password::change(conn, &ctx.config.password, &user, new, now)? {
+    if let Err(m) = password::change(conn, &ctx.config.password, &user, change.new, now)? {
         return Ok(PasswordOutcome::Refused(m));
     }
-    db::transaction(conn, |c| {
+    let removed = db::transaction(conn, |c| {
         crate::audit::record(
             c,
             ctx.meta,
@@ -226,14 +252,30 @@ pub fn change_password(
             crate::audit::Event::new("password.change", "success")
                 .user(&user.id)
                 .actor(&user.id),
-        )
+        )?;
+        match change.remove_recent_factors {
+            true => recent::remove_recent(c, ctx, &user.id, now),
+            false => Ok(recent::Removed::default()),
+        }
     })?;
-    let amr: Vec<String> = serde_json::from_str(&session.amr).unwrap_or_default();
+    // The factors this session proved may be among those removed: then only the password,
+    // just typed, counts.
+    let amr: Vec<String> = match removed.any() {
+        true => vec!["pwd".to_string()],
+        false => serde_json::from_str(&session.amr).unwrap_or_default(),
+    };
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
+    let proof = sessions::Proof {
+        amr: &amr,
+        password_at: Some(now),
+    };
     let opened = db::transaction(conn, |c| {
-        sessions::sign_in(c, None, &user.id, &amr, origin, now, &ctx.config.lifetimes)
+        sessions::sign_in(c, None, &user.id, proof, origin, now, &ctx.config.lifetimes)
     })?;
-    Ok(PasswordOutcome::Changed(Box::new(opened)))
+    Ok(PasswordOutcome::Changed {
+        opened: Box::new(opened),
+        removed_recent: removed.any(),
+    })
 }
 
 #[cfg(test)]

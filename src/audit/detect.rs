@@ -8,14 +8,32 @@ use crate::audit::{self, Event};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
-use crate::keys::secrets::{random_id, sha256_hex};
+use crate::keys::master::MasterKey;
+use crate::keys::secrets::random_id;
 use crate::store::audit_log::{self, Filter};
 use crate::store::webhook_deliveries::{self, WebhookDelivery};
 
-/// A pseudonym for an attempted username: lets rules count distinct accounts without
-/// keeping the name.
-pub fn account_ref(username: &str) -> String {
-    sha256_hex(&format!("account:{}", username.trim().to_lowercase()))[..16].to_string()
+/// Purpose of the key that makes account pseudonyms.
+pub const ACCOUNT_REF_PURPOSE: &str = "account-ref";
+
+/// A pseudonym for an attempted username (whatever was typed, a password by mistake
+/// included): lets the rules and the sign-in throttle count per account without keeping the
+/// name. It is an HMAC-SHA256 under a key derived from the master key, so a guess of what
+/// was typed cannot be checked against it without that key (a plain hash could be). The
+/// same name always gives the same pseudonym while the master key stays the same.
+pub fn account_ref(master: &MasterKey, username: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let key = master.derive(ACCOUNT_REF_PURPOSE);
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key.as_ref()) else {
+        return String::new();
+    };
+    mac.update(username.trim().to_lowercase().as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Raises an alert: an audit event, a WARN line, a metric and (if configured) a webhook post.
@@ -336,8 +354,16 @@ mod tests {
     }
 
     #[test]
-    fn account_refs_ignore_case_and_hide_the_name() {
-        assert_eq!(account_ref("Alice"), account_ref(" alice "));
-        assert!(!account_ref("alice").contains("alice"));
+    fn account_refs_ignore_case_and_need_the_master_key() {
+        use crate::keys::secrets::sha256_hex;
+        let k = MasterKey::from_bytes([3u8; 32]);
+        assert_eq!(account_ref(&k, "Alice"), account_ref(&k, " alice "));
+        assert_eq!(account_ref(&k, "alice").len(), 32);
+        assert_ne!(account_ref(&k, "alice"), account_ref(&k, "bob"));
+        let other = MasterKey::from_bytes([4u8; 32]);
+        assert_ne!(account_ref(&k, "alice"), account_ref(&other, "alice"));
+        for guess in [sha256_hex("alice"), sha256_hex("account:alice")] {
+            assert!(!guess.contains(&account_ref(&k, "alice")));
+        }
     }
 }

@@ -51,6 +51,8 @@ struct FileConfig {
     code_lifetime: Option<i64>,
     session_idle_timeout: Option<i64>,
     session_lifetime: Option<i64>,
+    reauth_window: Option<i64>,
+    recent_factor_window: Option<i64>,
     db_pool_size: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     metrics_bind: Option<String>,
@@ -157,6 +159,12 @@ impl Config {
                 d.session_absolute,
             )?,
             auth_request: d.auth_request,
+            reauth: num("PORTCULLIS_REAUTH_WINDOW", file.reauth_window, d.reauth)?,
+            recent_factor: num(
+                "PORTCULLIS_RECENT_FACTOR_WINDOW",
+                file.recent_factor_window,
+                d.recent_factor,
+            )?,
         };
         lifetimes.check()?;
         let bind = o

@@ -169,6 +169,11 @@ pub struct Lifetimes {
     pub session_idle: i64,
     pub session_absolute: i64,
     pub auth_request: i64,
+    /// Adding a second factor needs the password typed within this many seconds.
+    pub reauth: i64,
+    /// Factors added within this many seconds are listed on the account page, and a password
+    /// change may remove them.
+    pub recent_factor: i64,
 }
 
 impl Default for Lifetimes {
@@ -181,6 +186,8 @@ impl Default for Lifetimes {
             session_idle: 30 * 60,
             session_absolute: 12 * 3600,
             auth_request: 30 * 60,
+            reauth: 5 * 60,
+            recent_factor: 7 * 24 * 3600,
         }
     }
 }

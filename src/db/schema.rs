@@ -48,6 +48,7 @@ diesel::table! {
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,
         pending_user_id -> Nullable<Text>,
+        password_at -> Nullable<Timestamp>,
     }
 }
 

@@ -86,6 +86,8 @@ pub fn next_after_sign_in(
 pub struct Attempt {
     pub cookie: Option<String>,
     pub csrf_token: Option<String>,
+    /// The form's token matched the anonymous visitor's cookie (checked by `web/csrf.rs`).
+    pub anonymous_ok: bool,
     pub username: String,
     /// Redacted in `Debug`, wiped when dropped.
     pub password: Secret,
@@ -96,15 +98,16 @@ pub struct Attempt {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     BadCsrf,
-    /// Too many failures: wait this many seconds.
+    /// Too many failures: wait this many seconds. `csrf` is the session's form token, if the
+    /// browser has a session (else the page keeps its anonymous token).
     Throttled {
         retry_after: i64,
         view: RequestView,
-        csrf: String,
+        csrf: Option<String>,
     },
     Failed {
         view: RequestView,
-        csrf: String,
+        csrf: Option<String>,
     },
     SignedIn {
         cookie: String,
@@ -121,7 +124,7 @@ pub fn attempt(
 ) -> Result<Outcome, InternalError> {
     let lt = ctx.config.lifetimes.clone();
     let tcfg = &ctx.config.throttle;
-    let keys = throttle::keys(&a.username, a.origin.ip.as_deref());
+    let keys = throttle::keys(ctx.master, &a.username, a.origin.ip.as_deref());
     let (session, blocked) = db::transaction(c, |c| {
         let session = match &a.cookie {
             Some(v) => sessions::current(c, v, now, &lt)?,
@@ -130,17 +133,14 @@ pub fn attempt(
         let blocked = throttle::blocked(c, tcfg, &keys, now)?;
         Ok::<_, InternalError>((session, blocked))
     })?;
-    let csrf_ok = match (&session, &a.csrf_token) {
+    let session_ok = match (&session, &a.csrf_token) {
         (Some(s), Some(p)) => ct_eq(&s.csrf_token, p),
         _ => false,
     };
-    if !csrf_ok {
+    if !session_ok && !a.anonymous_ok {
         return Ok(Outcome::BadCsrf);
     }
-    let csrf = session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = session.as_ref().map(|s| s.csrf_token.clone());
     if let Some(retry_after) = blocked {
         ctx.metrics.sign_in("blocked");
         db::transaction(c, |c| {
@@ -187,8 +187,12 @@ pub fn attempt(
         }
         Ok(user) => {
             throttle::succeeded(c, &keys)?;
+            let proof = sessions::Proof {
+                amr: &["pwd"],
+                password_at: Some(now),
+            };
             let opened =
-                sessions::sign_in(c, session.as_ref(), &user.id, &["pwd"], &a.origin, now, &lt)?;
+                sessions::sign_in(c, session.as_ref(), &user.id, proof, &a.origin, now, &lt)?;
             ctx.metrics.sign_in("success");
             audit::record(
                 c,
@@ -218,11 +222,16 @@ pub fn attempt(
                 Event::new("sign_in", "failure").details(json!({
                     "reason": "bad_credentials",
                     "username": audit::mask(&a.username),
-                    "account": detect::account_ref(&a.username),
+                    "account": detect::account_ref(ctx.master, &a.username),
                     "delay": wait.unwrap_or(0),
                 })),
             )?;
-            detect::after_failed_sign_in(c, ctx, now, &detect::account_ref(&a.username))?;
+            detect::after_failed_sign_in(
+                c,
+                ctx,
+                now,
+                &detect::account_ref(ctx.master, &a.username),
+            )?;
             tracing::info!(
                 ip = a.origin.ip.as_deref().unwrap_or("unknown"),
                 "failed sign-in"

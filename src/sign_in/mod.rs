@@ -1,6 +1,7 @@
 //! Signing users in: passwords, second factors and browser sessions.
 
 pub mod login;
+pub mod passkey_sign_in;
 pub mod passkeys;
 pub mod password;
 pub mod recovery_codes;

@@ -35,8 +35,39 @@ pub fn verify(hash: &str, password: &str) -> bool {
 /// Longest password accepted, in characters (NIST asks that at least 64 be allowed).
 pub const MAX_LENGTH: usize = 1024;
 
-/// Checks a new password against the policy: length after NFKC, no control characters, and
-/// zxcvbn's estimate (its dictionaries hold the common and breached passwords) of at least 3,
+/// Unicode's format characters (general category Cf, Unicode 16): invisible characters that
+/// change how text is shown or joined (zero-width spaces and joiners, bidirectional marks,
+/// soft hyphens, tag characters). NFKC leaves them in place.
+fn is_format_character(c: char) -> bool {
+    const CF: &[(u32, u32)] = &[
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+    ];
+    let c = u32::from(c);
+    CF.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// Checks a new password against the policy: length after NFKC, no control or invisible
+/// formatting characters, and zxcvbn's estimate (its dictionaries hold the common and breached passwords) of at least 3,
 /// with the user's own name, username and email counted as known to the attacker. No
 /// composition rules.
 pub fn check_policy(
@@ -59,6 +90,15 @@ pub fn check_policy(
     }
     if password.chars().any(|c| c.is_control()) {
         return Err("the password must not contain control characters".into());
+    }
+    // Invisible characters would let a dictionary password pass the strength check below
+    // (`pass\u{200D}word` is not in any list) and cannot be typed reliably anyway. Refusing
+    // them when a password is set leaves verification unchanged.
+    if password.chars().any(is_format_character) {
+        return Err(
+            "the password must not contain invisible formatting characters (such as zero-width joiners or spaces)"
+                .into(),
+        );
     }
     let estimate = zxcvbn::zxcvbn(&password, user_inputs);
     if u8::from(estimate.score()) < 3 {
@@ -191,6 +231,33 @@ mod tests {
             "long passwords are allowed"
         );
         assert!(check_policy(&p, "tab\tinside the password", &[]).is_err());
+    }
+
+    #[test]
+    fn invisible_format_characters_cannot_smuggle_a_dictionary_password_past_the_policy() {
+        let p = PasswordPolicy::default();
+        assert!(check_policy(&p, "password1234", &[]).is_err());
+        for hidden in [
+            '\u{200D}',
+            '\u{200B}',
+            '\u{00AD}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{E0041}',
+        ] {
+            let smuggled: String = "password1234password"
+                .chars()
+                .flat_map(|c| [c, hidden])
+                .collect();
+            let refused = check_policy(&p, &smuggled, &[]).unwrap_err();
+            assert!(refused.contains("invisible"), "{hidden:?}: {refused}");
+        }
+        let refused = check_policy(&p, "correct\u{200D}horse battery staple", &[]).unwrap_err();
+        assert!(refused.contains("invisible"), "{refused}");
+        // Visible non-ASCII passwords are fine, and what was set before still verifies.
+        assert!(check_policy(&p, "grüße aus köln am rhein", &[]).is_ok());
+        let old = hash("correct\u{200D}horse battery staple").unwrap();
+        assert!(verify(&old, "correct\u{200D}horse battery staple"));
     }
 
     #[test]

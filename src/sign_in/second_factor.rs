@@ -1,5 +1,5 @@
-//! The second step of sign-in (and of step-up): a TOTP code, a recovery code or a passkey.
-//! Wrong codes are throttled and audited like wrong passwords.
+//! The second step of sign-in (and of step-up): a TOTP code or a recovery code (passkeys
+//! answer in `passkey_sign_in.rs`). Wrong codes are throttled and audited like wrong passwords.
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
@@ -11,7 +11,7 @@ use crate::error::InternalError;
 use crate::keys::secrets::{Secret, ct_eq};
 use crate::oauth::authorize;
 use crate::sign_in::sessions::{self, Origin, PENDING_SECONDS};
-use crate::sign_in::{login, passkeys, recovery_codes, throttle, totp};
+use crate::sign_in::{login, recovery_codes, throttle, totp};
 use crate::store::mfa;
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
@@ -61,8 +61,8 @@ pub fn subject_user(
     }
 }
 
-fn throttle_keys(user_id: &str, ip: Option<&str>) -> throttle::Keys {
-    throttle::keys(&format!("mfa:{user_id}"), ip)
+fn throttle_keys(ctx: Ctx<'_>, user_id: &str, ip: Option<&str>) -> throttle::Keys {
+    throttle::keys(ctx.master, &format!("mfa:{user_id}"), ip)
 }
 
 /// Signs the browser in with the factors proven so far plus `method`: a new session id, the
@@ -78,27 +78,32 @@ pub fn complete(
     origin: &Origin,
     now: NaiveDateTime,
 ) -> Result<(String, String), InternalError> {
-    let mut amr: Vec<String> = match previous {
-        Some(p) if p.pending_user_id.as_deref() == Some(user.id.as_str()) => sessions::amr(p),
-        Some(p) if p.user_id.as_deref() == Some(user.id.as_str()) => sessions::amr(p),
-        _ => Vec::new(),
-    };
+    // What the same user proved before in this browser carries over; another user's does not.
+    let same_user = previous.filter(|p| {
+        p.pending_user_id.as_deref() == Some(user.id.as_str())
+            || p.user_id.as_deref() == Some(user.id.as_str())
+    });
+    let mut amr: Vec<String> = same_user.map(sessions::amr).unwrap_or_default();
     for m in methods.iter().chain(std::iter::once(&"mfa")) {
         if !amr.iter().any(|a| a == m) {
             amr.push((*m).to_string());
         }
     }
     let amr_refs: Vec<&str> = amr.iter().map(String::as_str).collect();
+    let proof = sessions::Proof {
+        amr: &amr_refs,
+        password_at: same_user.and_then(|p| p.password_at),
+    };
     let opened = sessions::sign_in(
         c,
         previous,
         &user.id,
-        &amr_refs,
+        proof,
         origin,
         now,
         &ctx.config.lifetimes,
     )?;
-    throttle::succeeded(c, &throttle_keys(&user.id, origin.ip.as_deref()))?;
+    throttle::succeeded(c, &throttle_keys(ctx, &user.id, origin.ip.as_deref()))?;
     ctx.metrics.sign_in("success");
     audit::record(
         c,
@@ -207,7 +212,7 @@ pub fn submit_code(
         let Some(user) = subject_user(c, &session, now)? else {
             return Ok(CodeOutcome::NoSubject);
         };
-        let keys = throttle_keys(&user.id, a.origin.ip.as_deref());
+        let keys = throttle_keys(ctx, &user.id, a.origin.ip.as_deref());
         if let Some(retry_after) = throttle::blocked(
             c,
             &throttle::for_second_factor(&ctx.config.throttle),
@@ -258,7 +263,7 @@ pub fn submit_code(
                     now,
                 )?;
                 ctx.metrics.sign_in("failure");
-                let account = detect::account_ref(&user.username);
+                let account = detect::account_ref(ctx.master, &user.username);
                 audit::record(
                     c,
                     ctx.meta,
@@ -278,96 +283,5 @@ pub fn submit_code(
                 })
             }
         }
-    })
-}
-
-#[derive(Debug, Clone)]
-pub struct PasskeyAttempt {
-    pub cookie: Option<String>,
-    pub csrf_token: Option<String>,
-    pub ceremony: String,
-    pub credential: String,
-    pub request: Option<String>,
-    pub origin: Origin,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasskeyOutcome {
-    BadCsrf,
-    Unavailable,
-    Refused(&'static str),
-    Done { cookie: String, next: String },
-}
-
-/// A passkey answer: the second step after a password, a step-up, or a passwordless sign-in.
-pub fn submit_passkey(
-    c: &mut DbConn,
-    ctx: Ctx<'_>,
-    a: PasskeyAttempt,
-    now: NaiveDateTime,
-) -> Result<PasskeyOutcome, InternalError> {
-    let Some(wa) = ctx.webauthn else {
-        return Ok(PasskeyOutcome::Unavailable);
-    };
-    db::transaction(c, |c| {
-        let session = match &a.cookie {
-            Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        let Some(session) = session.filter(|s| {
-            a.csrf_token
-                .as_deref()
-                .is_some_and(|p| ct_eq(&s.csrf_token, p))
-        }) else {
-            return Ok(PasskeyOutcome::BadCsrf);
-        };
-        let verified = match passkeys::finish_authentication(
-            c,
-            wa,
-            &a.ceremony,
-            &session.sid,
-            &a.credential,
-            now,
-        )? {
-            Ok(v) => v,
-            Err(refused) => {
-                let mut ev =
-                    Event::new("sign_in", "failure").details(json!({"reason": "passkey_refused"}));
-                ev.user_id = refused.compromised.as_deref();
-                audit::record(c, ctx.meta, now, ev)?;
-                // A signature counter that went backwards: the key may have been copied.
-                if let Some(user_id) = &refused.compromised {
-                    detect::raise(
-                        c,
-                        ctx,
-                        now,
-                        "passkey_counter",
-                        Some(user_id),
-                        None,
-                        json!({"reason": "signature counter went backwards"}),
-                    )?;
-                }
-                return Ok(PasskeyOutcome::Refused(refused.why));
-            }
-        };
-        // A second step must be answered by the user whose password was given.
-        if !verified.passwordless && subject(&session, now) != Some(verified.user_id.as_str()) {
-            return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
-        }
-        let Some(user) = users::find(c, &verified.user_id)?.filter(|u| !u.disabled) else {
-            return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
-        };
-        let method = passkeys::method(&verified.passkey);
-        let (cookie, next) = complete(
-            c,
-            ctx,
-            Some(&session),
-            &user,
-            &[method],
-            a.request.as_deref(),
-            &a.origin,
-            now,
-        )?;
-        Ok(PasskeyOutcome::Done { cookie, next })
     })
 }

@@ -46,20 +46,17 @@ fn new_row(
         last_seen_at: now,
         expires_at: now + Duration::seconds(lifetimes.session_absolute),
         pending_user_id: None,
+        password_at: None,
     };
     Opened { cookie, session }
 }
 
-/// A session for a visitor who has not signed in yet (it carries the CSRF token of the forms).
-pub fn open_anonymous(
-    conn: &mut DbConn,
-    origin: &Origin,
-    now: NaiveDateTime,
-    lifetimes: &Lifetimes,
-) -> Result<Opened, InternalError> {
-    let o = new_row(None, &[], origin, now, lifetimes);
-    sessions::insert(conn, &o.session)?;
-    Ok(o)
+/// How the browser signs in: its methods, and when the password was last typed for it
+/// (`None` when it never was, as with a passkey alone).
+#[derive(Debug, Clone, Copy)]
+pub struct Proof<'a> {
+    pub amr: &'a [&'a str],
+    pub password_at: Option<NaiveDateTime>,
 }
 
 /// Signs the browser in: the old session (if any) is deleted and a new id issued (no fixation).
@@ -67,7 +64,7 @@ pub fn sign_in(
     conn: &mut DbConn,
     previous: Option<&Session>,
     user_id: &str,
-    amr: &[&str],
+    proof: Proof<'_>,
     origin: &Origin,
     now: NaiveDateTime,
     lifetimes: &Lifetimes,
@@ -75,9 +72,18 @@ pub fn sign_in(
     if let Some(p) = previous {
         sessions::delete(conn, &p.id_hash)?;
     }
-    let o = new_row(Some(user_id.to_string()), amr, origin, now, lifetimes);
+    let mut o = new_row(Some(user_id.to_string()), proof.amr, origin, now, lifetimes);
+    o.session.password_at = proof.password_at;
     sessions::insert(conn, &o.session)?;
     Ok(o)
+}
+
+/// True when the password was typed for this session within `window` seconds: what adding a
+/// second factor requires.
+pub fn password_recent(session: &Session, now: NaiveDateTime, window: i64) -> bool {
+    session
+        .password_at
+        .is_some_and(|t| t <= now && now - t <= Duration::seconds(window))
 }
 
 /// How long the second factor may take after the password.
@@ -99,6 +105,7 @@ pub fn begin_second_factor(
     let mut o = new_row(None, &["pwd"], origin, now, lifetimes);
     o.session.pending_user_id = Some(user_id.to_string());
     o.session.auth_time = Some(now);
+    o.session.password_at = Some(now);
     o.session.expires_at = now + Duration::seconds(PENDING_SECONDS);
     sessions::insert(conn, &o.session)?;
     Ok(o)

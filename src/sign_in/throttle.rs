@@ -3,9 +3,11 @@
 
 use chrono::{Duration, NaiveDateTime};
 
+use crate::audit::detect::account_ref;
 use crate::config::{Schedule, Throttling};
 use crate::db::DbConn;
 use crate::error::InternalError;
+use crate::keys::master::MasterKey;
 use crate::store::throttles::{self, Throttle};
 
 /// The three counters one attempt touches.
@@ -17,9 +19,11 @@ pub struct Keys {
 }
 
 /// Keys for an attempt on `username` from `ip`. Unknown usernames are counted like real ones,
-/// so the answers never tell which accounts exist.
-pub fn keys(username: &str, ip: Option<&str>) -> Keys {
-    let account: String = username.trim().to_lowercase().chars().take(256).collect();
+/// so the answers never tell which accounts exist. The account part is the keyed pseudonym
+/// the audit trail uses, never what was typed (which may be a password).
+pub fn keys(master: &MasterKey, username: &str, ip: Option<&str>) -> Keys {
+    let typed: String = username.chars().take(256).collect();
+    let account = account_ref(master, &typed);
     let ip = ip.unwrap_or("unknown").to_string();
     Keys {
         account_ip: format!("ai:{account}|{ip}"),

@@ -223,6 +223,15 @@ pub fn recovery_remaining(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> 
         .get_result(conn)
 }
 
+/// When the user's current set of codes was made (`None` when no code is left).
+pub fn recovery_created_at(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<NaiveDateTime>> {
+    recovery_codes::table
+        .filter(recovery_codes::user_id.eq(user_id))
+        .filter(recovery_codes::used_at.is_null())
+        .select(diesel::dsl::max(recovery_codes::created_at))
+        .first(conn)
+}
+
 pub fn recovery_delete_for(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(conn)
 }

@@ -23,6 +23,8 @@ pub struct Session {
     pub expires_at: NaiveDateTime,
     /// Set between the password and the second factor; `user_id` is then still empty.
     pub pending_user_id: Option<String>,
+    /// When the password was last typed for this session (sign-in or re-authentication).
+    pub password_at: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut DbConn, s: &Session) -> QueryResult<()> {
@@ -43,6 +45,13 @@ pub fn find(conn: &mut DbConn, id_hash: &str) -> QueryResult<Option<Session>> {
 pub fn touch(conn: &mut DbConn, id_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(sessions::table.find(id_hash))
         .set(sessions::last_seen_at.eq(now))
+        .execute(conn)
+}
+
+/// Records that the password was just typed again for this session.
+pub fn set_password_at(conn: &mut DbConn, id_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::password_at.eq(now))
         .execute(conn)
 }
 

@@ -60,6 +60,13 @@ pub fn expired_form() -> HttpResponse {
     )
 }
 
+/// A refusal answered to webauthn.js (which shows `error` next to the passkey button).
+pub fn script_refusal(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "error": message }))
+}
+
 /// The HTML error page.
 pub fn error_page(status: StatusCode, message: &str, reference: Option<&str>) -> HttpResponse {
     let title = if status.is_server_error() {

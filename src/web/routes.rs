@@ -58,6 +58,14 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
             "/login/passkey",
             web::post().to(pages::second_factor::passkey),
         )
+        .route(
+            "/login/passkey/options",
+            web::post().to(pages::second_factor::passwordless_options),
+        )
+        .route(
+            "/login/second-factor/options",
+            web::post().to(pages::second_factor::second_factor_options),
+        )
         .route("/consent", web::get().to(pages::consent::show))
         .route("/consent", web::post().to(pages::consent::submit))
         .route("/", web::get().to(pages::home::show))
@@ -79,6 +87,10 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(crate::web::account::revoke_app),
         )
         .route(
+            "/account/reauthenticate",
+            web::post().to(crate::web::account::reauth::reauthenticate_form),
+        )
+        .route(
             "/account/totp",
             web::get().to(crate::web::account::mfa::totp_show),
         )
@@ -97,6 +109,10 @@ pub fn limited_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/passkeys",
             web::post().to(crate::web::account::passkeys::register),
+        )
+        .route(
+            "/account/passkeys/options",
+            web::post().to(crate::web::account::passkeys::options),
         )
         .route(
             "/account/passkeys/remove",

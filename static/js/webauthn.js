@@ -1,5 +1,6 @@
-// Portcullis passkeys: runs the WebAuthn ceremony of a form marked data-webauthn, then
-// submits the browser's answer with the form. The only script of the site; no framework.
+// Portcullis passkeys: when the button of a form marked data-webauthn is used, asks the
+// server (data-begin) for a ceremony, runs it, then submits the browser's answer with the
+// form. The only script of the site; no framework.
 (function () {
   'use strict';
 
@@ -82,16 +83,28 @@
     }
   }
 
+  // Asks the server to begin a ceremony, posting the form's fields (its CSRF token among them).
+  function begin(form) {
+    return fetch(form.getAttribute('data-begin'), {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Accept': 'application/json' },
+      body: new URLSearchParams(new FormData(form))
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok || !body.ceremony || !body.options) {
+          var err = new Error(body.error || 'The passkey could not be used.');
+          err.shown = true;
+          throw err;
+        }
+        return body;
+      });
+    });
+  }
+
   function run(form, button) {
-    if (!window.PublicKeyCredential || !navigator.credentials) {
+    if (!window.PublicKeyCredential || !navigator.credentials || !window.fetch) {
       showError(form, 'This browser does not support passkeys.');
-      return;
-    }
-    var options;
-    try {
-      options = JSON.parse(form.getAttribute('data-options'));
-    } catch (e) {
-      showError(form, 'The passkey request is damaged. Reload the page.');
       return;
     }
     var register = form.getAttribute('data-webauthn') === 'register';
@@ -100,19 +113,22 @@
       if (name && !name.reportValidity()) { return; }
     }
     button.disabled = true;
-    var pending = register
-      ? navigator.credentials.create({ publicKey: creationOptions(options) })
-      : navigator.credentials.get({ publicKey: requestOptions(options) });
-    pending.then(function (cred) {
+    begin(form).then(function (started) {
+      form.querySelector('input[name=ceremony]').value = started.ceremony;
+      return register
+        ? navigator.credentials.create({ publicKey: creationOptions(started.options) })
+        : navigator.credentials.get({ publicKey: requestOptions(started.options) });
+    }).then(function (cred) {
       if (!cred) { throw new Error('no credential'); }
       form.querySelector('input[name=credential]').value =
         JSON.stringify(register ? registration(cred) : assertion(cred));
       form.submit();
     }).catch(function (e) {
       button.disabled = false;
-      showError(form, e && e.name === 'NotAllowedError'
-        ? 'The passkey request was cancelled or timed out.'
-        : 'The passkey could not be used.');
+      showError(form, e && e.shown ? e.message
+        : e && e.name === 'NotAllowedError'
+          ? 'The passkey request was cancelled or timed out.'
+          : 'The passkey could not be used.');
     });
   }
 

@@ -300,3 +300,68 @@ async fn an_expired_password_must_be_changed_before_going_on() {
         .unwrap();
     assert!(page.contains("Your password has expired"));
 }
+
+fn audited(app: &TestApp, name: &str, result: &str) -> usize {
+    use diesel::prelude::*;
+    use portcullis::db::schema::audit_log::dsl::*;
+    let mut c = app.conn();
+    let conn: &mut portcullis::db::DbConn = &mut c;
+    audit_log
+        .filter(event.eq(name))
+        .filter(outcome.eq(result))
+        .count()
+        .get_result::<i64>(conn)
+        .unwrap() as usize
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_on_the_password_form_are_throttled_with_retry_after_and_audited() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", None, None);
+    let b = Browser::new();
+    let (_, path, account) =
+        crate::support::mfa::page(crate::support::mfa::password_step(&b, &app, "alice").await);
+    assert_eq!(path, "/account");
+    let change = |current: &'static str| {
+        let (b, app, account) = (&b, &app, account.clone());
+        async move {
+            let r = b
+                .http
+                .post(app.url("/account/password"))
+                .form(&[
+                    (
+                        "csrf_token",
+                        hidden(&account, "csrf_token").unwrap().as_str(),
+                    ),
+                    ("current_password", current),
+                    ("new_password", "purple elephant marches quietly"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<i64>().unwrap());
+            (r.status(), retry)
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            change("guess guess guess").await,
+            (StatusCode::BAD_REQUEST, None)
+        );
+    }
+    let (status, retry) = change("guess guess guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry.is_some_and(|s| s >= 1), "{retry:?}");
+    // While the delay lasts even the right password waits, and nothing changes.
+    let (status, _) = change(PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(audited(&app, "password.change", "success"), 0);
+    assert_eq!(audited(&app, "reauthenticate", "failure"), 4);
+    assert_eq!(audited(&app, "reauthenticate", "blocked"), 1);
+    app.advance(retry.unwrap());
+    let (status, _) = change(PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}

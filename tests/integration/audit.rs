@@ -310,3 +310,50 @@ async fn pruning_keeps_the_rest_verifiable_from_a_signed_checkpoint() {
         v => panic!("{v:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_password_typed_as_the_username_cannot_be_recovered_from_the_trail_by_guessing() {
+    use portcullis::keys::secrets::sha256_hex;
+    let app = TestApp::spawn().await;
+    app.add_user("alice", None, None);
+    let b = Browser::new();
+    let Landing::Page(_, _, login) = b.follow(&app, app.url("/login")).await else {
+        panic!()
+    };
+    b.submit_login(&app, &login, "hunter2", "alice").await;
+    let failure = events(&app)
+        .into_iter()
+        .find(|e| e.event == "sign_in" && e.outcome == "failure")
+        .unwrap();
+    let details: Value = serde_json::from_str(&failure.details).unwrap();
+    let account = details["account"].as_str().unwrap().to_string();
+    assert!(!account.is_empty());
+    let dump = serde_json::to_string(&events(&app)).unwrap();
+    for guess in [
+        "hunter2".to_string(),
+        sha256_hex("hunter2"),
+        sha256_hex("account:hunter2"),
+        sha256_hex("account:hunter2")[..16].to_string(),
+    ] {
+        assert!(!dump.contains(&guess), "{guess} found in {dump}");
+    }
+    // Nor do the throttle counters keep the typed name.
+    let keys: Vec<String> = {
+        use diesel::prelude::*;
+        use portcullis::db::schema::throttles::dsl::*;
+        let mut c = app.conn();
+        let conn: &mut portcullis::db::DbConn = &mut c;
+        throttles.select(key).load(conn).unwrap()
+    };
+    assert!(!keys.is_empty());
+    assert!(keys.iter().all(|k| !k.contains("hunter2")), "{keys:?}");
+    // The same name typed again is grouped under the same reference (the detectors count it).
+    b.submit_login(&app, &login, " HUNTER2 ", "alice").await;
+    let refs: Vec<String> = events(&app)
+        .into_iter()
+        .filter(|e| e.event == "sign_in" && e.outcome == "failure")
+        .map(|e| serde_json::from_str::<Value>(&e.details).unwrap()["account"].to_string())
+        .collect();
+    assert_eq!(refs.len(), 2);
+    assert_eq!(refs[0], refs[1]);
+}

@@ -2,6 +2,8 @@
 //! on the `localhost` origin: registration, second-factor sign-in, counters, single-use
 //! ceremonies, and a ceremony begun on one instance and finished on another.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -10,7 +12,7 @@ use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, 
 use crate::flow::{authorize_url, jwt_payload};
 use crate::support::browser::{Browser, Landing};
 use crate::support::mfa::{attr, exchange, page, password_step, post_with_csrf};
-use crate::support::{ClientSpec, Options, TestApp, hidden, param};
+use crate::support::{ClientSpec, Options, TestApp, param};
 
 async fn localhost_app() -> TestApp {
     TestApp::spawn_with(Options {
@@ -25,13 +27,17 @@ fn origin(app: &TestApp) -> Url {
 }
 
 /// Registers a passkey for the signed-in browser through `/account/passkeys`.
-async fn register(b: &Browser, app: &TestApp, key: &mut SoftPasskey, name: &str) -> String {
+pub async fn register(b: &Browser, app: &TestApp, key: &mut SoftPasskey, name: &str) -> String {
     let (status, _, body) = page(b.follow(app, app.url("/account/passkeys")).await);
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("id=\"passkey-register\""));
+    assert!(body.contains("id=\"passkey-register\""), "{body}");
     assert!(body.contains("/static/js/webauthn.js"));
+    let (status, started) =
+        crate::sign_in_page::passkey_options(b, app, &body, &attr(&body, "data-begin").unwrap())
+            .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
     let options: CreationChallengeResponse =
-        serde_json::from_str(&attr(&body, "data-options").unwrap()).unwrap();
+        serde_json::from_value(started["options"].clone()).unwrap();
     let answer = key.do_registration(origin(app), options).unwrap();
     let (status, path, done) = page(
         post_with_csrf(
@@ -40,7 +46,7 @@ async fn register(b: &Browser, app: &TestApp, key: &mut SoftPasskey, name: &str)
             &body,
             "/account/passkeys",
             &[
-                ("ceremony", &hidden(&body, "ceremony").unwrap()),
+                ("ceremony", started["ceremony"].as_str().unwrap()),
                 ("credential", &serde_json::to_string(&answer).unwrap()),
                 ("name", name),
             ],
@@ -55,7 +61,8 @@ async fn register(b: &Browser, app: &TestApp, key: &mut SoftPasskey, name: &str)
     done
 }
 
-/// Answers the passkey button of a page (second-factor or sign-in) and posts the answer to `to`.
+/// Uses the passkey button of a page (second-factor or sign-in): asks `app` for the ceremony
+/// as the script does, and posts the answer to `to`.
 async fn answer(
     b: &Browser,
     app: &TestApp,
@@ -63,10 +70,14 @@ async fn answer(
     key: &mut SoftPasskey,
     body: &str,
 ) -> (Landing, String, String) {
+    let (status, started) =
+        crate::sign_in_page::passkey_options(b, app, body, &attr(body, "data-begin").unwrap())
+            .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
     let options: RequestChallengeResponse =
-        serde_json::from_str(&attr(body, "data-options").unwrap()).unwrap();
+        serde_json::from_value(started["options"].clone()).unwrap();
     let cred = key.do_authentication(origin(app), options).unwrap();
-    let ceremony = hidden(body, "ceremony").unwrap();
+    let ceremony = started["ceremony"].as_str().unwrap().to_string();
     let credential = serde_json::to_string(&cred).unwrap();
     let landing = post_with_csrf(
         b,
@@ -79,7 +90,63 @@ async fn answer(
     (landing, ceremony, credential)
 }
 
-async fn signed_in(app: &TestApp, username: &str) -> Browser {
+/// Signs `b` in with the passkey alone from the sign-in page; returns where it lands.
+/// The software authenticator cannot hold discoverable credentials, so it is shown this
+/// site's credential ids and its answer gets the user handle a discoverable one would carry.
+pub async fn passwordless(
+    b: &Browser,
+    app: &TestApp,
+    key: &mut SoftPasskey,
+) -> (StatusCode, String) {
+    let (_, _, login) = page(b.follow(app, app.url("/login")).await);
+    let (status, started) =
+        crate::sign_in_page::passkey_options(b, app, &login, "/login/passkey/options").await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let known = stored_owners(app);
+    let mut options = started["options"].clone();
+    options["publicKey"]["allowCredentials"] = known
+        .iter()
+        .map(|(id, _)| serde_json::json!({"type": "public-key", "id": id}))
+        .collect();
+    let options: RequestChallengeResponse = serde_json::from_value(options).unwrap();
+    let cred = key.do_authentication(origin(app), options).unwrap();
+    let mut cred = serde_json::to_value(&cred).unwrap();
+    let owner = &known
+        .iter()
+        .find(|(id, _)| cred["id"] == id.as_str())
+        .unwrap()
+        .1;
+    let handle = portcullis::sign_in::passkeys::user_handle(owner);
+    cred["response"]["userHandle"] = serde_json::json!(URL_SAFE_NO_PAD.encode(handle.as_bytes()));
+    let (status, path, _) = page(
+        post_with_csrf(
+            b,
+            app,
+            &login,
+            "/login/passkey",
+            &[
+                ("ceremony", started["ceremony"].as_str().unwrap()),
+                ("credential", &cred.to_string()),
+            ],
+        )
+        .await,
+    );
+    (status, path)
+}
+
+/// Every stored passkey's credential id and owner.
+fn stored_owners(app: &TestApp) -> Vec<(String, String)> {
+    use diesel::prelude::*;
+    use portcullis::db::schema::passkeys::dsl::*;
+    let mut c = app.conn();
+    let conn: &mut portcullis::db::DbConn = &mut c;
+    passkeys
+        .select((credential_id, user_id))
+        .load(conn)
+        .unwrap()
+}
+
+pub async fn signed_in(app: &TestApp, username: &str) -> Browser {
     let b = Browser::new();
     let (_, path, _) = page(password_step(&b, app, username).await);
     assert_eq!(path, "/account");
@@ -159,6 +226,9 @@ async fn a_registered_passkey_is_the_second_factor_and_its_counter_moves() {
     assert!(refused.contains("expired"), "{refused}");
     // Garbage is a clear refusal too, and the stored counter is untouched.
     let before = stored(&app);
+    let (_, started) =
+        crate::sign_in_page::passkey_options(&b3, &app, &second, "/login/second-factor/options")
+            .await;
     let (status, _, _) = page(
         post_with_csrf(
             &b3,
@@ -166,7 +236,7 @@ async fn a_registered_passkey_is_the_second_factor_and_its_counter_moves() {
             &second,
             "/login/passkey",
             &[
-                ("ceremony", &hidden(&second, "ceremony").unwrap()),
+                ("ceremony", started["ceremony"].as_str().unwrap()),
                 ("credential", "{\"id\":\"x\"}"),
             ],
         )

@@ -5,18 +5,18 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::account::mfa::{self as uc, Reauth, TotpView};
+use crate::account::mfa::{self as uc, TotpConfirm, TotpView};
 use chrono::NaiveDateTime;
 
-use crate::app::{run, run_as, run_conn_as, web_data::Data};
+use crate::app::{run, run_as, web_data::Data};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
-use crate::keys::secrets::Secret;
 use crate::sign_in::{second_factor, sessions};
 use crate::store::sessions::Session;
 use crate::store::users::User;
-use crate::web::account::guarded;
+use crate::web::account::reauth::reauth;
+use crate::web::account::{guarded, show_with_alert};
 use crate::web::errors::WebError;
 use crate::web::extractors::{self, field, form_pairs};
 use crate::web::redirects::{see_other, signed_in, with_request};
@@ -140,7 +140,7 @@ pub(super) async fn continue_request(
     })
 }
 
-async fn totp_page(
+pub(super) async fn totp_page(
     state: &Data,
     session: Session,
     request: Option<String>,
@@ -151,7 +151,7 @@ async fn totp_page(
     let req_id = request.clone();
     let view = run(state, move |c, ctx, now| match uc::user_of(c, &session)? {
         Some(u) => Ok(Some((
-            uc::totp_view(c, ctx, &u, now)?,
+            uc::totp_view(c, ctx, &u, &session, now)?,
             targets_of(c, ctx, req_id.as_deref(), now)?,
         ))),
         None => Ok(None),
@@ -191,62 +191,28 @@ pub async fn totp_confirm(
     };
     let request = extractors::request_param(&pairs);
     let code = field(&pairs, "code").unwrap_or_default().to_string();
-    let confirmed = as_user(&state, &req, &session, move |c, ctx, u, now| {
-        uc::totp_confirm(c, ctx, u, &code, now)
-    })
-    .await?;
-    if confirmed != Some(true) {
-        return totp_page(
-            &state,
-            session,
-            request,
-            Some("That code is not valid. Enter the current code from your app."),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-    }
-    match request {
-        Some(r) => continue_request(&state, &req, session, "otp", r).await,
-        None => Ok(see_other("/account?done=totp")),
-    }
-}
-
-/// Checks the current password typed into a removal form.
-pub(super) async fn reauth(
-    state: &Data,
-    req: &HttpRequest,
-    session: &Session,
-    pairs: &[(String, String)],
-) -> Result<Result<(), String>, WebError> {
-    let presented = Secret::new(
-        field(pairs, "current_password")
-            .unwrap_or_default()
-            .to_string(),
-    );
-    let origin = extractors::origin(req, &state.config);
-    let permit = crate::app::argon2_permit(state).await?;
     let s = session.clone();
-    let answer = run_conn_as(
-        state,
-        extractors::meta(req, &state.config),
-        move |c, ctx, now| {
-            let Some(u) = uc::user_of(c, &s)? else {
-                return Ok(Reauth::Wrong);
-            };
-            let r = uc::reauthenticate(c, ctx, &u, presented.expose(), &origin, now);
-            drop(permit);
-            r
-        },
-    )
-    .await?;
-    Ok(match answer {
-        Reauth::Ok => Ok(()),
-        Reauth::Wrong => Err("The current password is not correct.".into()),
-        Reauth::Throttled(s) => Err(format!(
-            "Too many attempts. Try again in {s} second{}.",
-            if s == 1 { "" } else { "s" }
-        )),
+    let confirmed = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        uc::totp_confirm(c, ctx, u, &s, &code, now)
     })
+    .await?;
+    let (alert, status) = match confirmed {
+        Some(TotpConfirm::Enrolled) => {
+            return match request {
+                Some(r) => continue_request(&state, &req, session, "otp", r).await,
+                None => Ok(see_other("/account?done=totp")),
+            };
+        }
+        Some(TotpConfirm::NeedsPassword) => (
+            "Type your password again to finish setting up the app.",
+            StatusCode::FORBIDDEN,
+        ),
+        Some(TotpConfirm::WrongCode) | None => (
+            "That code is not valid. Enter the current code from your app.",
+            StatusCode::BAD_REQUEST,
+        ),
+    };
+    totp_page(&state, session, request, Some(alert), status).await
 }
 
 pub async fn totp_remove(
@@ -259,7 +225,8 @@ pub async fn totp_remove(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return totp_page(&state, session, None, Some(&why), StatusCode::BAD_REQUEST).await;
+        let page = totp_page(&state, session, None, Some(&why.message), why.status()).await?;
+        return Ok(why.answer(page));
     }
     let removed = as_user(&state, &req, &session, uc::totp_remove).await?;
     match removed {
@@ -279,7 +246,8 @@ pub async fn recovery_codes(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return crate::web::account::show_with_alert(&state, &req, session, &why).await;
+        let page = show_with_alert(&state, &req, session, &why.message, why.status()).await?;
+        return Ok(why.answer(page));
     }
     let codes = as_user(&state, &req, &session, uc::recovery_regenerate).await?;
     let Some(codes) = codes else {
@@ -301,11 +269,14 @@ pub async fn recovery_codes_remove(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return crate::web::account::show_with_alert(&state, &req, session, &why).await;
+        let page = show_with_alert(&state, &req, session, &why.message, why.status()).await?;
+        return Ok(why.answer(page));
     }
     match as_user(&state, &req, &session, uc::recovery_remove).await? {
         None => Ok(see_other("/login")),
         Some(Ok(())) => Ok(see_other("/account?done=recovery-removed")),
-        Some(Err(why)) => crate::web::account::show_with_alert(&state, &req, session, why).await,
+        Some(Err(why)) => {
+            show_with_alert(&state, &req, session, why, StatusCode::BAD_REQUEST).await
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::web::session_cookie;
 
 pub mod mfa;
 pub mod passkeys;
+pub mod reauth;
 
 #[derive(Template)]
 #[template(path = "pages/account.html")]
@@ -64,6 +65,9 @@ fn back(notice: &str) -> HttpResponse {
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "password" => Some("Your password was changed. Every other session was signed out."),
+        "password-factors" => Some(
+            "Your password was changed, every other session was signed out, and the second factors recently added were removed.",
+        ),
         "session" => Some("The session was signed out."),
         "others" => Some("Every other session was signed out."),
         "app" => Some("The application was disconnected."),
@@ -89,7 +93,7 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
             let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
                 return Ok(None);
             };
-            Ok(account::overview(c, &s)?.map(|o| (o, s.csrf_token)))
+            Ok(account::overview(c, ctx, &s, now)?.map(|o| (o, s.csrf_token)))
         },
     )
     .await?;
@@ -105,16 +109,17 @@ pub(crate) async fn show_with_alert(
     req: &HttpRequest,
     session: Session,
     alert: &str,
+    status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
     let csrf = session.csrf_token.clone();
     let o = run_as(
         state,
         crate::web::extractors::meta(req, &state.config),
-        move |c, _ctx, _now| account::overview(c, &session),
+        move |c, ctx, now| account::overview(c, ctx, &session, now),
     )
     .await?;
     Ok(match o {
-        Some(o) => page(&o, &csrf, None, Some(alert), StatusCode::BAD_REQUEST),
+        Some(o) => page(&o, &csrf, None, Some(alert), status),
         None => to_login(),
     })
 }
@@ -173,6 +178,7 @@ pub async fn password(
             .unwrap_or_default()
             .to_string(),
     );
+    let remove_recent_factors = field(&pairs, "remove_recent_factors").is_some();
     let origin = extractors::origin(&req, &state.config);
     let permit = crate::app::argon2_permit(&state).await?;
     let s = session.clone();
@@ -180,33 +186,48 @@ pub async fn password(
         &state,
         crate::web::extractors::meta(&req, &state.config),
         move |c, ctx, now| {
-            let o =
-                account::change_password(c, ctx, &s, current.expose(), new.expose(), &origin, now);
+            let change = account::PasswordChange {
+                current: current.expose(),
+                new: new.expose(),
+                remove_recent_factors,
+            };
+            let o = account::change_password(c, ctx, &s, change, &origin, now);
             drop(permit);
             o
         },
     )
     .await?;
     let alert = match outcome {
-        PasswordOutcome::Changed(opened) => {
+        PasswordOutcome::Changed {
+            opened,
+            removed_recent,
+        } => {
+            let done = match removed_recent {
+                true => "/account?done=password-factors",
+                false => "/account?done=password",
+            };
             return Ok(HttpResponse::SeeOther()
                 .cookie(session_cookie::set(&state.config, &opened.cookie))
-                .insert_header((header::LOCATION, "/account?done=password"))
+                .insert_header((header::LOCATION, done))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish());
         }
-        PasswordOutcome::WrongCurrent => "The current password is not correct.".to_string(),
-        PasswordOutcome::Refused(m) => format!("The new password was refused: {m}."),
+        PasswordOutcome::WrongCurrent => reauth::Refused::wrong(),
+        PasswordOutcome::Throttled(s) => reauth::Refused::throttled(s),
+        PasswordOutcome::Refused(m) => reauth::Refused {
+            message: format!("The new password was refused: {m}."),
+            retry_after: None,
+        },
     };
     let csrf = session.csrf_token.clone();
     let o = run_as(
         &state,
         crate::web::extractors::meta(&req, &state.config),
-        move |c, _ctx, _now| account::overview(c, &session),
+        move |c, ctx, now| account::overview(c, ctx, &session, now),
     )
     .await?;
     Ok(match o {
-        Some(o) => page(&o, &csrf, None, Some(&alert), StatusCode::BAD_REQUEST),
+        Some(o) => alert.answer(page(&o, &csrf, None, Some(&alert.message), alert.status())),
         None => to_login(),
     })
 }

@@ -4,13 +4,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::account::mfa::{self as uc, PasskeyView};
+use crate::account::mfa::{self as uc, PasskeyBegin, PasskeyView};
 use crate::app::{run, web_data::Data};
 use crate::sign_in::passkeys;
 use crate::store::sessions::Session;
 use crate::web::account::guarded;
-use crate::web::account::mfa::{as_user, continue_request, html, reauth, session_of, targets_of};
-use crate::web::errors::WebError;
+use crate::web::account::mfa::{as_user, continue_request, html, session_of, targets_of};
+use crate::web::account::reauth::reauth;
+use crate::web::errors::{WebError, script_refusal};
 use crate::web::extractors::{field, form_pairs};
 use crate::web::redirects::{see_other, with_request};
 use crate::web::webauthn::PasskeyForm;
@@ -20,13 +21,15 @@ use crate::web::webauthn::PasskeyForm;
 struct PasskeysPage<'a> {
     passkeys: &'a [PasskeyView],
     register: Option<PasskeyForm>,
+    /// Passkeys are available, but the password must be typed again before adding one.
+    needs_password: bool,
     csrf_token: &'a str,
     request: Option<&'a str>,
     notice: Option<&'a str>,
     alert: Option<&'a str>,
 }
 
-async fn page(
+pub(super) async fn page(
     state: &Data,
     session: Session,
     request: Option<String>,
@@ -41,19 +44,21 @@ async fn page(
             return Ok(None);
         };
         let list = uc::passkey_views(c, &u.id)?;
-        let started = uc::passkey_begin(c, ctx, &u, &session, now)?;
         let targets = targets_of(c, ctx, req_id.as_deref(), now)?;
-        Ok(Some((list, started, targets)))
+        let recent = crate::account::reauth::recent(ctx, &session, now);
+        Ok(Some((list, ctx.webauthn.is_some(), recent, targets)))
     })
     .await?;
-    let Some((list, started, targets)) = found else {
+    let Some((list, available, recent, targets)) = found else {
         return Ok(see_other("/login"));
     };
-    let register = started.map(PasskeyForm::register);
+    let register = (available && recent).then(PasskeyForm::register);
+    let needs_password = available && !recent;
     let script = register.is_some();
     let body = PasskeysPage {
         passkeys: &list,
         register,
+        needs_password,
         csrf_token: &csrf,
         request: request.as_deref(),
         notice,
@@ -76,6 +81,41 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
         Some(s) => page(&state, s, request, notice, None, StatusCode::OK).await,
         None => Ok(see_other(&with_request("/login", request.as_deref()))),
     }
+}
+
+/// `/account/passkeys/options`: webauthn.js asks for a registration ceremony when the button
+/// is used.
+pub async fn options(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let session = match guarded(&state, &req, &body).await? {
+        Ok((session, _)) => session,
+        Err(_) => {
+            return Ok(script_refusal(
+                StatusCode::FORBIDDEN,
+                "This page expired. Reload it and try again.",
+            ));
+        }
+    };
+    let s = session.clone();
+    let begun = as_user(&state, &req, &session, move |c, ctx, u, now| {
+        uc::passkey_begin(c, ctx, u, &s, now)
+    })
+    .await?;
+    Ok(match begun {
+        Some(PasskeyBegin::Started(started)) => crate::web::webauthn::started(&started)?,
+        Some(PasskeyBegin::Unavailable) => script_refusal(
+            StatusCode::NOT_FOUND,
+            "Passkeys are not available on this server.",
+        ),
+        Some(PasskeyBegin::NeedsPassword) => script_refusal(
+            StatusCode::FORBIDDEN,
+            "Type your password again first: reload the page.",
+        ),
+        None => script_refusal(StatusCode::FORBIDDEN, "You are not signed in."),
+    })
 }
 
 pub async fn register(
@@ -130,15 +170,16 @@ pub async fn remove(
         Err(r) => return Ok(r),
     };
     if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        return page(
+        let answer = page(
             &state,
             session,
             None,
             None,
-            Some(&why),
-            StatusCode::BAD_REQUEST,
+            Some(&why.message),
+            why.status(),
         )
-        .await;
+        .await?;
+        return Ok(why.answer(answer));
     }
     let id = field(&pairs, "id").unwrap_or_default().to_string();
     let removed = as_user(&state, &req, &session, move |c, ctx, u, now| {

@@ -4,9 +4,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::app::{run, run_conn_as, web_data::Data};
+use crate::app::{run_conn, run_conn_as, web_data::Data};
 use crate::sign_in::login::{self, Attempt, Outcome, RequestView, view_of};
-use crate::sign_in::{passkeys, sessions};
+use crate::sign_in::sessions;
 use crate::web::csrf;
 use crate::web::errors::{WebError, error_page};
 use crate::web::extractors::{self, field, form_pairs, is_form};
@@ -57,52 +57,42 @@ fn render(r: Render<'_>, new_cookie: Option<actix_web::cookie::Cookie<'static>>)
     b.body(body)
 }
 
+/// The sign-in page. Viewing it writes nothing: an anonymous visitor's form token is signed
+/// and tied to a cookie rather than stored, and no passkey ceremony begins until its button
+/// asks for one.
 pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let request = field(&pairs, "request").map(str::to_string);
     let cookie = session_cookie::read(&req, &state.config);
-    let origin_info = extractors::origin(&req, &state.config);
     let req_id = request.clone();
-    let (session, new_cookie, view, passkey) = run(&state, move |c, ctx, now| {
-        let lt = &ctx.config.lifetimes;
-        let existing = match cookie {
-            Some(v) => sessions::current(c, &v, now, lt)?,
+    // Reads only (no transaction): a live session's token, and the request's client.
+    let (session_token, view) = run_conn(&state, move |c, ctx, now| {
+        let session_token = match cookie {
+            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?.map(|s| s.csrf_token),
             None => None,
         };
-        let (session, new_cookie) = match existing {
-            Some(s) => (s, None),
-            None => {
-                let o = sessions::open_anonymous(c, &origin_info, now, lt)?;
-                (o.session, Some(o.cookie))
-            }
-        };
-        let view = view_of(c, ctx, req_id.as_deref(), now)?;
-        // Passwordless sign-in: any passkey of this site may answer.
-        let passkey = match ctx.webauthn {
-            Some(wa) => Some(PasskeyForm::sign_in(
-                passkeys::begin_discoverable(c, wa, &session.sid, now)?,
-                "passkey-login",
-                "Sign in with a passkey",
-            )),
-            None => None,
-        };
-        Ok((session, new_cookie, view, passkey))
+        Ok((session_token, view_of(c, ctx, req_id.as_deref(), now)?))
     })
     .await?;
-    let cookie = new_cookie.map(|v| session_cookie::set(&state.config, &v));
+    let anonymous = csrf::anonymous_form(&req, &state.config, &state.master);
     let username = view.login_hint.clone().unwrap_or_default();
     Ok(render(
         Render {
             view: &view,
-            csrf_token: &session.csrf_token,
+            csrf_token: session_token.as_deref().unwrap_or(&anonymous.token),
             request: request.as_deref(),
             username: &username,
             alert: None,
             status: StatusCode::OK,
-            passkey,
+            passkey: passkey_button(&state),
         },
-        cookie,
+        anonymous.new_cookie,
     ))
+}
+
+/// Passwordless sign-in: any passkey of this site may answer (when the issuer can be an RP).
+fn passkey_button(state: &Data) -> Option<PasskeyForm> {
+    state.webauthn.is_some().then(PasskeyForm::passwordless)
 }
 
 pub async fn submit(
@@ -118,9 +108,18 @@ pub async fn submit(
         ));
     }
     let pairs = form_pairs(&body);
+    let csrf_token = field(&pairs, "csrf_token").map(str::to_string);
+    let anonymous = csrf::anonymous_form(&req, &state.config, &state.master);
     let attempt = Attempt {
         cookie: session_cookie::read(&req, &state.config),
-        csrf_token: field(&pairs, "csrf_token").map(str::to_string),
+        anonymous_ok: csrf::anonymous_visitor(
+            &req,
+            &state.config,
+            &state.master,
+            csrf_token.as_deref(),
+        )
+        .is_some(),
+        csrf_token,
         username: field(&pairs, "username").unwrap_or_default().to_string(),
         password: crate::keys::secrets::Secret::new(
             field(&pairs, "password").unwrap_or_default().to_string(),
@@ -172,14 +171,14 @@ pub async fn submit(
         Outcome::Failed { view, csrf } => render(
             Render {
                 view: &view,
-                csrf_token: &csrf,
+                csrf_token: csrf.as_deref().unwrap_or(&anonymous.token),
                 request: request.as_deref(),
                 username: &username,
                 alert: Some("Incorrect username or password."),
                 status: StatusCode::OK,
-                passkey: None,
+                passkey: passkey_button(&state),
             },
-            None,
+            anonymous.new_cookie,
         ),
         Outcome::Throttled {
             retry_after,
@@ -193,14 +192,14 @@ pub async fn submit(
             let mut r = render(
                 Render {
                     view: &view,
-                    csrf_token: &csrf,
+                    csrf_token: csrf.as_deref().unwrap_or(&anonymous.token),
                     request: request.as_deref(),
                     username: &username,
                     alert: Some(&alert),
                     status: StatusCode::TOO_MANY_REQUESTS,
-                    passkey: None,
+                    passkey: passkey_button(&state),
                 },
-                None,
+                anonymous.new_cookie,
             );
             if let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);

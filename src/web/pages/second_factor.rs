@@ -6,12 +6,13 @@ use askama::Template;
 
 use crate::app::{run, run_conn_as, web_data::Data};
 use crate::sign_in::login::{RequestView, view_of};
-use crate::sign_in::second_factor::{
-    self, CodeAttempt, CodeOutcome, PasskeyAttempt, PasskeyOutcome,
+use crate::sign_in::passkey_sign_in::{
+    self, Begin, Begun, PasskeyAttempt, PasskeyOutcome, Purpose,
 };
-use crate::sign_in::{passkeys, sessions};
+use crate::sign_in::second_factor::{self, CodeAttempt, CodeOutcome};
+use crate::sign_in::sessions;
 use crate::web::csrf;
-use crate::web::errors::{WebError, error_page, expired_form, refused_form};
+use crate::web::errors::{WebError, error_page, expired_form, refused_form, script_refusal};
 use crate::web::extractors::{self, field, form_pairs, is_form};
 use crate::web::redirects::{see_other, signed_in, with_request};
 use crate::web::session_cookie;
@@ -35,7 +36,7 @@ struct Shown {
     passkey: Option<PasskeyForm>,
 }
 
-/// Everything the page needs, with a fresh passkey ceremony when the user has passkeys.
+/// Everything the page needs, with a passkey button when the user has passkeys.
 async fn prepare(
     state: &Data,
     cookie: Option<String>,
@@ -50,13 +51,8 @@ async fn prepare(
             return Ok(None);
         };
         let factors = second_factor::factors(c, &user.id)?;
-        let passkey = match ctx.webauthn {
-            Some(wa) if factors.passkeys > 0 => {
-                passkeys::begin_authentication(c, wa, &user.id, &s.sid, now)?
-                    .map(|st| PasskeyForm::sign_in(st, "passkey-signin", "Use a passkey"))
-            }
-            _ => None,
-        };
+        let passkey =
+            (ctx.webauthn.is_some() && factors.passkeys > 0).then(PasskeyForm::second_factor);
         Ok(Some(Shown {
             csrf: s.csrf_token,
             view: view_of(c, ctx, request.as_deref(), now)?,
@@ -202,6 +198,12 @@ pub async fn passkey(
     };
     let attempt = PasskeyAttempt {
         cookie: cookie.clone(),
+        anonymous: csrf::anonymous_visitor(
+            &req,
+            &state.config,
+            &state.master,
+            csrf_token.as_deref(),
+        ),
         csrf_token,
         ceremony: field(&pairs, "ceremony").unwrap_or_default().to_string(),
         credential: field(&pairs, "credential").unwrap_or_default().to_string(),
@@ -211,7 +213,7 @@ pub async fn passkey(
     let outcome = run_conn_as(
         &state,
         extractors::meta(&req, &state.config),
-        move |c, ctx, now| second_factor::submit_passkey(c, ctx, attempt, now),
+        move |c, ctx, now| passkey_sign_in::submit_passkey(c, ctx, attempt, now),
     )
     .await?;
     Ok(match outcome {
@@ -235,4 +237,72 @@ pub async fn passkey(
             }
         }
     })
+}
+
+/// webauthn.js asks for a ceremony when the passkey button is used (never earlier).
+async fn options(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+    purpose: Purpose,
+) -> Result<HttpResponse, WebError> {
+    let Some(Posted {
+        cookie, csrf_token, ..
+    }) = posted(&state, &req, &body)
+    else {
+        return Ok(script_refusal(
+            StatusCode::FORBIDDEN,
+            "This request was refused.",
+        ));
+    };
+    let begin = Begin {
+        cookie,
+        anonymous: csrf::anonymous_visitor(
+            &req,
+            &state.config,
+            &state.master,
+            csrf_token.as_deref(),
+        ),
+        csrf_token,
+        purpose,
+    };
+    let begun = run_conn_as(
+        &state,
+        extractors::meta(&req, &state.config),
+        move |c, ctx, now| passkey_sign_in::begin(c, ctx, begin, now),
+    )
+    .await?;
+    Ok(match begun {
+        Begun::Started(s) => crate::web::webauthn::started(&s)?,
+        Begun::BadCsrf => script_refusal(
+            StatusCode::FORBIDDEN,
+            "This page expired. Reload it and try again.",
+        ),
+        Begun::Unavailable => script_refusal(
+            StatusCode::NOT_FOUND,
+            "Passkeys are not available on this server.",
+        ),
+        Begun::NothingToAnswer => script_refusal(
+            StatusCode::CONFLICT,
+            "There is no passkey to use here. Sign in again.",
+        ),
+    })
+}
+
+/// `/login/passkey/options`: a passwordless ceremony for the sign-in page.
+pub async fn passwordless_options(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    options(state, req, body, Purpose::Passwordless).await
+}
+
+/// `/login/second-factor/options`: a ceremony for the passkeys of the user at the second step.
+pub async fn second_factor_options(
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    options(state, req, body, Purpose::SecondStep).await
 }
