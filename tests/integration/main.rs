@@ -15,6 +15,7 @@ mod discovery;
 mod factor_changes;
 mod flow;
 mod key_rotation;
+mod lockout;
 mod logout;
 mod master_rotation;
 mod mfa;
