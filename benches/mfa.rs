@@ -82,6 +82,7 @@ fn main() {
     let origin = Origin {
         ip: Some("127.0.0.1".into()),
         user_agent: Some("bench".into()),
+        ..Default::default()
     };
     let keys = state.published().keys;
     let mut lat = Vec::with_capacity(ROUNDS);
@@ -111,7 +112,7 @@ fn main() {
             now,
         )
         .unwrap();
-        assert!(matches!(outcome, CodeOutcome::Done { .. }), "{outcome:?}");
+        assert!(matches!(outcome, CodeOutcome::Done(_)), "{outcome:?}");
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     report(

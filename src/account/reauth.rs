@@ -10,7 +10,7 @@ use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
 use crate::sign_in::sessions::Origin;
-use crate::sign_in::{password, throttle};
+use crate::sign_in::{device, password, throttle};
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 
@@ -33,7 +33,7 @@ pub fn reauthenticate(
     origin: &Origin,
     now: NaiveDateTime,
 ) -> Result<Reauth, InternalError> {
-    let keys = throttle::keys(ctx.master, &user.username, origin.ip.as_deref());
+    let keys = device::throttle_keys(ctx, &user.username, Some(&user.id), origin, now);
     let blocked = db::transaction(conn, |c| {
         let blocked = throttle::blocked(c, &ctx.config.throttle, &keys, now)?;
         if let Some(retry_after) = blocked {

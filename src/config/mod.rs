@@ -53,6 +53,7 @@ struct FileConfig {
     session_lifetime: Option<i64>,
     reauth_window: Option<i64>,
     recent_factor_window: Option<i64>,
+    device_cookie_lifetime: Option<i64>,
     db_pool_size: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     metrics_bind: Option<String>,
@@ -164,6 +165,11 @@ impl Config {
                 "PORTCULLIS_RECENT_FACTOR_WINDOW",
                 file.recent_factor_window,
                 d.recent_factor,
+            )?,
+            device: num(
+                "PORTCULLIS_DEVICE_COOKIE_LIFETIME",
+                file.device_cookie_lifetime,
+                d.device,
             )?,
         };
         lifetimes.check()?;

@@ -174,6 +174,8 @@ pub struct Lifetimes {
     /// Factors added within this many seconds are listed on the account page, and a password
     /// change may remove them.
     pub recent_factor: i64,
+    /// How long a device cookie lets its browser past the per-account sign-in lock.
+    pub device: i64,
 }
 
 impl Default for Lifetimes {
@@ -188,6 +190,7 @@ impl Default for Lifetimes {
             auth_request: 30 * 60,
             reauth: 5 * 60,
             recent_factor: 7 * 24 * 3600,
+            device: 30 * 24 * 3600,
         }
     }
 }

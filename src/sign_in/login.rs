@@ -12,7 +12,8 @@ use crate::keys::secrets::{Secret, ct_eq};
 use crate::oauth::authorize;
 use crate::oauth::redirect::origin;
 use crate::sign_in::sessions::{self, Origin};
-use crate::sign_in::{password, second_factor, throttle};
+use crate::sign_in::{device, password, second_factor, throttle};
+use crate::store::users;
 
 /// What the sign-in page shows about the request it belongs to.
 #[derive(Debug, Clone, Default)]
@@ -109,10 +110,16 @@ pub enum Outcome {
         view: RequestView,
         csrf: Option<String>,
     },
-    SignedIn {
-        cookie: String,
-        next: String,
-    },
+    SignedIn(Landing),
+}
+
+/// A browser through a sign-in step: its new session cookie, where it goes next, and, once
+/// the sign-in is complete, a new device cookie (`device.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landing {
+    pub cookie: String,
+    pub next: String,
+    pub device: Option<String>,
 }
 
 /// One sign-in attempt. Argon2 runs between two short transactions, never inside one.
@@ -124,14 +131,19 @@ pub fn attempt(
 ) -> Result<Outcome, InternalError> {
     let lt = ctx.config.lifetimes.clone();
     let tcfg = &ctx.config.throttle;
-    let keys = throttle::keys(ctx.master, &a.username, a.origin.ip.as_deref());
-    let (session, blocked) = db::transaction(c, |c| {
+    let (session, keys, blocked) = db::transaction(c, |c| {
         let session = match &a.cookie {
             Some(v) => sessions::current(c, v, now, &lt)?,
             None => None,
         };
+        // The account a device cookie must name (looked up only when one was sent).
+        let account = match &a.origin.device {
+            Some(_) => users::find_by_username(c, a.username.trim())?.map(|u| u.id),
+            None => None,
+        };
+        let keys = device::throttle_keys(ctx, &a.username, account.as_deref(), &a.origin, now);
         let blocked = throttle::blocked(c, tcfg, &keys, now)?;
-        Ok::<_, InternalError>((session, blocked))
+        Ok::<_, InternalError>((session, keys, blocked))
     })?;
     let session_ok = match (&session, &a.csrf_token) {
         (Some(s), Some(p)) => ct_eq(&s.csrf_token, p),
@@ -180,10 +192,11 @@ pub fn attempt(
                     .user(&user.id)
                     .details(json!({"next": "second_factor"})),
             )?;
-            Ok(Outcome::SignedIn {
+            Ok(Outcome::SignedIn(Landing {
                 cookie: opened.cookie,
                 next: second_factor_url(a.request.as_deref()),
-            })
+                device: None,
+            }))
         }
         Ok(user) => {
             throttle::succeeded(c, &keys)?;
@@ -207,10 +220,11 @@ pub fn attempt(
                 authorize::signed_in_for(c, id, &opened.session.sid)?;
             }
             let next = next_after_sign_in(c, ctx, &user.id, a.request.as_deref(), now)?;
-            Ok(Outcome::SignedIn {
+            Ok(Outcome::SignedIn(Landing {
                 cookie: opened.cookie,
                 next,
-            })
+                device: Some(device::issue(ctx.master, &user.id, now, lt.device)),
+            }))
         }
         Err(password::BadCredentials) => {
             let wait = throttle::failed(c, tcfg, &keys, now)?;

@@ -1,5 +1,6 @@
 //! Signing users in: passwords, second factors and browser sessions.
 
+pub mod device;
 pub mod login;
 pub mod passkey_sign_in;
 pub mod passkeys;

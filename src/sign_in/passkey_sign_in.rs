@@ -10,6 +10,7 @@ use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
 use crate::keys::secrets::ct_eq;
+use crate::sign_in::login::Landing;
 use crate::sign_in::passkeys::{self, Started};
 use crate::sign_in::second_factor::{complete, subject, subject_user};
 use crate::sign_in::sessions::{self, Origin};
@@ -118,7 +119,7 @@ pub enum PasskeyOutcome {
     BadCsrf,
     Unavailable,
     Refused(&'static str),
-    Done { cookie: String, next: String },
+    Done(Landing),
 }
 
 /// A passkey answer: the second step after a password, a step-up, or a passwordless sign-in.
@@ -182,7 +183,7 @@ pub fn submit_passkey(
             return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
         };
         let method = passkeys::method(&verified.passkey);
-        let (cookie, next) = complete(
+        let landing = complete(
             c,
             ctx,
             session.as_ref(),
@@ -192,6 +193,6 @@ pub fn submit_passkey(
             &a.origin,
             now,
         )?;
-        Ok(PasskeyOutcome::Done { cookie, next })
+        Ok(PasskeyOutcome::Done(landing))
     })
 }

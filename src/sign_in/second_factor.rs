@@ -10,8 +10,9 @@ use crate::db::{self, DbConn};
 use crate::error::InternalError;
 use crate::keys::secrets::{Secret, ct_eq};
 use crate::oauth::authorize;
+use crate::sign_in::login::Landing;
 use crate::sign_in::sessions::{self, Origin, PENDING_SECONDS};
-use crate::sign_in::{login, recovery_codes, throttle, totp};
+use crate::sign_in::{device, login, recovery_codes, throttle, totp};
 use crate::store::mfa;
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
@@ -66,7 +67,7 @@ fn throttle_keys(ctx: Ctx<'_>, user_id: &str, ip: Option<&str>) -> throttle::Key
 }
 
 /// Signs the browser in with the factors proven so far plus `method`: a new session id, the
-/// request (if any) marked as freshly signed in, and where to go next.
+/// request (if any) marked as freshly signed in, where to go next, and a device cookie.
 #[allow(clippy::too_many_arguments)]
 pub fn complete(
     c: &mut DbConn,
@@ -77,7 +78,7 @@ pub fn complete(
     request: Option<&str>,
     origin: &Origin,
     now: NaiveDateTime,
-) -> Result<(String, String), InternalError> {
+) -> Result<Landing, InternalError> {
     // What the same user proved before in this browser carries over; another user's does not.
     let same_user = previous.filter(|p| {
         p.pending_user_id.as_deref() == Some(user.id.as_str())
@@ -118,7 +119,16 @@ pub fn complete(
         authorize::signed_in_for(c, id, &opened.session.sid)?;
     }
     let next = login::next_after_sign_in(c, ctx, &user.id, request, now)?;
-    Ok((opened.cookie, next))
+    Ok(Landing {
+        cookie: opened.cookie,
+        next,
+        device: Some(device::issue(
+            ctx.master,
+            &user.id,
+            now,
+            ctx.config.lifetimes.device,
+        )),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -140,10 +150,7 @@ pub enum CodeOutcome {
         retry_after: i64,
     },
     Failed,
-    Done {
-        cookie: String,
-        next: String,
-    },
+    Done(Landing),
 }
 
 /// Which kind of code was accepted.
@@ -243,7 +250,7 @@ pub fn submit_code(
                             .details(json!({"remaining": remaining})),
                     )?;
                 }
-                let (cookie, next) = complete(
+                let landing = complete(
                     c,
                     ctx,
                     Some(&session),
@@ -253,7 +260,7 @@ pub fn submit_code(
                     &a.origin,
                     now,
                 )?;
-                Ok(CodeOutcome::Done { cookie, next })
+                Ok(CodeOutcome::Done(landing))
             }
             None => {
                 let wait = throttle::failed(

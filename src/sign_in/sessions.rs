@@ -13,6 +13,8 @@ use crate::store::sessions::{self, Session};
 pub struct Origin {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The device cookie the browser sent, unchecked (see `device.rs`); never stored.
+    pub device: Option<String>,
 }
 
 /// A session and the cookie value that names it (only its hash is stored).

@@ -69,7 +69,8 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
     )
 }
 
-/// The client address and user agent (the address may be missing, e.g. in some test setups).
+/// The client address, user agent and device cookie (the address may be missing, e.g. in some
+/// test setups).
 pub fn origin(req: &HttpRequest, config: &Config) -> Origin {
     Origin {
         ip: client_ip(req, &config.trusted_proxies).map(|a| a.to_string()),
@@ -78,6 +79,7 @@ pub fn origin(req: &HttpRequest, config: &Config) -> Origin {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        device: crate::web::device_cookie::read(req, config),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod csrf;
+pub mod device_cookie;
 pub mod errors;
 pub mod extractors;
 pub mod oauth;

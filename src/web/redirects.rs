@@ -1,11 +1,12 @@
-//! The redirects pages answer with after a form: never cached, the session cookie renewed when
-//! sign-in changed it.
+//! The redirects pages answer with after a form: never cached, the session (and device) cookie
+//! renewed when sign-in changed it.
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
 
 use crate::config::Config;
-use crate::web::session_cookie;
+use crate::sign_in::login::Landing;
+use crate::web::{device_cookie, session_cookie};
 
 /// 303 to a path of ours.
 pub fn see_other(location: &str) -> HttpResponse {
@@ -15,11 +16,15 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// 303 after a sign-in step, carrying the new session cookie.
-pub fn signed_in(config: &Config, cookie: &str, next: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .cookie(session_cookie::set(config, cookie))
-        .insert_header((header::LOCATION, next.to_string()))
+/// 303 after a sign-in step, carrying the new session cookie (first) and, once the sign-in is
+/// complete, the device cookie.
+pub fn signed_in(config: &Config, landing: &Landing) -> HttpResponse {
+    let mut b = HttpResponse::SeeOther();
+    b.cookie(session_cookie::set(config, &landing.cookie));
+    if let Some(d) = &landing.device {
+        b.cookie(device_cookie::set(config, d));
+    }
+    b.insert_header((header::LOCATION, landing.next.clone()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
 }

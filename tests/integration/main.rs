@@ -19,6 +19,7 @@ mod factor_changes;
 mod flow;
 mod grant_checks;
 mod key_rotation;
+mod lockout;
 mod logout;
 mod master_rotation;
 mod mfa;

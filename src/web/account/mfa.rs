@@ -135,7 +135,7 @@ pub(super) async fn continue_request(
     )
     .await?;
     Ok(match done {
-        Some((cookie, next)) => signed_in(&state.config, &cookie, &next),
+        Some(landing) => signed_in(&state.config, &landing),
         None => see_other("/login"),
     })
 }

@@ -165,9 +165,7 @@ pub async fn submit(
             "Your sign-in form expired. Go back, reload the page and try again.",
             None,
         ),
-        Outcome::SignedIn { cookie, next } => {
-            crate::web::redirects::signed_in(&state.config, &cookie, &next)
-        }
+        Outcome::SignedIn(landing) => crate::web::redirects::signed_in(&state.config, &landing),
         Outcome::Failed { view, csrf } => render(
             Render {
                 view: &view,

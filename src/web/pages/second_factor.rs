@@ -154,8 +154,8 @@ pub async fn submit(
         CodeOutcome::NoSubject => {
             return Ok(see_other(&with_request("/login", request.as_deref())));
         }
-        CodeOutcome::Done { cookie, next } => {
-            return Ok(signed_in(&state.config, &cookie, &next));
+        CodeOutcome::Done(landing) => {
+            return Ok(signed_in(&state.config, &landing));
         }
         CodeOutcome::Failed => (
             "That code is not valid. Check it and try again.".to_string(),
@@ -223,7 +223,7 @@ pub async fn passkey(
             "Passkeys are not available on this server.",
             None,
         ),
-        PasskeyOutcome::Done { cookie, next } => signed_in(&state.config, &cookie, &next),
+        PasskeyOutcome::Done(landing) => signed_in(&state.config, &landing),
         PasskeyOutcome::Refused(why) => {
             // Back to the page the ceremony came from, with a fresh ceremony and the reason.
             match prepare(&state, cookie, request.clone()).await? {
