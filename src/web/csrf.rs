@@ -7,7 +7,7 @@
 //! kinds are compared in constant time; an Origin check comes on top.
 
 use actix_web::HttpRequest;
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,11 +47,7 @@ pub const ANONYMOUS_PURPOSE: &str = "csrf-anonymous";
 
 /// The cookie holding an anonymous visitor's random value.
 pub fn anonymous_cookie_name(config: &Config) -> &'static str {
-    if config.dev_mode {
-        "portcullis_csrf"
-    } else {
-        "__Host-portcullis_csrf"
-    }
+    crate::web::session_cookie::prefixed(config, "portcullis_csrf", "__Host-portcullis_csrf")
 }
 
 /// The form token for a cookie value: base64url HMAC-SHA256 under the purpose key.
@@ -107,12 +103,7 @@ pub fn anonymous_form(req: &HttpRequest, config: &Config, master: &MasterKey) ->
 /// HttpOnly, SameSite=Lax, Secure and `__Host-` outside development mode; gone with the
 /// browser session.
 fn anonymous_cookie(config: &Config, value: String) -> Cookie<'static> {
-    Cookie::build(anonymous_cookie_name(config), value)
-        .path("/")
-        .http_only(true)
-        .secure(!config.dev_mode)
-        .same_site(SameSite::Lax)
-        .finish()
+    crate::web::session_cookie::build(config, anonymous_cookie_name(config), value, None)
 }
 
 /// When the form's token is the one made for the cookie this browser sent: a stable id of

@@ -3,16 +3,13 @@
 //! development mode, like the session cookie; it outlives the session.
 
 use actix_web::HttpRequest;
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::cookie::Cookie;
 
 use crate::config::Config;
+use crate::web::session_cookie;
 
 pub fn name(config: &Config) -> &'static str {
-    if config.dev_mode {
-        "portcullis_device"
-    } else {
-        "__Host-portcullis_device"
-    }
+    session_cookie::prefixed(config, "portcullis_device", "__Host-portcullis_device")
 }
 
 /// The cookie value the browser sent, if any (checked by the use case).
@@ -24,19 +21,19 @@ pub fn read(req: &HttpRequest, config: &Config) -> Option<String> {
 
 /// The cookie carrying a newly issued device value.
 pub fn set(config: &Config, value: &str) -> Cookie<'static> {
-    Cookie::build(name(config), value.to_string())
-        .path("/")
-        .http_only(true)
-        .secure(!config.dev_mode)
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::seconds(config.lifetimes.device))
-        .finish()
+    session_cookie::build(
+        config,
+        name(config),
+        value.to_string(),
+        Some(config.lifetimes.device),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Lifetimes;
+    use actix_web::cookie::{SameSite, time::Duration as CookieDuration};
 
     #[test]
     fn outside_development_the_device_cookie_is_secure_and_host_prefixed() {

@@ -7,11 +7,32 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use crate::config::Config;
 
 pub fn name(config: &Config) -> &'static str {
-    if config.dev_mode {
-        "portcullis_session"
-    } else {
-        "__Host-portcullis_session"
+    prefixed(config, "portcullis_session", "__Host-portcullis_session")
+}
+
+/// A cookie's name: `dev` in development mode, its `__Host-` form otherwise.
+pub fn prefixed(config: &Config, dev: &'static str, host: &'static str) -> &'static str {
+    if config.dev_mode { dev } else { host }
+}
+
+/// Every cookie we set: for the whole site, HttpOnly, SameSite=Lax, Secure outside
+/// development mode; `max_age` in seconds, or none for a browser-session cookie.
+pub fn build(
+    config: &Config,
+    name: &'static str,
+    value: String,
+    max_age: Option<i64>,
+) -> Cookie<'static> {
+    let mut c = Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(!config.dev_mode)
+        .same_site(SameSite::Lax)
+        .finish();
+    if let Some(seconds) = max_age {
+        c.set_max_age(CookieDuration::seconds(seconds));
     }
+    c
 }
 
 /// The cookie value the browser sent, if any.
@@ -23,13 +44,12 @@ pub fn read(req: &HttpRequest, config: &Config) -> Option<String> {
 
 /// A cookie carrying a new session id, living as long as the session may.
 pub fn set(config: &Config, value: &str) -> Cookie<'static> {
-    Cookie::build(name(config), value.to_string())
-        .path("/")
-        .http_only(true)
-        .secure(!config.dev_mode)
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::seconds(config.lifetimes.session_absolute))
-        .finish()
+    build(
+        config,
+        name(config),
+        value.to_string(),
+        Some(config.lifetimes.session_absolute),
+    )
 }
 
 #[cfg(test)]
