@@ -485,6 +485,9 @@ mod tests {
             "PORTCULLIS_REFRESH_TOKEN_LIFETIME",
             "PORTCULLIS_SESSION_LIFETIME",
             "PORTCULLIS_SESSION_IDLE_TIMEOUT",
+            "PORTCULLIS_REAUTH_WINDOW",
+            "PORTCULLIS_RECENT_FACTOR_WINDOW",
+            "PORTCULLIS_DEVICE_COOKIE_LIFETIME",
         ] {
             assert!(load_with("", &[(var, &huge)]).is_err(), "{var}");
         }

@@ -252,6 +252,19 @@ impl Lifetimes {
                 60,
                 MAX_SECONDS,
             ),
+            ("PORTCULLIS_REAUTH_WINDOW", self.reauth, 1, MAX_SECONDS),
+            (
+                "PORTCULLIS_RECENT_FACTOR_WINDOW",
+                self.recent_factor,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "PORTCULLIS_DEVICE_COOKIE_LIFETIME",
+                self.device,
+                1,
+                MAX_SECONDS,
+            ),
         ] {
             bounded(name, value, min, max, "seconds")?;
         }
