@@ -67,6 +67,19 @@ pub fn script_refusal(status: StatusCode, message: &str) -> HttpResponse {
         .json(serde_json::json!({ "error": message }))
 }
 
+/// A page whose template failed to render: logged with a reference and answered with the
+/// 500 page, never an empty 200.
+pub fn template_failed(e: askama::Error) -> WebError {
+    WebError::Internal(InternalError::new(format!(
+        "a page template failed to render: {e}"
+    )))
+}
+
+/// A page's HTML, or the error that answers 500 when its template fails.
+pub fn page_html(page: &impl Template) -> Result<String, WebError> {
+    page.render().map_err(template_failed)
+}
+
 /// The HTML error page.
 pub fn error_page(status: StatusCode, message: &str, reference: Option<&str>) -> HttpResponse {
     let title = if status.is_server_error() {
@@ -197,5 +210,36 @@ pub fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) 
             serde_json::json!({"error": e, "error_description": ascii_description(description)}),
         ),
         None => b.finish(),
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    /// A value whose formatting fails, as a broken template would.
+    struct Unprintable;
+
+    impl fmt::Display for Unprintable {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            Err(fmt::Error)
+        }
+    }
+
+    #[derive(Template)]
+    #[template(source = "<p>{{ value }}</p>", ext = "html")]
+    struct Broken {
+        value: Unprintable,
+    }
+
+    #[test]
+    fn a_page_whose_template_fails_is_a_500_never_an_empty_200() {
+        let Err(e) = page_html(&Broken { value: Unprintable }) else {
+            panic!("a failing template must not give a page");
+        };
+        assert_eq!(
+            e.error_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

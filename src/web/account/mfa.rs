@@ -167,7 +167,7 @@ pub(super) async fn totp_page(
         alert,
     }
     .render()
-    .unwrap_or_default();
+    .map_err(crate::web::errors::template_failed)?;
     Ok(html(status, body, false, &targets))
 }
 
@@ -255,7 +255,7 @@ pub async fn recovery_codes(
     };
     let body = RecoveryCodesPage { codes: &codes }
         .render()
-        .unwrap_or_default();
+        .map_err(crate::web::errors::template_failed)?;
     Ok(html(StatusCode::OK, body, false, &[]))
 }
 

@@ -10,7 +10,7 @@ use crate::keys::secrets::Secret;
 use crate::sign_in::sessions;
 use crate::store::sessions::Session;
 use crate::web::csrf;
-use crate::web::errors::{WebError, error_page};
+use crate::web::errors::{WebError, error_page, page_html};
 use crate::web::extractors::{self, field, form_pairs, is_form};
 use crate::web::session_cookie;
 
@@ -34,14 +34,15 @@ fn page(
     alert: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
-    let body = AccountPage {
+    let body = match page_html(&AccountPage {
         o,
         csrf_token: csrf,
         notice,
         alert,
-    }
-    .render()
-    .unwrap_or_default();
+    }) {
+        Ok(b) => b,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

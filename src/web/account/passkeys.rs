@@ -65,7 +65,7 @@ pub(super) async fn page(
         alert,
     }
     .render()
-    .unwrap_or_default();
+    .map_err(crate::web::errors::template_failed)?;
     Ok(html(status, body, script, &targets))
 }
 

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::oauth::authorize::{self, Outcome};
 use crate::oauth::redirect::{AuthResponse, origin};
 use crate::sign_in::sessions;
-use crate::web::errors::{WebError, error_page, too_many_page};
+use crate::web::errors::{WebError, error_page, page_html, too_many_page};
 use crate::web::extractors::{field, form_pairs, is_form};
 use crate::web::security_headers::page_csp;
 use crate::web::session_cookie;
@@ -133,13 +133,14 @@ fn form_post(r: &AuthResponse) -> HttpResponse {
     );
     let targets: Vec<String> = origin(&r.redirect_uri).into_iter().collect();
     let csp = page_csp(&targets, Some(&hash));
-    let body = FormPost {
+    let body = match page_html(&FormPost {
         action: &r.redirect_uri,
         params: &r.params,
         script: FORM_POST_SCRIPT,
-    }
-    .render()
-    .unwrap_or_default();
+    }) {
+        Ok(b) => b,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

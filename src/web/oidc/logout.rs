@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::oidc::logout::{self, LogoutOutcome};
 use crate::sign_in::sessions;
 use crate::web::csrf;
-use crate::web::errors::{WebError, error_page};
+use crate::web::errors::{WebError, error_page, page_html};
 use crate::web::extractors::{field, form_pairs, is_form};
 use crate::web::session_cookie;
 
@@ -133,19 +133,27 @@ fn respond(state: &Data, outcome: LogoutOutcome, csrf: Option<&str>) -> HttpResp
             client_name,
             fields,
         } => {
-            let body = ConfirmPage {
+            let body = match page_html(&ConfirmPage {
                 client_name: client_name.as_deref(),
                 fields: &fields,
                 csrf_token: csrf.unwrap_or_default(),
-            }
-            .render()
-            .unwrap_or_default();
+            }) {
+                Ok(b) => b,
+                Err(e) => return actix_web::ResponseError::error_response(&e),
+            };
             HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(body)
         }
         LogoutOutcome::Done { redirect, notified } => {
+            let signed_out = match redirect {
+                Some(_) => String::new(),
+                None => match page_html(&SignedOutPage) {
+                    Ok(b) => b,
+                    Err(e) => return actix_web::ResponseError::error_response(&e),
+                },
+            };
             if notified {
                 state.wakeup.notify_one();
             }
@@ -161,9 +169,7 @@ fn respond(state: &Data, outcome: LogoutOutcome, csrf: Option<&str>) -> HttpResp
                 .cookie(expired_cookie(&state.config));
             match redirect {
                 Some(_) => b.finish(),
-                None => b
-                    .content_type("text/html; charset=utf-8")
-                    .body(SignedOutPage.render().unwrap_or_default()),
+                None => b.content_type("text/html; charset=utf-8").body(signed_out),
             }
         }
     }

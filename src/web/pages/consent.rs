@@ -108,7 +108,7 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
                 request: &request,
             }
             .render()
-            .unwrap_or_default();
+            .map_err(crate::web::errors::template_failed)?;
             let targets: Vec<String> = target.into_iter().collect();
             HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")

@@ -33,7 +33,7 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
         username: username.as_deref(),
     }
     .render()
-    .unwrap_or_default();
+    .map_err(crate::web::errors::template_failed)?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -8,7 +8,7 @@ use crate::app::{run_conn, run_conn_as, web_data::Data};
 use crate::sign_in::login::{self, Attempt, Outcome, RequestView, view_of};
 use crate::sign_in::sessions;
 use crate::web::csrf;
-use crate::web::errors::{WebError, error_page};
+use crate::web::errors::{WebError, error_page, page_html};
 use crate::web::extractors::{self, field, form_pairs, is_form};
 use crate::web::session_cookie;
 use crate::web::webauthn::{PasskeyForm, csp};
@@ -36,16 +36,17 @@ struct Render<'a> {
 
 fn render(r: Render<'_>, new_cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
     let script = r.passkey.is_some();
-    let body = LoginPage {
+    let body = match page_html(&LoginPage {
         csrf_token: r.csrf_token,
         request: r.request,
         client_name: r.view.client_name.as_deref(),
         username: r.username,
         alert: r.alert,
         passkey: r.passkey,
-    }
-    .render()
-    .unwrap_or_default();
+    }) {
+        Ok(b) => b,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
     let targets: Vec<String> = r.view.form_target.iter().cloned().collect();
     let mut b = HttpResponse::build(r.status);
     b.content_type("text/html; charset=utf-8")

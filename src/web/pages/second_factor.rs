@@ -12,7 +12,9 @@ use crate::sign_in::passkey_sign_in::{
 use crate::sign_in::second_factor::{self, CodeAttempt, CodeOutcome};
 use crate::sign_in::sessions;
 use crate::web::csrf;
-use crate::web::errors::{WebError, error_page, expired_form, refused_form, script_refusal};
+use crate::web::errors::{
+    WebError, error_page, expired_form, page_html, refused_form, script_refusal,
+};
 use crate::web::extractors::{self, field, form_pairs, is_form};
 use crate::web::redirects::{see_other, signed_in, with_request};
 use crate::web::session_cookie;
@@ -71,16 +73,17 @@ fn render(
 ) -> HttpResponse {
     let script = shown.passkey.is_some();
     let targets: Vec<String> = shown.view.form_target.iter().cloned().collect();
-    let body = SecondFactorPage {
+    let body = match page_html(&SecondFactorPage {
         csrf_token: &shown.csrf,
         request,
         client_name: shown.view.client_name.as_deref(),
         totp: shown.totp,
         passkey: shown.passkey,
         alert,
-    }
-    .render()
-    .unwrap_or_default();
+    }) {
+        Ok(b) => b,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
