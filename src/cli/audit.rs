@@ -80,9 +80,8 @@ pub fn run(config: &Config, cmd: AuditCommand, json: bool) -> Result<(), CliErro
                 }
                 Verdict::Broken { seq, reason } => {
                     if json {
-                        println!(
-                            "{}",
-                            json!({"intact": false, "broken_at": seq, "reason": reason})
+                        crate::cli::say(
+                            json!({"intact": false, "broken_at": seq, "reason": reason}),
                         );
                     }
                     Err(CliError(format!(
@@ -92,17 +91,18 @@ pub fn run(config: &Config, cmd: AuditCommand, json: bool) -> Result<(), CliErro
             }
         }
         AuditCommand::Tail { lines, follow } => {
-            let entries = audit_log::tail(&mut conn, lines.clamp(1, 10_000))?;
+            // `-n 0` prints nothing (and with `-f`, only what comes next).
+            let entries = match lines.clamp(0, 10_000) {
+                0 => Vec::new(),
+                n => audit_log::tail(&mut conn, n)?,
+            };
             let mut last = entries.last().map(|e| e.seq).unwrap_or(0);
             for e in &entries {
-                println!(
-                    "{}",
-                    if json {
-                        as_json(e).to_string()
-                    } else {
-                        line(e)
-                    }
-                );
+                crate::cli::say(if json {
+                    as_json(e).to_string()
+                } else {
+                    line(e)
+                });
             }
             if !follow {
                 return Ok(());
@@ -111,14 +111,11 @@ pub fn run(config: &Config, cmd: AuditCommand, json: bool) -> Result<(), CliErro
             loop {
                 std::thread::park_timeout(std::time::Duration::from_secs(1));
                 for e in audit_log::page(&mut conn, last, 1000)? {
-                    println!(
-                        "{}",
-                        if json {
-                            as_json(&e).to_string()
-                        } else {
-                            line(&e)
-                        }
-                    );
+                    crate::cli::say(if json {
+                        as_json(&e).to_string()
+                    } else {
+                        line(&e)
+                    });
                     last = e.seq;
                 }
             }
@@ -136,7 +133,7 @@ pub fn run(config: &Config, cmd: AuditCommand, json: bool) -> Result<(), CliErro
                 }
                 for e in &page {
                     if e.at >= from {
-                        println!("{}", as_json(e));
+                        crate::cli::say(as_json(e));
                     }
                     after = e.seq;
                 }

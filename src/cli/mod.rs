@@ -181,9 +181,23 @@ pub fn clock() -> Clock {
 /// Prints the JSON document or the text.
 pub fn output(json: bool, value: &serde_json::Value, text: &str) {
     if json {
-        println!("{value}");
+        say(value);
     } else {
-        println!("{text}");
+        say(text);
+    }
+}
+
+/// Writes one line to stdout. When the reader has gone (`head`, a closed pager), the command
+/// ends quietly with status 0, as Unix tools do, instead of panicking on the broken pipe.
+pub fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
     }
 }
 

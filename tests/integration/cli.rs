@@ -1154,3 +1154,36 @@ fn the_data_folder_and_database_files_are_private_to_the_service_user() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(mode(&backup), 0o600, "backup file");
 }
+
+#[test]
+fn a_reader_that_closes_early_ends_the_command_quietly_instead_of_a_panic() {
+    let cli = Cli::new();
+    for name in ["alice", "bob", "carol"] {
+        assert_eq!(cli.run(&["user", "add", name], None).code, 0);
+    }
+    // The reading end is closed before the command writes anything.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["audit", "tail", "-n", "50"])
+        .current_dir(cli.dir.path())
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_ISSUER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn audit_tail_with_zero_lines_prints_nothing() {
+    let cli = Cli::new();
+    assert_eq!(cli.run(&["user", "add", "alice"], None).code, 0);
+    let r = cli.run(&["audit", "tail", "-n", "0"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+}
