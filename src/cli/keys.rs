@@ -17,10 +17,24 @@ pub enum KeysCommand {
     /// Re-encrypt everything under the master key from PORTCULLIS_MASTER_KEY(_FILE), reading
     /// with the one in PORTCULLIS_PREVIOUS_MASTER_KEY(_FILE); servers keep serving meanwhile
     RotateMaster,
+    /// Print a new random master key (32 bytes, base64) for PORTCULLIS_MASTER_KEY or its file;
+    /// needs no configuration or database
+    GenerateMaster,
+}
+
+/// `keys generate-master`: runs before any configuration is read, so it never creates a
+/// database or a development key as a side effect.
+pub fn generate_master(json: bool) {
+    let key = crate::keys::master::MasterKey::generate_encoded();
+    output(json, &json!({"master_key": key.as_str()}), key.as_str());
 }
 
 pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError> {
     match cmd {
+        KeysCommand::GenerateMaster => {
+            generate_master(json);
+            Ok(())
+        }
         KeysCommand::RotateMaster => {
             let new = config
                 .master_key

@@ -125,6 +125,10 @@ pub fn run() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
+    if let Some(Command::Keys(keys::KeysCommand::GenerateMaster)) = &cli.command {
+        keys::generate_master(cli.global.json);
+        return Ok(());
+    }
     let config = load_config(&cli.global)?;
     let json = cli.global.json;
     match cli.command.unwrap_or(Command::Serve) {

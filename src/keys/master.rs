@@ -15,6 +15,13 @@ pub struct MasterKey {
     bytes: Zeroizing<[u8; 32]>,
 }
 
+impl MasterKey {
+    /// 32 new random bytes in base64: what `PORTCULLIS_MASTER_KEY` or its file holds.
+    pub fn generate_encoded() -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(STANDARD.encode(MasterKey::random().bytes.as_ref()))
+    }
+}
+
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "MasterKey({}, [redacted])", self.id)

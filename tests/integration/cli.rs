@@ -1187,3 +1187,26 @@ fn audit_tail_with_zero_lines_prints_nothing() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "");
 }
+
+#[test]
+fn keys_generate_master_prints_a_fresh_key_without_touching_any_database() {
+    let cli = Cli::new();
+    let a = cli.run(&["keys", "generate-master"], None);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let key = a.stdout.trim();
+    assert!(
+        portcullis::keys::master::MasterKey::parse(key).is_ok(),
+        "{key}"
+    );
+    let b = cli.run(&["keys", "generate-master", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&b.stdout).unwrap();
+    assert_ne!(
+        v["master_key"].as_str().unwrap(),
+        key,
+        "a new key every time"
+    );
+    assert!(
+        !cli.dir.path().join("data").exists(),
+        "no database and no development key were created"
+    );
+}
