@@ -114,14 +114,15 @@ pub fn too_many_page(retry_after: i64) -> HttpResponse {
 }
 
 /// The OAuth JSON answer of a token-side endpoint for a client that must wait (429 with
-/// Retry-After), never cached.
+/// Retry-After), never cached. The code is RFC 6749's `temporarily_unavailable`, which
+/// client libraries know (`slow_down` belongs to the device grant).
 pub fn oauth_too_many(description: &str, retry_after: i64) -> HttpResponse {
     HttpResponse::TooManyRequests()
         .insert_header((header::RETRY_AFTER, retry_after.max(1).to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(serde_json::json!({
-            "error": "rate_limited",
+            "error": "temporarily_unavailable",
             "error_description": ascii_description(description),
         }))
 }

@@ -44,13 +44,10 @@ pub fn address_over_limit(
 
 /// The 429 answer for an address over its limit.
 pub fn address_too_many(retry_after: u64) -> HttpResponse {
-    HttpResponse::TooManyRequests()
-        .insert_header(("retry-after", retry_after.to_string()))
-        .insert_header(("cache-control", "no-store"))
-        .json(serde_json::json!({
-            "error": "rate_limited",
-            "error_description": format!("too many requests; retry after {retry_after} seconds"),
-        }))
+    crate::web::errors::oauth_too_many(
+        &format!("too many requests; retry after {retry_after} seconds"),
+        i64::try_from(retry_after).unwrap_or(i64::MAX),
+    )
 }
 
 /// A per-client limiter for the token-side endpoints (keyed by the presented `client_id`).
@@ -87,13 +84,10 @@ pub fn client_over_limit(
 
 /// The 429 answer of the token-side endpoints.
 pub fn too_many(retry_after: u64) -> HttpResponse {
-    HttpResponse::TooManyRequests()
-        .insert_header(("retry-after", retry_after.to_string()))
-        .insert_header(("cache-control", "no-store"))
-        .json(serde_json::json!({
-            "error": "rate_limited",
-            "error_description": format!("too many requests for this client; retry after {retry_after} seconds"),
-        }))
+    crate::web::errors::oauth_too_many(
+        &format!("too many requests for this client; retry after {retry_after} seconds"),
+        i64::try_from(retry_after).unwrap_or(i64::MAX),
+    )
 }
 
 /// Forgets every key whose bucket has refilled: such a key is indistinguishable from one

@@ -198,7 +198,7 @@ async fn request_floods_get_429_with_retry_after_and_metadata_stays_reachable() 
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
             assert!(r.headers().contains_key("retry-after"));
             let body: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(body["error"], "rate_limited");
+            assert_eq!(body["error"], "temporarily_unavailable");
             statuses.push(429);
         } else {
             statuses.push(r.status().as_u16());
