@@ -37,6 +37,30 @@ pub fn origin(uri: &str) -> Option<String> {
     }
 }
 
+/// Whether a presented redirect URI matches a registered one: exactly, or, for a registered
+/// `http` URI on a loopback IP literal (`127.0.0.1`, `[::1]`) without a port, on any port
+/// with everything else equal (RFC 8252 §7.3: native apps listen on an ephemeral port).
+/// `localhost` gets no such latitude (RFC 8252 §8.3).
+pub fn matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(r), Ok(p)) = (Url::parse(registered), Url::parse(presented)) else {
+        return false;
+    };
+    let loopback = matches!(r.host_str(), Some("127.0.0.1" | "[::1]"));
+    loopback
+        && r.scheme() == "http"
+        && r.port().is_none()
+        && p.scheme() == "http"
+        && p.host_str() == r.host_str()
+        && p.username().is_empty()
+        && p.password().is_none()
+        && p.path() == r.path()
+        && p.query() == r.query()
+        && p.fragment().is_none()
+}
+
 /// A registered redirect URI must be absolute, without fragment; http only for loopback hosts
 /// (RFC 8252 native apps use custom schemes, which are allowed).
 pub fn validate_registered(uri: &str) -> Result<(), String> {
@@ -76,6 +100,35 @@ mod tests {
             r.location(),
             "https://rp.example/cb?x=1&code=a+b&state=s%26t%3Du"
         );
+    }
+
+    #[test]
+    fn loopback_ip_redirect_uris_registered_without_a_port_match_any_port_and_nothing_else() {
+        let reg = "http://127.0.0.1/callback";
+        assert!(matches(reg, "http://127.0.0.1:49152/callback"));
+        assert!(matches(reg, "http://127.0.0.1/callback"));
+        assert!(matches("http://[::1]/cb", "http://[::1]:8400/cb"));
+        for other in [
+            "http://127.0.0.1:49152/other",
+            "http://127.0.0.1:49152/callback?x=1",
+            "https://127.0.0.1:49152/callback",
+            "http://127.0.0.2:49152/callback",
+            "http://user@127.0.0.1:49152/callback",
+            "http://127.0.0.1.evil.example:49152/callback",
+        ] {
+            assert!(!matches(reg, other), "{other}");
+        }
+        // A registered port is exact; localhost and other hosts are exact.
+        assert!(!matches(
+            "http://127.0.0.1:3000/cb",
+            "http://127.0.0.1:3001/cb"
+        ));
+        assert!(!matches("http://localhost/cb", "http://localhost:3001/cb"));
+        assert!(!matches(
+            "https://rp.example/cb",
+            "https://rp.example:444/cb"
+        ));
+        assert!(matches("https://rp.example/cb", "https://rp.example/cb"));
     }
 
     #[test]

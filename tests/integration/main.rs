@@ -22,6 +22,7 @@ mod key_rotation;
 mod lockout;
 mod logout;
 mod master_rotation;
+mod native_apps;
 mod mfa;
 mod mfa_browser;
 mod observability;

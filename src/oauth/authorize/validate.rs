@@ -38,7 +38,13 @@ pub fn validate(
     };
     let registered = client.redirect_uri_list();
     let redirect_uri = match params.get("redirect_uri") {
-        Some(uri) if registered.iter().any(|r| r == uri) => uri.clone(),
+        Some(uri)
+            if registered
+                .iter()
+                .any(|r| crate::oauth::redirect::matches(r, uri)) =>
+        {
+            uri.clone()
+        }
         Some(_) => {
             return page("The redirect URI of this request is not registered for the application.");
         }

@@ -67,10 +67,11 @@ impl Registrar for OneClient<'_> {
         }
         let registered = self.client.redirect_uri_list();
         let chosen = match bound.redirect_uri {
+            // The URI as presented: a loopback URI's port is the app's own.
             Some(uri) => registered
                 .iter()
-                .find(|r| r.as_str() == uri.as_str())
-                .cloned()
+                .any(|r| crate::oauth::redirect::matches(r, uri.as_str()))
+                .then(|| uri.as_str().to_string())
                 .ok_or(RegistrarError::Unspecified)?,
             None if registered.len() == 1 => registered[0].clone(),
             // A client-credentials client has no redirect URI; oxide-auth still wants one.
