@@ -14,28 +14,43 @@ use crate::store::clients::{self, Client};
 pub enum ClientCommand {
     /// Register a client application; prints its secret once
     Add {
+        /// The client_id applications send (letters, digits, ._-)
         client_id: String,
+        /// An exact redirect URI (repeatable); no wildcards; `http` only on loopback, where
+        /// `http://127.0.0.1/PATH` without a port matches any port (native apps)
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
+        /// An exact URI the app may return to after sign-out (repeatable)
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
+        /// The name shown on the consent page (defaults to the client_id)
         #[arg(long)]
         name: Option<String>,
         /// A public client (no secret; PKCE required)
         #[arg(long)]
         public: bool,
+        /// A scope the client may ask for (repeatable; a value with spaces counts as several
+        /// scopes). Refresh tokens need `offline_access`. Default: openid profile email groups
+        /// (and offline_access with the refresh_token grant)
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// authorization_code, refresh_token or client_credentials (repeatable)
         #[arg(long = "grant-type")]
         grant_types: Vec<String>,
+        /// client_secret_basic (default), client_secret_post, or none for public clients;
+        /// the client must use exactly this method
         #[arg(long)]
         auth_method: Option<String>,
+        /// Do not ask users for consent (first-party applications only)
         #[arg(long)]
         skip_consent: bool,
+        /// Users always sign in with two factors here; those without one enrol first
         #[arg(long)]
         require_mfa: bool,
+        /// Where signed logout tokens are posted when a user signs out (OIDC back-channel)
         #[arg(long)]
         backchannel_logout_uri: Option<String>,
+        /// RS256 (default), ES256 or EdDSA; EdDSA needs a modern relying party
         #[arg(long)]
         id_token_alg: Option<String>,
     },

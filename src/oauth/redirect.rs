@@ -64,6 +64,11 @@ pub fn matches(registered: &str, presented: &str) -> bool {
 /// A registered redirect URI must be absolute, without fragment; http only for loopback hosts
 /// (RFC 8252 native apps use custom schemes, which are allowed).
 pub fn validate_registered(uri: &str) -> Result<(), String> {
+    if uri.contains('*') {
+        return Err(format!(
+            "redirect URI {uri:?} contains '*': wildcards are not supported; register every URI exactly (loopback IP URIs without a port match any port)"
+        ));
+    }
     let url = Url::parse(uri).map_err(|e| format!("invalid redirect URI {uri:?}: {e}"))?;
     if url.fragment().is_some() {
         return Err(format!("redirect URI {uri:?} must not contain a fragment"));
@@ -138,6 +143,8 @@ mod tests {
         assert!(validate_registered("http://rp.example/cb").is_err());
         assert!(validate_registered("https://rp.example/cb#frag").is_err());
         assert!(validate_registered("javascript:alert(1)").is_err());
+        assert!(validate_registered("https://*.rp.example/cb").is_err());
+        assert!(validate_registered("https://rp.example/*").is_err());
         assert!(validate_registered("cb").is_err());
     }
 }
