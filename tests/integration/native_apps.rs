@@ -60,7 +60,10 @@ async fn a_loopback_uri_with_another_path_or_host_is_refused_with_the_error_page
         "http://localhost:49152/callback",
         "https://127.0.0.1:49152/callback",
     ] {
-        match Browser::new().follow(&app, authorize_url(&app, wrong)).await {
+        match Browser::new()
+            .follow(&app, authorize_url(&app, wrong))
+            .await
+        {
             Landing::Page(status, _, _) => assert_eq!(status, StatusCode::BAD_REQUEST, "{wrong}"),
             other => panic!("{wrong} was redirected to: {other:?}"),
         }

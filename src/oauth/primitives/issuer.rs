@@ -53,15 +53,20 @@ impl DbIssuer<'_, '_> {
                 .any(|g| g == "refresh_token")
     }
 
-    /// Stores an access token (and a refresh token when allowed) in the grant's family.
+    /// Stores an access token for the grant's scope and, when `refresh_scope` allows one, a
+    /// refresh token for `refresh_scope`, in the grant's family. A refresh that asks for fewer
+    /// scopes narrows only the access token (RFC 6749 §6): the refresh token keeps the scope
+    /// of the one it replaces.
     fn store_tokens(
         &mut self,
         grant: &Grant,
         data: &GrantData,
+        refresh_scope: &str,
     ) -> Result<(String, Option<String>), ()> {
         let lt = &self.ctx.config.lifetimes;
         let access = random_token();
         let scope = scope::normalize(&grant.scope.to_string());
+        let refresh_scope = scope::normalize(refresh_scope);
         let user_id = Some(grant.owner_id.clone()).filter(|s| !s.is_empty());
         let base = Token {
             token_hash: sha256_hex(&access),
@@ -83,11 +88,12 @@ impl DbIssuer<'_, '_> {
             return Err(());
         }
         let mut refresh = None;
-        if self.may_refresh(&scope) {
+        if self.may_refresh(&refresh_scope) {
             let r = random_token();
             let row = Token {
                 token_hash: sha256_hex(&r),
                 kind: tokens::REFRESH.into(),
+                scope: refresh_scope,
                 expires_at: crate::oauth::params::after(self.now, lt.refresh_token),
                 ..base
             };
@@ -216,7 +222,7 @@ impl Issuer for DbIssuer<'_, '_> {
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         self.check_owner(&grant)?;
         let data = Self::data_of(&grant);
-        let (access, refresh) = self.store_tokens(&grant, &data)?;
+        let (access, refresh) = self.store_tokens(&grant, &data, &grant.scope.to_string())?;
         self.mint_id_token(&grant, &data, &access)?;
         Ok(IssuedToken {
             token: access,
@@ -229,9 +235,23 @@ impl Issuer for DbIssuer<'_, '_> {
     /// Rotates: the presented refresh token is consumed exactly once, a new pair is issued.
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
         self.check_owner(&grant)?;
-        let consumed = {
+        let (original, consumed) = {
             let mut conn = self.conn.borrow_mut();
-            tokens::mark_rotated(&mut conn, &sha256_hex(refresh))
+            let hash = sha256_hex(refresh);
+            let original = tokens::find(&mut conn, &hash).map(|r| r.map(|t| t.scope));
+            (original, tokens::mark_rotated(&mut conn, &hash))
+        };
+        // The successor keeps the scope of the token it replaces, whatever was asked for now.
+        let refresh_scope = match original {
+            Ok(Some(scope)) => scope,
+            Ok(None) => {
+                self.flags.borrow_mut().bad_grant = true;
+                return Err(());
+            }
+            Err(e) => {
+                self.fail(e);
+                return Err(());
+            }
         };
         match consumed {
             Ok(1) => {}
@@ -245,7 +265,7 @@ impl Issuer for DbIssuer<'_, '_> {
             }
         }
         let data = Self::data_of(&grant);
-        let (access, new_refresh) = self.store_tokens(&grant, &data)?;
+        let (access, new_refresh) = self.store_tokens(&grant, &data, &refresh_scope)?;
         self.mint_id_token(&grant, &data, &access)?;
         Ok(RefreshedToken {
             token: access,
