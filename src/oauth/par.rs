@@ -80,7 +80,7 @@ pub fn push(
         .filter(|(k, _)| !CREDENTIALS.contains(&k.as_str()) && k != "client_id")
         .collect();
     request.push(("client_id".into(), client.client_id.clone()));
-    let valid = match authorize::validate(conn, ctx, &request)? {
+    let valid = match authorize::validate(conn, ctx, &request, now)? {
         Ok(v) => v,
         Err(Outcome::Respond(r)) => {
             let get = |k: &str| {

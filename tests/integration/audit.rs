@@ -357,3 +357,35 @@ async fn a_password_typed_as_the_username_cannot_be_recovered_from_the_trail_by_
     assert_eq!(refs.len(), 2);
     assert_eq!(refs[0], refs[1]);
 }
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_is_audited_with_the_client_and_the_reason() {
+    let app = TestApp::spawn().await;
+    app.add_client(ClientSpec::confidential("app"));
+    let r = reqwest::get(app.url(
+        "/authorize?response_type=code&client_id=app&scope=openid&state=s\
+         &redirect_uri=https%3A%2F%2Fevil.example%2Fsteal%3Cscript%3E",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    let refused: Vec<_> = events(&app)
+        .into_iter()
+        .filter(|e| e.event == "authorize.refused")
+        .collect();
+    assert_eq!(refused.len(), 1);
+    let e = &refused[0];
+    assert_eq!(e.client_id.as_deref(), Some("app"));
+    assert_eq!(e.outcome, "failure");
+    assert!(
+        e.details.contains("redirect_uri not registered"),
+        "{}",
+        e.details
+    );
+    assert!(e.details.contains("https://evil.example"), "{}", e.details);
+    assert!(
+        !e.details.contains("steal"),
+        "only the origin is kept: {}",
+        e.details
+    );
+}

@@ -130,7 +130,7 @@ pub fn start(
         }
         crate::oauth::par::Resolved::Refused(m) => return Ok(Outcome::ErrorPage(m)),
     };
-    let valid = match validate(conn, ctx, pairs)? {
+    let valid = match validate(conn, ctx, pairs, now)? {
         Ok(v) => v,
         Err(outcome) => return Ok(outcome),
     };
@@ -194,7 +194,7 @@ pub fn load(
     };
     let params: BTreeMap<String, String> = serde_json::from_str(&row.params)?;
     let pairs: Vec<(String, String)> = params.into_iter().collect();
-    match validate(conn, ctx, &pairs)? {
+    match validate(conn, ctx, &pairs, now)? {
         Ok(v) => Ok(Some((row, v))),
         Err(_) => Ok(None),
     }

@@ -9,6 +9,7 @@ pub fn validate(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     pairs: &[(String, String)],
+    now: NaiveDateTime,
 ) -> Result<Result<Valid, Outcome>, InternalError> {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     let mut duplicated: Option<String> = None;
@@ -45,7 +46,23 @@ pub fn validate(
         {
             uri.clone()
         }
-        Some(_) => {
+        Some(uri) => {
+            // The operator's answer to "why does my app fail": logged and audited with the
+            // client and the reason; of the presented URI only its origin, escaped by the JSON.
+            let origin =
+                crate::oauth::redirect::origin(uri).unwrap_or_else(|| "(not a URL)".into());
+            tracing::warn!(client_id = %client.client_id, redirect_origin = %origin.escape_debug(), "authorization request refused: redirect URI not registered");
+            crate::audit::record(
+                conn,
+                ctx.meta,
+                now,
+                crate::audit::Event::new("authorize.refused", "failure")
+                    .client(&client.client_id)
+                    .details(serde_json::json!({
+                        "reason": "redirect_uri not registered",
+                        "redirect_origin": origin,
+                    })),
+            )?;
             return page("The redirect URI of this request is not registered for the application.");
         }
         None if registered.len() == 1 && !requested_openid(&params) => registered[0].clone(),
