@@ -216,6 +216,20 @@ pub enum Verdict {
     },
 }
 
+/// How many entries come after the last checkpoint signed with `master`: the tail that an
+/// attacker with database access could still drop without `verify` noticing a gap. Checkpoints
+/// are signed every minute and when the server stops cleanly.
+pub fn unanchored(conn: &mut DbConn, master: &MasterKey) -> Result<i64, InternalError> {
+    let last = audit_log::last(conn)?.map(|e| e.seq).unwrap_or(0);
+    let anchored = audit_log::checkpoints(conn)?
+        .into_iter()
+        .filter(|c| c.key_id == master.id && c.seq <= last)
+        .map(|c| c.seq)
+        .max()
+        .unwrap_or(0);
+    Ok(last - anchored)
+}
+
 /// Walks the chain from the first entry.
 /// An email address with its local part hidden but the first character (`a****@example.com`).
 pub fn mask_email(email: &str) -> String {

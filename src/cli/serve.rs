@@ -119,9 +119,18 @@ pub fn serve(config: Config) -> Result<(), CliError> {
                 actix_web::rt::spawn(metrics);
                 tracing::info!(addr = %addr, "metrics listening");
             }
-            let deliveries = actix_web::rt::spawn(crate::app::delivery_loop(data));
+            let deliveries = actix_web::rt::spawn(crate::app::delivery_loop(data.clone()));
             let result = server.await;
             deliveries.abort();
+            // A clean stop anchors the tail of the audit trail with a signed checkpoint.
+            let st = data.clone();
+            let anchored = crate::app::run(&data, move |c, _ctx, now| {
+                crate::audit::checkpoint(c, &st.master, now)
+            })
+            .await;
+            if let Err(e) = anchored {
+                tracing::error!(error = %e, "the checkpoint at stop failed");
+            }
             result
         })
         .map_err(|e| CliError(format!("server error: {e}")))?;

@@ -1210,3 +1210,21 @@ fn keys_generate_master_prints_a_fresh_key_without_touching_any_database() {
         "no database and no development key were created"
     );
 }
+
+#[test]
+fn audit_verify_reports_the_entries_no_signed_checkpoint_anchors_yet() {
+    let cli = Cli::new();
+    for name in ["alice", "bob"] {
+        assert_eq!(cli.run(&["user", "add", name], None).code, 0);
+    }
+    let r = cli.run(&["audit", "verify", "--json"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v["entries"].as_i64().unwrap() >= 2);
+    assert_eq!(
+        v["unanchored"], v["entries"],
+        "no checkpoint was signed yet: {v}"
+    );
+    let text = cli.run(&["audit", "verify"], None).stdout;
+    assert!(text.contains("not yet anchored"), "{text}");
+}
