@@ -17,17 +17,26 @@ use crate::sign_in::sessions::{self, Origin};
 use crate::store::sessions::Session;
 use crate::store::users;
 
-/// The browser a passkey request comes from: its live session when the form carries the
-/// session's token, else the anonymous visitor that `web/csrf.rs` verified (if any).
+/// The browser a passkey request comes from, with its live session (if any): the session
+/// when the form carries the session's token, else the anonymous visitor that `web/csrf.rs`
+/// verified. `None` as the binding when neither holds.
 fn binding(
-    session: Option<&Session>,
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    cookie: Option<&str>,
     csrf_token: Option<&str>,
     anonymous: Option<&str>,
-) -> Option<String> {
-    match session {
+    now: NaiveDateTime,
+) -> Result<(Option<Session>, Option<String>), InternalError> {
+    let session = match cookie {
+        Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
+        None => None,
+    };
+    let bound = match &session {
         Some(s) if csrf_token.is_some_and(|p| ct_eq(&s.csrf_token, p)) => Some(s.sid.clone()),
         _ => anonymous.map(str::to_string),
-    }
+    };
+    Ok((session, bound))
 }
 
 /// Which ceremony the browser asks for.
@@ -68,15 +77,15 @@ pub fn begin(
         return Ok(Begun::Unavailable);
     };
     db::transaction(c, |c| {
-        let session = match &a.cookie {
-            Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        let Some(bound) = binding(
-            session.as_ref(),
+        let (session, bound) = binding(
+            c,
+            ctx,
+            a.cookie.as_deref(),
             a.csrf_token.as_deref(),
             a.anonymous.as_deref(),
-        ) else {
+            now,
+        )?;
+        let Some(bound) = bound else {
             return Ok(Begun::BadCsrf);
         };
         match a.purpose {
@@ -134,15 +143,15 @@ pub fn submit_passkey(
         return Ok(PasskeyOutcome::Unavailable);
     };
     db::transaction(c, |c| {
-        let session = match &a.cookie {
-            Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
-        let Some(bound) = binding(
-            session.as_ref(),
+        let (session, bound) = binding(
+            c,
+            ctx,
+            a.cookie.as_deref(),
             a.csrf_token.as_deref(),
             a.anonymous.as_deref(),
-        ) else {
+            now,
+        )?;
+        let Some(bound) = bound else {
             return Ok(PasskeyOutcome::BadCsrf);
         };
         let verified = match passkeys::finish_authentication(
