@@ -217,6 +217,11 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                 backchannel_logout_uri,
                 id_token_alg: alg,
                 created_at: now,
+                web_origins: "[]".into(),
+                previous_secret_hash: None,
+                previous_secret_expires_at: None,
+                requests_per_minute: None,
+                updated_at: None,
             };
             let mut conn = open(config)?;
             tx(&mut conn, |c| {

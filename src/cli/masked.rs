@@ -140,7 +140,10 @@ fn mask(copy: &mut DbConn, plan: &[(String, Rule)]) -> Result<usize, CliError> {
             .bind::<diesel::sql_types::Text, _>(&u.id)
             .execute(c)?;
         }
-        c.batch_execute("UPDATE clients SET secret_hash = NULL WHERE public = 1")?;
+        c.batch_execute(
+            "UPDATE clients SET secret_hash = NULL WHERE public = 1; \
+             UPDATE clients SET previous_secret_hash = NULL, previous_secret_expires_at = NULL",
+        )?;
         for cl in crate::store::clients::list(c)? {
             if !cl.public {
                 diesel::sql_query("UPDATE clients SET secret_hash = ? WHERE client_id = ?")

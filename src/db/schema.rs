@@ -31,6 +31,11 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         id_token_alg -> Text,
         created_at -> Timestamp,
+        web_origins -> Text,
+        previous_secret_hash -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        requests_per_minute -> Nullable<Integer>,
+        updated_at -> Nullable<Timestamp>,
     }
 }
 

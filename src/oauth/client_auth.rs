@@ -290,6 +290,11 @@ mod tests {
             backchannel_logout_uri: None,
             id_token_alg: "RS256".into(),
             created_at: chrono::NaiveDateTime::default(),
+            web_origins: "[]".into(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            requests_per_minute: None,
+            updated_at: None,
         }
     }
 

@@ -26,6 +26,15 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     pub id_token_alg: String,
     pub created_at: NaiveDateTime,
+    /// JSON array of origins (`scheme://host[:port]`) whose pages may call the token-side
+    /// endpoints.
+    pub web_origins: String,
+    /// Hex SHA-256 of the secret replaced by the last rotation, accepted until it expires.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<NaiveDateTime>,
+    /// Token-side requests per minute for this client; `None` uses the configured default.
+    pub requests_per_minute: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
 }
 
 /// Shows no secret hash.
@@ -48,6 +57,9 @@ impl Client {
     }
     pub fn grant_type_list(&self) -> Vec<String> {
         serde_json::from_str(&self.grant_types).unwrap_or_default()
+    }
+    pub fn web_origin_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.web_origins).unwrap_or_default()
     }
     pub fn scope_list(&self) -> Vec<String> {
         self.scopes.split_whitespace().map(str::to_string).collect()

@@ -59,6 +59,11 @@ mod tests {
                     backchannel_logout_uri: None,
                     id_token_alg: "RS256".into(),
                     created_at: t,
+                    web_origins: "[]".into(),
+                    previous_secret_hash: Some(MARK.into()),
+                    previous_secret_expires_at: None,
+                    requests_per_minute: None,
+                    updated_at: None,
                 }
             ),
             format!(
