@@ -13,3 +13,4 @@ pub mod redirect;
 pub mod revocation;
 pub mod scope;
 pub mod token;
+pub mod web_origin;
