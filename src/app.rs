@@ -91,7 +91,7 @@ impl AppState {
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| InternalError::new(format!("HTTP client: {e}")))?;
-        let client_limiter = Arc::new(crate::web::rate_limit::client_limiter(&config.rate_limit));
+        let client_limiter = Arc::new(crate::web::rate_limit::client_limiter());
         let address_limiter = Arc::new(crate::web::rate_limit::address_limiter(&config.rate_limit));
         let webauthn = crate::sign_in::passkeys::relying_party(&config.issuer).map(Arc::new);
         Ok(AppState {

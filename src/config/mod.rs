@@ -73,7 +73,10 @@ struct FileConfig {
 }
 
 mod sections;
-pub use sections::{Detection, Lifetimes, PasswordPolicy, RateLimit, Schedule, Throttling};
+pub use sections::{
+    Detection, Lifetimes, MAX_CLIENT_REQUESTS_PER_MINUTE, PasswordPolicy, RateLimit, Schedule,
+    Throttling,
+};
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
@@ -237,6 +240,13 @@ impl Config {
         if config.rate_limit.per_second == 0 || config.rate_limit.burst == 0 {
             return Err("rate_limit.per_second and rate_limit.burst must be positive".into());
         }
+        sections::bounded(
+            "rate_limit.client_requests_per_minute",
+            i64::from(config.rate_limit.client_requests_per_minute),
+            1,
+            i64::from(sections::MAX_CLIENT_REQUESTS_PER_MINUTE),
+            "requests",
+        )?;
         let min = match env("PORTCULLIS_PASSWORD_MIN_LENGTH") {
             Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
                 "PORTCULLIS_PASSWORD_MIN_LENGTH must be a whole number".to_string()
@@ -409,6 +419,14 @@ pub fn validate_issuer(raw: &str) -> Result<(String, bool), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the issuer URL must not contain credentials".into());
     }
+    if url.path() != "/" {
+        return Err(format!(
+            "the issuer must not have a path (got {:?}): Portcullis serves its endpoints, \
+             discovery and pages at the root of a host, so give it a host of its own \
+             (e.g. https://id.example.com) and let the reverse proxy forward that host's root",
+            url.path()
+        ));
+    }
     let host = url.host_str().unwrap_or_default().to_string();
     let local = host == "localhost" || host == "127.0.0.1";
     let dev = match url.scheme() {
@@ -448,6 +466,8 @@ mod tests {
             Some(("https://id.example.com".to_string(), false))
         );
         assert!(validate_issuer("https://id.example.com/?x=1").is_err());
+        assert!(validate_issuer("https://example.com/idp").is_err());
+        assert!(validate_issuer("https://example.com/idp/").is_err());
     }
 
     fn load_with(file: &str, vars: &[(&str, &str)]) -> Result<Config, String> {
@@ -468,6 +488,95 @@ mod tests {
         Config::load(&o, &move |k| {
             vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })
+    }
+
+    const EXAMPLE: &str = include_str!("../../deploy/portcullis.example.toml");
+
+    /// The field names of `struct name` in `source`.
+    fn fields_of(source: &str, name: &str) -> Vec<String> {
+        let start = source
+            .find(&format!("struct {name} {{"))
+            .unwrap_or_else(|| panic!("no struct {name}"));
+        source[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.trim() != "}")
+            .map(str::trim)
+            .filter(|l| !l.starts_with("//") && !l.starts_with('#'))
+            .filter_map(|l| l.trim_start_matches("pub ").split_once(':'))
+            .map(|(f, _)| f.trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_example_config_parses_and_its_values_are_the_defaults() {
+        let example = load_with(EXAMPLE, &[]).unwrap();
+        let defaults = load_with("", &[]).unwrap();
+        assert_eq!(example.bind, defaults.bind);
+        assert_eq!(example.issuer, defaults.issuer);
+        assert_eq!(example.db_pool_size, defaults.db_pool_size);
+        assert_eq!(
+            format!("{:?}", example.lifetimes),
+            format!("{:?}", defaults.lifetimes)
+        );
+        assert_eq!(example.throttle, defaults.throttle);
+        assert_eq!(example.rate_limit, defaults.rate_limit);
+        assert_eq!(example.detection, defaults.detection);
+        assert_eq!(example.password, defaults.password);
+        assert_eq!(example.key_rotation_days, defaults.key_rotation_days);
+        assert_eq!(example.key_publish_delay, defaults.key_publish_delay);
+    }
+
+    #[test]
+    fn the_example_config_with_every_optional_key_uncommented_is_valid() {
+        let all: String = EXAMPLE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    rest.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            all.contains("\ntls_cert = "),
+            "the optional keys were uncommented"
+        );
+        let c = load_with(&all, &[("PORTCULLIS_ALERT_WEBHOOK_SECRET", "s")]).unwrap();
+        assert_eq!(c.password.max_age_days, Some(365));
+        assert!(c.detection.webhook_url.is_some());
+    }
+
+    #[test]
+    fn the_example_config_documents_every_key() {
+        let keys: Vec<&str> = EXAMPLE
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+            .collect();
+        let sections = include_str!("sections.rs");
+        let mut wanted = fields_of(include_str!("mod.rs"), "FileConfig");
+        for name in ["Throttling", "RateLimit", "Detection"] {
+            wanted.extend(fields_of(sections, name));
+        }
+        assert!(
+            wanted.len() > 30,
+            "the struct fields were found: {wanted:?}"
+        );
+        for key in wanted {
+            let section = matches!(key.as_str(), "detection" | "throttle" | "rate_limit");
+            let present = if section {
+                EXAMPLE.contains(&format!("[{key}]"))
+            } else {
+                keys.contains(&key.as_str())
+            };
+            assert!(present, "the example config does not document {key}");
+        }
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub struct RateLimit {
     /// Pushed authorization requests (`/par`) one client may have waiting at once; beyond it
     /// 429 until the oldest expires. 0 turns the bound off.
     pub pushed_requests_per_client: u32,
+    /// Token-side requests (`/token`, `/revoke`, `/introspect`, `/par`) one client may make per
+    /// minute, bursting up to the same number, unless the client has its own budget
+    /// (`client add|update --requests-per-minute`). 1 to 120000.
+    pub client_requests_per_minute: u32,
 }
 
 impl Default for RateLimit {
@@ -95,6 +99,7 @@ impl Default for RateLimit {
             burst: 100,
             parked_requests_per_address: 100,
             pushed_requests_per_client: 500,
+            client_requests_per_minute: 6000,
         }
     }
 }
@@ -200,6 +205,9 @@ impl Default for Lifetimes {
 pub const MAX_SECONDS: i64 = 10 * 366 * 24 * 3600;
 /// The same bound in days.
 pub const MAX_DAYS: i64 = 10 * 366;
+
+/// The largest per-client budget of token-side requests per minute (2000 a second).
+pub const MAX_CLIENT_REQUESTS_PER_MINUTE: u32 = 120_000;
 
 /// `Ok` when `value` lies in `min..=max`, else the message naming the setting.
 pub fn bounded(name: &str, value: i64, min: i64, max: i64, unit: &str) -> Result<(), String> {

@@ -201,21 +201,20 @@ pub fn record_failure(
     Ok(())
 }
 
-/// The registered client a token-side request names, as authentication will read it (Basic
-/// credentials form-decoded), or `None` for unknown, missing or ambiguous credentials. Keys
-/// the per-client rate limit, so that only registered clients get a bucket of their own.
-pub fn known_client_id(
+/// The registered client a token-side request names (authenticated or not), for its request
+/// budget.
+pub fn named_client(
     conn: &mut DbConn,
     authorization: Option<&str>,
     pairs: &[(String, String)],
-) -> Result<Option<String>, InternalError> {
+) -> Result<Option<Client>, InternalError> {
     let Ok(form) = single_valued(pairs) else {
         return Ok(None);
     };
     let Ok(creds) = credentials(authorization, &form) else {
         return Ok(None);
     };
-    Ok(clients::find(conn, &creds.client_id)?.map(|c| c.client_id))
+    Ok(clients::find(conn, &creds.client_id)?)
 }
 
 /// Form pairs as a map; `Err(name)` names the first repeated parameter.

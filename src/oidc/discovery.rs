@@ -43,8 +43,7 @@ pub fn metadata(config: &Config, signing_algs: &[String]) -> Value {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
-        "userinfo_signing_alg_values_supported": [],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["en"],
         "claim_types_supported": ["normal"],
     })

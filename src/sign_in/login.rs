@@ -70,12 +70,8 @@ pub fn next_after_sign_in(
     request: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<String, InternalError> {
-    let expired = match ctx.config.password.max_age_days {
-        Some(days) => crate::store::password_history::recent(c, user_id, 1)?
-            .first()
-            .is_none_or(|p| p.created_at + chrono::Duration::days(days) <= now),
-        None => false,
-    };
+    let expired =
+        crate::sign_in::password::expired(c, ctx.config.password.max_age_days, user_id, now)?;
     Ok(match request {
         _ if expired => "/account?done=expired".to_string(),
         Some(_) => with_request("/authorize/resume", request),

@@ -152,6 +152,25 @@ pub fn change(
     Ok(Ok(()))
 }
 
+/// Whether the user's password is older than `max_age_days` (a user with no recorded password
+/// counts as expired once a maximum age is set). `None` means passwords never expire.
+pub fn expired(
+    conn: &mut DbConn,
+    max_age_days: Option<i64>,
+    user_id: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<bool, InternalError> {
+    let Some(days) = max_age_days else {
+        return Ok(false);
+    };
+    let newest = password_history::recent(conn, user_id, 1)?;
+    Ok(newest.first().is_none_or(|p| {
+        p.created_at
+            .checked_add_signed(chrono::Duration::days(days))
+            .is_none_or(|end| end <= now)
+    }))
+}
+
 /// Adds a hash to the user's password history, keeping the newest `keep`.
 pub fn remember(
     conn: &mut DbConn,

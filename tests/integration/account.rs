@@ -253,22 +253,7 @@ async fn account_forms_refuse_a_forged_csrf_token() {
 
 #[tokio::test]
 async fn an_expired_password_must_be_changed_before_going_on() {
-    let app = TestApp::spawn_with(crate::support::Options {
-        configure: Box::new(|c| c.password.max_age_days = Some(90)),
-        ..Default::default()
-    })
-    .await;
-    let id = app.add_user("alice", None, None);
-    // The password was set 91 days ago.
-    let old = app.clock.naive() - chrono::Duration::days(91);
-    portcullis::sign_in::password::remember(
-        &mut app.conn(),
-        &id,
-        &portcullis::sign_in::password::hash(PASSWORD).unwrap(),
-        5,
-        old,
-    )
-    .unwrap();
+    let app = crate::password_expiry::app_with_an_expired_password().await;
     let b = Browser::new();
     let Landing::Page(_, _, page) = b.follow(&app, app.url("/login")).await else {
         panic!()

@@ -173,6 +173,19 @@ fn bad_input_exits_1_with_one_line_and_writes_nothing() {
 }
 
 #[test]
+fn an_issuer_with_a_path_is_refused_at_start_with_what_to_do_instead() {
+    let cli = Cli::new();
+    for cmd in [&["serve"][..], &["user", "list"][..]] {
+        let mut args = vec!["--issuer", "https://example.com/idp"];
+        args.extend_from_slice(cmd);
+        let o = cli.run(&args, None);
+        assert_eq!(o.code, 1, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains("/idp"), "{}", o.stderr);
+        assert!(o.stderr.contains("host of its own"), "{}", o.stderr);
+    }
+}
+
+#[test]
 fn users_are_added_shown_disabled_and_listed() {
     let cli = Cli::new();
     let o = cli.run(

@@ -103,6 +103,7 @@ async fn failed_client_authentication_is_audited_and_counted_by_the_token_error_
 fn tight_behind_proxy(c: &mut portcullis::config::Config) {
     c.rate_limit.per_second = 1;
     c.rate_limit.burst = 3;
+    c.rate_limit.client_requests_per_minute = 3;
     c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
 }
 
@@ -163,6 +164,45 @@ async fn unknown_client_ids_share_one_limit_and_never_hold_back_a_known_client()
         "the known client has its own limit"
     );
     assert_eq!(app.state.client_limiter.len(), 2);
+}
+
+#[tokio::test]
+async fn a_client_with_its_own_budget_is_limited_by_it_and_others_by_the_default() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::clients::dsl::*;
+    let app = TestApp::spawn_with(Options {
+        configure: Box::new(|c| {
+            c.rate_limit.client_requests_per_minute = 4;
+            c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        }),
+        ..Default::default()
+    })
+    .await;
+    let small = app.add_client(ClientSpec::confidential("small")).unwrap();
+    let normal = app.add_client(ClientSpec::confidential("normal")).unwrap();
+    {
+        let mut c = app.conn();
+        let conn: &mut portcullis::db::DbConn = &mut c;
+        diesel::update(clients.filter(client_id.eq("small")))
+            .set(requests_per_minute.eq(Some(2)))
+            .execute(conn)
+            .unwrap();
+    }
+    let seen = |who: &'static str, secret: String| {
+        let app = &app;
+        async move {
+            let mut statuses = Vec::new();
+            for i in 0..5 {
+                let ip = format!("198.51.100.{i}");
+                statuses.push(post_as(app, "/token", (who, &secret), &ip, REFRESH).await);
+            }
+            statuses
+        }
+    };
+    let bad = StatusCode::BAD_REQUEST;
+    let many = StatusCode::TOO_MANY_REQUESTS;
+    assert_eq!(seen("small", small).await, [bad, bad, many, many, many]);
+    assert_eq!(seen("normal", normal).await, [bad, bad, bad, bad, many]);
 }
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

@@ -49,6 +49,8 @@ pub enum Outcome {
     Enrol { request_id: String },
     /// Too many requests from this address are waiting already: try again in this many seconds.
     Busy { retry_after: i64 },
+    /// The user's password has expired: no code until it is changed on the account page.
+    PasswordExpired,
 }
 
 /// A request that passed validation.
@@ -296,7 +298,11 @@ fn evaluate(
         Some((s, _)) => {
             let auth_time = s.auth_time.unwrap_or(s.created_at);
             let fresh = row.login_sid.as_deref() == Some(s.sid.as_str());
-            let forced = valid.prompt.iter().any(|p| p == "login");
+            // `select_account`: the sign-in page is where another account can be chosen.
+            let forced = valid
+                .prompt
+                .iter()
+                .any(|p| p == "login" || p == "select_account");
             let too_old = valid.max_age.is_some_and(|m| m.exceeded(auth_time, now));
             // The client expects another user than the one signed in.
             let other_user = valid
@@ -324,6 +330,17 @@ fn evaluate(
             request_id: row.id.clone(),
         });
     };
+    if crate::sign_in::password::expired(conn, ctx.config.password.max_age_days, &user.id, now)? {
+        if prompt_none {
+            auth_requests::delete(conn, &row.id)?;
+            return Ok(valid.error(
+                ctx,
+                AuthorizeError::InteractionRequired,
+                "the user must change an expired password",
+            ));
+        }
+        return Ok(Outcome::PasswordExpired);
+    }
     if let Some(outcome) = crate::oauth::acr::step_up(conn, ctx, row, valid, session, &user.id)? {
         return Ok(outcome);
     }

@@ -102,6 +102,10 @@ pub fn respond(config: &Config, outcome: Outcome) -> HttpResponse {
         }
         Outcome::Enrol { request_id } => redirect_local(config, "/account/totp", &request_id),
         Outcome::Busy { retry_after } => too_many_page(retry_after),
+        Outcome::PasswordExpired => HttpResponse::Found()
+            .insert_header((header::LOCATION, "/account?done=expired"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
     }
 }
 

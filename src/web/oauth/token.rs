@@ -60,14 +60,22 @@ where
     };
     let limiter = state.client_limiter.clone();
     let enabled = state.config.rate_limit.enabled;
+    let default_budget = state.config.rate_limit.client_requests_per_minute;
     let outcome = run_as(
         state,
         crate::web::extractors::meta(req, &state.config),
         move |c, ctx, now| {
             if enabled {
-                let known = client_auth::known_client_id(c, auth.as_deref(), &pairs)?;
-                let key = rate_limit::client_key(known);
-                if let Some(wait) = rate_limit::client_over_limit(&limiter, enabled, Some(key)) {
+                let named = client_auth::named_client(c, auth.as_deref(), &pairs)?;
+                let budget = named
+                    .as_ref()
+                    .and_then(|c| c.requests_per_minute)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(default_budget);
+                let key = rate_limit::client_key(named.map(|c| c.client_id));
+                if let Some(wait) =
+                    rate_limit::client_over_limit(&limiter, enabled, Some(key), budget)
+                {
                     return Ok(Err(wait));
                 }
             }
