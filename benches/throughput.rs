@@ -71,6 +71,11 @@ fn setup(dir: &std::path::Path, port: u16) -> AppState {
             backchannel_logout_uri: None,
             id_token_alg: "RS256".into(),
             created_at: now,
+            web_origins: "[]".into(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            requests_per_minute: None,
+            updated_at: None,
         },
     )
     .unwrap();

@@ -243,6 +243,11 @@ impl TestApp {
             backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
             id_token_alg: "RS256".into(),
             created_at: self.clock.naive(),
+            web_origins: "[]".into(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            requests_per_minute: None,
+            updated_at: None,
         };
         clients::insert(&mut self.conn(), &c).expect("insert client");
         secret
