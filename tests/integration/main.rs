@@ -28,6 +28,7 @@ mod native_apps;
 mod observability;
 mod par;
 mod passkeys;
+mod refresh_reuse;
 mod refresh_scope;
 mod resilience;
 mod sign_in_page;
