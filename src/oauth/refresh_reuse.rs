@@ -132,7 +132,13 @@ pub fn retry(
             // Sealed under a master key since replaced, or damaged: the first answer was given,
             // so refuse this one without treating it as theft. The value itself is never logged.
             tracing::warn!(client_id = %client.client_id, reason = %why, "a kept refresh answer could not be opened");
-            return refused(conn, ctx, client, now, "the kept answer could not be opened");
+            return refused(
+                conn,
+                ctx,
+                client,
+                now,
+                "the kept answer could not be opened",
+            );
         }
     };
     if kept.requested_scope != requested_scope(form) {
@@ -147,7 +153,8 @@ pub fn retry(
         Some(h) => Some(tokens::find(conn, &h)?),
         None => None,
     };
-    let Some(expires_in) = successor_state(access.as_ref(), refresh.as_ref().map(Option::as_ref), now)
+    let Some(expires_in) =
+        successor_state(access.as_ref(), refresh.as_ref().map(Option::as_ref), now)
     else {
         return Ok(None);
     };
@@ -347,7 +354,10 @@ mod tests {
             revoked: true,
             ..row()
         };
-        assert_eq!(successor_state(Some(&access), Some(Some(&used)), at(1)), None);
+        assert_eq!(
+            successor_state(Some(&access), Some(Some(&used)), at(1)),
+            None
+        );
         assert_eq!(
             successor_state(Some(&access), Some(Some(&revoked)), at(1)),
             None

@@ -154,8 +154,14 @@ async fn six_concurrent_refreshes_with_one_token_get_one_successor_and_keep_the_
     let a2 = first["access_token"].as_str().unwrap().to_string();
     assert_ne!(r2, r1);
     for (_, body) in &answers {
-        assert_eq!(body["refresh_token"], first["refresh_token"], "one successor");
-        assert_eq!(body["access_token"], first["access_token"], "one access token");
+        assert_eq!(
+            body["refresh_token"], first["refresh_token"],
+            "one successor"
+        );
+        assert_eq!(
+            body["access_token"], first["access_token"],
+            "one access token"
+        );
         assert_eq!(body["id_token"], first["id_token"]);
         assert_eq!(body["scope"], first["scope"]);
     }
@@ -221,8 +227,7 @@ async fn another_client_presenting_a_rotated_token_within_the_window_gets_invali
     let r1 = first_refresh_token(&s).await;
     let (status, first) = refresh(&s, &r1).await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    let (status, body) =
-        refresh_as(&s.app.base, ("other", &s.other_secret), &r1, None).await;
+    let (status, body) = refresh_as(&s.app.base, ("other", &s.other_secret), &r1, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_grant");
     assert!(body.get("access_token").is_none(), "{body}");
@@ -249,11 +254,9 @@ async fn a_rotated_token_whose_successor_was_already_used_is_reuse_even_within_t
 async fn a_retry_asking_for_another_scope_is_not_the_same_request_and_counts_as_reuse() {
     let s = setup(None).await;
     let r1 = first_refresh_token(&s).await;
-    let (status, first) =
-        refresh_as(&s.app.base, ("app", &s.secret), &r1, Some("openid")).await;
+    let (status, first) = refresh_as(&s.app.base, ("app", &s.secret), &r1, Some("openid")).await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    let (status, same) =
-        refresh_as(&s.app.base, ("app", &s.secret), &r1, Some("openid")).await;
+    let (status, same) = refresh_as(&s.app.base, ("app", &s.secret), &r1, Some("openid")).await;
     assert_eq!(status, StatusCode::OK, "{same}");
     assert_eq!(same["refresh_token"], first["refresh_token"]);
     let (status, body) = refresh(&s, &r1).await;
