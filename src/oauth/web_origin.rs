@@ -39,11 +39,7 @@ pub fn parse(raw: &str) -> Result<String, String> {
                 "web origin {raw:?} must use https (http only for localhost and loopback addresses)"
             ));
         }
-        other => {
-            return Err(format!(
-                "web origin {raw:?}: scheme {other:?} is not allowed"
-            ));
-        }
+        other => return Err(format!("web origin {raw:?}: scheme {other:?} is not allowed")),
     }
     match url.origin() {
         url::Origin::Tuple(..) => Ok(url.origin().ascii_serialization()),
