@@ -1,5 +1,6 @@
-//! The periodic purge of what has expired: sessions, parked requests, codes, tokens, throttle
-//! counters, finished back-channel deliveries, passkey ceremonies and pushed requests.
+//! The periodic purge of what has expired: sessions, parked requests, codes, tokens, the kept
+//! answers of refresh rotations whose reuse window ended, throttle counters, finished
+//! back-channel deliveries, passkey ceremonies and pushed requests.
 
 use chrono::{Duration, NaiveDateTime};
 
@@ -15,6 +16,8 @@ pub struct Purged {
     pub auth_requests: usize,
     pub codes: usize,
     pub tokens: usize,
+    /// Kept (sealed) answers of refresh rotations whose reuse window ended, erased.
+    pub refresh_answers: usize,
     pub throttles: usize,
     pub deliveries: usize,
     pub audit_entries: usize,
@@ -34,6 +37,10 @@ pub fn purge(
         // A day of grace: a replayed code is still recognised (and its tokens revoked).
         codes: auth_codes::purge(conn, now - Duration::days(1))?,
         tokens: tokens::purge(conn, now)?,
+        refresh_answers: tokens::erase_successors(
+            conn,
+            now - Duration::seconds(config.lifetimes.refresh_reuse_window),
+        )?,
         throttles: throttles::purge(conn, now - Duration::seconds(config.throttle.window))?,
         deliveries: logout_deliveries::purge(conn, now - Duration::days(7))?,
         ceremonies: crate::store::mfa::ceremonies_purge(conn, now)?,

@@ -54,6 +54,7 @@ struct FileConfig {
     reauth_window: Option<i64>,
     recent_factor_window: Option<i64>,
     device_cookie_lifetime: Option<i64>,
+    refresh_reuse_window: Option<i64>,
     db_pool_size: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     metrics_bind: Option<String>,
@@ -174,6 +175,13 @@ impl Config {
                 file.device_cookie_lifetime,
                 d.device,
             )?,
+            // 0 is meaningful here (the window off), so not through `num`; `check` bounds it.
+            refresh_reuse_window: match env("PORTCULLIS_REFRESH_REUSE_WINDOW") {
+                Some(s) => s.trim().parse::<i64>().map_err(|_| {
+                    "PORTCULLIS_REFRESH_REUSE_WINDOW must be a whole number of seconds".to_string()
+                })?,
+                None => file.refresh_reuse_window.unwrap_or(d.refresh_reuse_window),
+            },
         };
         lifetimes.check()?;
         let bind = o
@@ -609,6 +617,29 @@ mod tests {
         ] {
             assert!(load_with(&file, &[]).is_err(), "{file}");
         }
+    }
+
+    #[test]
+    fn the_refresh_reuse_window_defaults_to_thirty_seconds_may_be_off_and_is_bounded() {
+        assert_eq!(
+            load_with("", &[]).unwrap().lifetimes.refresh_reuse_window,
+            30
+        );
+        let from_file = load_with("refresh_reuse_window = 45\n", &[]).unwrap();
+        assert_eq!(from_file.lifetimes.refresh_reuse_window, 45);
+        let off = load_with(
+            "refresh_reuse_window = 45\n",
+            &[("PORTCULLIS_REFRESH_REUSE_WINDOW", "0")],
+        );
+        assert_eq!(off.unwrap().lifetimes.refresh_reuse_window, 0);
+        for bad in ["-1", "301", "thirty"] {
+            let err = load_with("", &[("PORTCULLIS_REFRESH_REUSE_WINDOW", bad)]).unwrap_err();
+            assert!(
+                err.contains("PORTCULLIS_REFRESH_REUSE_WINDOW"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(load_with("refresh_reuse_window = 3600\n", &[]).is_err());
     }
 
     #[test]

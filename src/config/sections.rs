@@ -181,6 +181,10 @@ pub struct Lifetimes {
     pub recent_factor: i64,
     /// How long a device cookie lets its browser past the per-account sign-in lock.
     pub device: i64,
+    /// Seconds after a refresh token's rotation during which presenting it again (same client,
+    /// same request) answers with the same successor instead of counting as reuse; 0 turns the
+    /// window off. Covers a page that sends one refresh token in several requests at once.
+    pub refresh_reuse_window: i64,
 }
 
 impl Default for Lifetimes {
@@ -196,6 +200,7 @@ impl Default for Lifetimes {
             reauth: 5 * 60,
             recent_factor: 7 * 24 * 3600,
             device: 30 * 24 * 3600,
+            refresh_reuse_window: 30,
         }
     }
 }
@@ -205,6 +210,9 @@ impl Default for Lifetimes {
 pub const MAX_SECONDS: i64 = 10 * 366 * 24 * 3600;
 /// The same bound in days.
 pub const MAX_DAYS: i64 = 10 * 366;
+/// The longest refresh reuse window: a retry is seconds after the first request, and the
+/// successor stays recoverable (sealed) for the whole window.
+pub const MAX_REFRESH_REUSE_WINDOW: i64 = 300;
 
 /// The largest per-client budget of token-side requests per minute (2000 a second).
 pub const MAX_CLIENT_REQUESTS_PER_MINUTE: u32 = 120_000;
@@ -272,6 +280,12 @@ impl Lifetimes {
                 self.device,
                 1,
                 MAX_SECONDS,
+            ),
+            (
+                "PORTCULLIS_REFRESH_REUSE_WINDOW",
+                self.refresh_reuse_window,
+                0,
+                MAX_REFRESH_REUSE_WINDOW,
             ),
         ] {
             bounded(name, value, min, max, "seconds")?;

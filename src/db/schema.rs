@@ -98,6 +98,8 @@ diesel::table! {
         revoked -> Bool,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+        successor_sealed -> Nullable<Text>,
     }
 }
 

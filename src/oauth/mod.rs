@@ -10,6 +10,7 @@ pub mod par;
 pub mod params;
 pub mod primitives;
 pub mod redirect;
+pub mod refresh_reuse;
 pub mod revocation;
 pub mod scope;
 pub mod token;

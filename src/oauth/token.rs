@@ -92,6 +92,13 @@ pub fn token(
             "the client may not use this grant type",
         ));
     }
+    // A retry of a refresh within the reuse window gets the answer its rotation gave.
+    let refresh_form = (grant_type == "refresh_token").then(|| form.clone());
+    if let Some(f) = &refresh_form {
+        if let Some(reply) = crate::oauth::refresh_reuse::retry(conn, ctx, &client, f, now)? {
+            return Ok(reply);
+        }
+    }
     let granted = if grant_type == "client_credentials" {
         if client.public {
             return Ok(TokenReply::err(
@@ -127,7 +134,11 @@ pub fn token(
         urlbody: body,
         auth,
     };
-    run_flow(conn, ctx, &client, &grant_type, granted, request, now)
+    let reply = run_flow(conn, ctx, &client, &grant_type, granted, request, now)?;
+    if let (Some(f), TokenReply::Success(body)) = (&refresh_form, &reply) {
+        crate::oauth::refresh_reuse::keep(conn, ctx, f, body)?;
+    }
+    Ok(reply)
 }
 
 /// The scope of a client-credentials token: what was asked, limited to what the client is

@@ -63,6 +63,14 @@ pub async fn busy_app() -> (TestApp, Vec<String>) {
         ("refresh_token", refresh.clone()),
     ])
     .await;
+    // The same refresh again within the reuse window: the same successor (kept sealed).
+    token(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", refresh.clone()),
+    ])
+    .await;
+    // And once more after the window: reuse.
+    app.advance(app.state.config.lifetimes.refresh_reuse_window);
     token(vec![
         ("grant_type", "refresh_token".into()),
         ("refresh_token", refresh.clone()),
@@ -95,6 +103,7 @@ pub async fn busy_app() -> (TestApp, Vec<String>) {
         refresh,
         first["access_token"].as_str().unwrap().to_string(),
         second["access_token"].as_str().unwrap().to_string(),
+        second["refresh_token"].as_str().unwrap().to_string(),
         id_token,
     ];
     (app, secrets)
@@ -115,6 +124,7 @@ async fn every_flow_leaves_its_events_and_no_secret_in_the_trail() {
         ("code.issue", "success"),
         ("token.issue", "success"),
         ("token.refresh", "success"),
+        ("token.refresh_retried", "success"),
         ("token.reuse", "attack"),
         ("code.replay", "attack"),
         ("token.revoke", "success"),

@@ -29,6 +29,7 @@ mod observability;
 mod par;
 mod passkeys;
 mod password_expiry;
+mod refresh_reuse;
 mod refresh_scope;
 mod resilience;
 mod sign_in_page;

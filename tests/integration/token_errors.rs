@@ -318,7 +318,9 @@ async fn reused_refresh_token_revokes_the_whole_family() {
     let r2 = second["refresh_token"].as_str().unwrap().to_string();
     let a2 = second["access_token"].as_str().unwrap().to_string();
     assert_eq!(userinfo_status(&s, &a2).await, StatusCode::OK);
-    // r1 again: reuse.
+    // r1 again once the reuse window is over: reuse.
+    s.app
+        .advance(s.app.state.config.lifetimes.refresh_reuse_window);
     let (status, _, body) = refresh(r1).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");

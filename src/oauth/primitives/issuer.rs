@@ -80,6 +80,8 @@ impl DbIssuer<'_, '_> {
             revoked: false,
             created_at: self.now,
             expires_at: crate::oauth::params::after(self.now, lt.access_token),
+            rotated_at: None,
+            successor_sealed: None,
         };
         let mut conn = self.conn.borrow_mut();
         if let Err(e) = tokens::insert(&mut conn, &base) {
@@ -179,6 +181,7 @@ impl DbIssuer<'_, '_> {
         };
         if kind == tokens::REFRESH && row.rotated && !row.revoked {
             // A rotated refresh token came back: someone holds a copy. End the whole family.
+            // (A retry within the reuse window never gets here: `refresh_reuse::retry` answered it.)
             if let Err(e) = tokens::revoke_family(&mut conn, &row.family_id) {
                 drop(conn);
                 self.fail(e);
@@ -239,7 +242,7 @@ impl Issuer for DbIssuer<'_, '_> {
             let mut conn = self.conn.borrow_mut();
             let hash = sha256_hex(refresh);
             let original = tokens::find(&mut conn, &hash).map(|r| r.map(|t| t.scope));
-            (original, tokens::mark_rotated(&mut conn, &hash))
+            (original, tokens::mark_rotated(&mut conn, &hash, self.now))
         };
         // The successor keeps the scope of the token it replaces, whatever was asked for now.
         let refresh_scope = match original {
