@@ -106,6 +106,8 @@ fn seed_refresh(state: &AppState) -> String {
             revoked: false,
             created_at: now,
             expires_at: now + chrono::Duration::days(1),
+            rotated_at: None,
+            successor_sealed: None,
         },
     )
     .unwrap();

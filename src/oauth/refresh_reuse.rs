@@ -158,10 +158,10 @@ pub fn retry(
     else {
         return Ok(None);
     };
-    if let Some(user_id) = &row.user_id {
-        if !crate::store::users::find(conn, user_id)?.is_some_and(|u| !u.disabled) {
-            return refused(conn, ctx, client, now, "the user is gone or disabled");
-        }
+    if let Some(user_id) = &row.user_id
+        && crate::store::users::find(conn, user_id)?.is_none_or(|u| u.disabled)
+    {
+        return refused(conn, ctx, client, now, "the user is gone or disabled");
     }
     let mut body = kept.body;
     body.insert("expires_in".into(), json!(expires_in));

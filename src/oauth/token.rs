@@ -94,10 +94,10 @@ pub fn token(
     }
     // A retry of a refresh within the reuse window gets the answer its rotation gave.
     let refresh_form = (grant_type == "refresh_token").then(|| form.clone());
-    if let Some(f) = &refresh_form {
-        if let Some(reply) = crate::oauth::refresh_reuse::retry(conn, ctx, &client, f, now)? {
-            return Ok(reply);
-        }
+    if let Some(f) = &refresh_form
+        && let Some(reply) = crate::oauth::refresh_reuse::retry(conn, ctx, &client, f, now)?
+    {
+        return Ok(reply);
     }
     let granted = if grant_type == "client_credentials" {
         if client.public {

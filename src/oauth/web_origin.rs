@@ -72,7 +72,7 @@ pub fn allowed(registered: &[String], presented: &str) -> bool {
     let Ok(presented) = parse(presented) else {
         return false;
     };
-    registered.iter().any(|r| *r == presented)
+    registered.contains(&presented)
 }
 
 #[cfg(test)]
