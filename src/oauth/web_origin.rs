@@ -50,7 +50,11 @@ pub fn parse(raw: &str) -> Result<String, String> {
                 "web origin {raw:?} must use https (http only for localhost and loopback addresses)"
             ));
         }
-        other => return Err(format!("web origin {raw:?}: scheme {other:?} is not allowed")),
+        other => {
+            return Err(format!(
+                "web origin {raw:?}: scheme {other:?} is not allowed"
+            ));
+        }
     }
     match url.origin() {
         url::Origin::Tuple(..) => Ok(url.origin().ascii_serialization()),
@@ -112,9 +116,7 @@ pub fn registration_list(
         }
     }
     if all.len() > MAX_PER_CLIENT {
-        return Err(format!(
-            "at most {MAX_PER_CLIENT} web origins per client"
-        ));
+        return Err(format!("at most {MAX_PER_CLIENT} web origins per client"));
     }
     Ok(all)
 }
@@ -288,7 +290,10 @@ mod tests {
 
     #[test]
     fn registration_normalizes_deduplicates_and_derives_only_when_asked() {
-        let given = vec!["https://A.example".to_string(), "https://a.example:443".into()];
+        let given = vec![
+            "https://A.example".to_string(),
+            "https://a.example:443".into(),
+        ];
         let uris = vec![
             "https://b.example/cb".to_string(),
             "com.example.app:/cb".into(),
@@ -300,7 +305,11 @@ mod tests {
         );
         assert_eq!(
             registration_list(&given, Some(&uris)).unwrap(),
-            vec!["https://a.example", "https://b.example", "http://127.0.0.1:5173"]
+            vec![
+                "https://a.example",
+                "https://b.example",
+                "http://127.0.0.1:5173"
+            ]
         );
         assert!(registration_list(&[], Some(&["com.example.app:/cb".to_string()])).is_err());
         assert!(registration_list(&["http://evil.example".to_string()], None).is_err());
@@ -337,8 +346,11 @@ mod tests {
     #[test]
     fn a_preflight_origin_counts_when_any_client_registered_exactly_it() {
         let mut conn = db();
-        clients::insert(&mut conn, &client("a", &["https://a.example", "https://axb.example"]))
-            .unwrap();
+        clients::insert(
+            &mut conn,
+            &client("a", &["https://a.example", "https://axb.example"]),
+        )
+        .unwrap();
         clients::insert(&mut conn, &client("c", &[])).unwrap();
         let any = |conn: &mut DbConn, o: &str| registered_by_any_client(conn, o).unwrap();
         assert_eq!(

@@ -87,7 +87,10 @@ pub fn pending(req: &HttpRequest) -> Option<Pending> {
 /// allows the origin when the client the request concerns registered it; an error naming no
 /// client (malformed, unknown, or refused before a handler ran, like a 429 of the address
 /// limit) is readable by any origin some client registered.
-pub async fn finish<B>(pending: Option<Pending>, mut res: ServiceResponse<B>) -> ServiceResponse<B> {
+pub async fn finish<B>(
+    pending: Option<Pending>,
+    mut res: ServiceResponse<B>,
+) -> ServiceResponse<B> {
     let Some(p) = pending else {
         return res;
     };
@@ -108,17 +111,15 @@ pub async fn finish<B>(pending: Option<Pending>, mut res: ServiceResponse<B>) ->
             let allowed = match verdict {
                 Some(Verdict::Allowed(o)) => Some(o),
                 Some(Verdict::Refused) => None,
-                Some(Verdict::NoClient) | None if res.status().as_u16() >= 400 => {
-                    match p.state {
-                        Some(st) => run(&st, move |c, _ctx, _now| {
-                            web_origin::registered_by_any_client(c, &presented)
-                        })
-                        .await
-                        .ok()
-                        .flatten(),
-                        None => None,
-                    }
-                }
+                Some(Verdict::NoClient) | None if res.status().as_u16() >= 400 => match p.state {
+                    Some(st) => run(&st, move |c, _ctx, _now| {
+                        web_origin::registered_by_any_client(c, &presented)
+                    })
+                    .await
+                    .ok()
+                    .flatten(),
+                    None => None,
+                },
                 Some(Verdict::NoClient) | None => None,
             };
             if let Some(o) = allowed

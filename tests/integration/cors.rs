@@ -80,7 +80,11 @@ async fn a_preflight_from_a_registered_origin_echoes_it_with_methods_headers_and
         let r = preflight(&app, path, SPA, method).await;
         assert!(r.status().is_success(), "{path}: {}", r.status());
         let h = r.headers();
-        assert_eq!(header(h, "access-control-allow-origin"), Some(SPA), "{path}");
+        assert_eq!(
+            header(h, "access-control-allow-origin"),
+            Some(SPA),
+            "{path}"
+        );
         assert!(varies_on_origin(h), "{path}: {h:?}");
         assert!(
             list(h, "access-control-allow-methods").contains(&method.to_ascii_lowercase()),
@@ -94,7 +98,11 @@ async fn a_preflight_from_a_registered_origin_echoes_it_with_methods_headers_and
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{path}: no max age in {h:?}"));
         assert!((1..=7200).contains(&max_age), "{path}: {max_age}");
-        assert_eq!(header(h, "access-control-allow-credentials"), None, "{path}");
+        assert_eq!(
+            header(h, "access-control-allow-credentials"),
+            None,
+            "{path}"
+        );
     }
     let r = preflight(&app, "/userinfo", SPA, "POST").await;
     assert!(list(r.headers(), "access-control-allow-methods").contains(&"get".to_string()));
@@ -230,7 +238,10 @@ async fn tokens_for_spa(app: &TestApp) -> Value {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header(r.headers(), "access-control-allow-origin"), Some(SPA));
+    assert_eq!(
+        header(r.headers(), "access-control-allow-origin"),
+        Some(SPA)
+    );
     r.json().await.unwrap()
 }
 
@@ -248,7 +259,10 @@ async fn userinfo_is_readable_from_the_origin_of_the_token_s_client_only() {
     };
     let r = get(SPA).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header(r.headers(), "access-control-allow-origin"), Some(SPA));
+    assert_eq!(
+        header(r.headers(), "access-control-allow-origin"),
+        Some(SPA)
+    );
     assert!(varies_on_origin(r.headers()));
     let r = get(OTHER).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -264,7 +278,10 @@ async fn userinfo_is_readable_from_the_origin_of_the_token_s_client_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(header(r.headers(), "access-control-allow-origin"), Some(SPA));
+    assert_eq!(
+        header(r.headers(), "access-control-allow-origin"),
+        Some(SPA)
+    );
     assert!(
         list(r.headers(), "access-control-expose-headers").contains(&"www-authenticate".into())
     );
@@ -306,7 +323,10 @@ async fn a_rate_limited_request_from_a_registered_origin_carries_the_cors_header
     assert!(list(h, "access-control-expose-headers").contains(&"retry-after".to_string()));
     let r = preflight(&app, "/token", SPA, "POST").await;
     assert!(r.status().is_success(), "{}", r.status());
-    assert_eq!(header(r.headers(), "access-control-allow-origin"), Some(SPA));
+    assert_eq!(
+        header(r.headers(), "access-control-allow-origin"),
+        Some(SPA)
+    );
 }
 
 /// Runs the CLI on a fresh SQLite database in `dir`; gives the exit code, stdout and stderr.
@@ -331,7 +351,11 @@ fn cli(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 fn client_add_refuses_a_plain_http_public_origin_and_an_origin_with_a_path() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(cli(dir.path(), &["migrate"]).0, 0);
-    for bad in ["http://evil.example", "https://a.example/path", "https://*.a.example"] {
+    for bad in [
+        "http://evil.example",
+        "https://a.example/path",
+        "https://*.a.example",
+    ] {
         let (code, _, err) = cli(
             dir.path(),
             &[
@@ -393,7 +417,14 @@ fn client_add_stores_the_web_origins_given_and_those_derived_from_redirect_uris(
     // Without the flag, only the origins given are registered.
     let (code, _, err) = cli(
         dir.path(),
-        &["client", "add", "plain", "--public", "--redirect-uri", "https://b.example/cb"],
+        &[
+            "client",
+            "add",
+            "plain",
+            "--public",
+            "--redirect-uri",
+            "https://b.example/cb",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = cli(dir.path(), &["client", "show", "plain", "--json"]);
