@@ -272,6 +272,11 @@ fn build(
             .app_data(state.clone())
             .app_data(actix_web::web::FormConfig::default().limit(64 * 1024))
             .app_data(actix_web::web::PayloadConfig::new(64 * 1024))
+            .wrap_fn(|req, srv| {
+                let pending = crate::web::cors::pending(req.request());
+                let fut = srv.call(req);
+                async move { Ok(crate::web::cors::finish(pending, fut.await?).await) }
+            })
             .wrap_fn(move |req, srv| {
                 use actix_web::HttpMessage;
                 use tracing::Instrument;

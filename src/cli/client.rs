@@ -53,6 +53,13 @@ pub enum ClientCommand {
         /// RS256 (default), ES256 or EdDSA; EdDSA needs a modern relying party
         #[arg(long)]
         id_token_alg: Option<String>,
+        /// An origin (scheme://host[:port]) whose pages may call the token, revocation,
+        /// introspection and userinfo endpoints with fetch (CORS; repeatable)
+        #[arg(long = "web-origin")]
+        web_origins: Vec<String>,
+        /// Also allow the origin of each https (or loopback http) redirect URI (CORS)
+        #[arg(long)]
+        web_origins_from_redirect_uris: bool,
     },
     /// List clients
     List,
@@ -70,6 +77,7 @@ fn client_json(c: &Client) -> serde_json::Value {
         "name": c.name,
         "public": c.public,
         "redirect_uris": c.redirect_uri_list(),
+        "web_origins": c.web_origin_list(),
         "post_logout_redirect_uris": c.post_logout_redirect_uri_list(),
         "scopes": c.scope_list(),
         "grant_types": c.grant_type_list(),
@@ -113,8 +121,15 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
             require_mfa,
             backchannel_logout_uri,
             id_token_alg,
+            web_origins,
+            web_origins_from_redirect_uris,
         } => {
             validate_client_id(&client_id)?;
+            let web_origins = crate::oauth::web_origin::registration_list(
+                &web_origins,
+                web_origins_from_redirect_uris.then_some(redirect_uris.as_slice()),
+            )
+            .map_err(CliError)?;
             let grant_types = if grant_types.is_empty() {
                 vec![
                     "authorization_code".to_string(),
@@ -217,7 +232,7 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                 backchannel_logout_uri,
                 id_token_alg: alg,
                 created_at: now,
-                web_origins: "[]".into(),
+                web_origins: serde_json::to_string(&web_origins).unwrap_or_default(),
                 previous_secret_hash: None,
                 previous_secret_expires_at: None,
                 requests_per_minute: None,
@@ -238,6 +253,7 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                         "public": client.public,
                         "grant_types": client.grant_type_list(),
                         "redirect_uris": client.redirect_uri_list(),
+                        "web_origins": client.web_origin_list(),
                     }),
                 )?;
                 Ok(())

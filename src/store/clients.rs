@@ -91,3 +91,25 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<Client>> {
 pub fn delete(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
     diesel::delete(clients::table.find(client_id)).execute(conn)
 }
+
+/// The registered web origins (JSON text) of at most `limit` clients whose list contains
+/// `origin` as a JSON string: a bounded pre-filter; callers confirm on the parsed list.
+pub fn web_origins_containing(
+    conn: &mut DbConn,
+    origin: &str,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let mut pattern = String::from("%\"");
+    for c in origin.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str("\"%");
+    clients::table
+        .filter(clients::web_origins.like(pattern).escape('\\'))
+        .select(clients::web_origins)
+        .limit(limit)
+        .load(conn)
+}

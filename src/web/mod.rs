@@ -1,6 +1,7 @@
 //! HTTP: extract, call one use case, render. The only layer that knows actix.
 
 pub mod account;
+pub mod cors;
 pub mod csrf;
 pub mod device_cookie;
 pub mod errors;

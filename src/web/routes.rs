@@ -2,9 +2,17 @@
 
 use actix_web::web;
 
-/// Routes that are never rate limited: metadata, keys, health, the stylesheet.
+/// Routes that are never rate limited: metadata, keys, health, the stylesheet, and CORS
+/// preflights (a refused preflight is unreadable to the page, so a limit there would only
+/// hide the readable 429 of the actual request).
 pub fn open_routes(cfg: &mut web::ServiceConfig) {
     use crate::web::{oidc, pages};
+    for path in crate::web::cors::PATHS {
+        cfg.route(
+            path,
+            web::method(actix_web::http::Method::OPTIONS).to(crate::web::cors::preflight),
+        );
+    }
     cfg.route(
         "/.well-known/openid-configuration",
         web::get().to(oidc::discovery::metadata),

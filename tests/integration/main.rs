@@ -13,6 +13,8 @@ mod claims_consent;
 mod cli;
 mod client_auth;
 mod conformance;
+mod cors;
+mod cors_browser;
 mod data_protection;
 mod discovery;
 mod factor_changes;

@@ -12,6 +12,8 @@ use crate::error::InternalError;
 use crate::oauth::client_auth;
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::{self, TokenReply};
+use crate::oauth::web_origin;
+use crate::web::cors;
 use crate::web::errors::{WebError, oauth_json_error};
 use crate::web::extractors::{authorization, form_pairs, is_form};
 use crate::web::rate_limit;
@@ -34,7 +36,8 @@ pub fn preflight(req: &HttpRequest, body: &web::Bytes) -> Result<TokenRequest, B
 
 /// Runs a token-side use case (form pairs, Authorization header) after the preflight and the
 /// per-client rate limit, in one transaction, audited with the request's origin; `Err` is the
-/// refusal. The limit is keyed on the client as authentication reads it, and only registered
+/// refusal. The CORS verdict for a presented `Origin` (the named client's web origins) is
+/// recorded on the request for whatever answer goes out. The limit is keyed on the client as authentication reads it, and only registered
 /// clients get a bucket of their own: every other request shares one.
 pub async fn token_side<T, F>(
     state: &Data,
@@ -61,10 +64,20 @@ where
     let limiter = state.client_limiter.clone();
     let enabled = state.config.rate_limit.enabled;
     let default_budget = state.config.rate_limit.client_requests_per_minute;
-    let outcome = run_as(
+    let origin = cors::origin(req);
+    let (verdict, outcome) = run_as(
         state,
         crate::web::extractors::meta(req, &state.config),
         move |c, ctx, now| {
+            let verdict = match &origin {
+                Some(o) => Some(web_origin::for_token_request(
+                    c,
+                    o,
+                    auth.as_deref(),
+                    &pairs,
+                )?),
+                None => None,
+            };
             if enabled {
                 let named = client_auth::named_client(c, auth.as_deref(), &pairs)?;
                 let budget = named
@@ -76,13 +89,16 @@ where
                 if let Some(wait) =
                     rate_limit::client_over_limit(&limiter, enabled, Some(key), budget)
                 {
-                    return Ok(Err(wait));
+                    return Ok((verdict, Err(wait)));
                 }
             }
-            f(c, ctx, &pairs, auth.as_deref(), now).map(Ok)
+            f(c, ctx, &pairs, auth.as_deref(), now).map(|t| (verdict, Ok(t)))
         },
     )
     .await?;
+    if let Some(v) = verdict {
+        cors::record(req, v);
+    }
     Ok(outcome.map_err(rate_limit::too_many))
 }
 

@@ -4,13 +4,15 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::{run_conn, web_data::Data};
+use crate::oauth::web_origin;
 use crate::oidc::userinfo::{self, UserinfoError};
+use crate::web::cors;
 use crate::web::errors::{WebError, bearer_error};
 use crate::web::extractors::{authorization, field, form_pairs, is_form};
 
 pub async fn get(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let token = bearer(&req);
-    answer(state, token).await
+    answer(state, &req, token).await
 }
 
 pub async fn post(
@@ -31,7 +33,7 @@ pub async fn post(
             "more than one access token was sent",
         ));
     }
-    answer(state, header_token.or(body_token)).await
+    answer(state, &req, header_token.or(body_token)).await
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -43,18 +45,30 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-async fn answer(state: Data, token: Option<String>) -> Result<HttpResponse, WebError> {
+/// The claims, readable cross-origin only by the origins the token's client registered.
+async fn answer(
+    state: Data,
+    req: &HttpRequest,
+    token: Option<String>,
+) -> Result<HttpResponse, WebError> {
     let Some(token) = token else {
         return Ok(bearer_error(StatusCode::UNAUTHORIZED, None, ""));
     };
-    let result = run_conn(&state, move |c, _ctx, now| {
-        Ok(userinfo::userinfo(c, &token, now))
+    let origin = cors::origin(req);
+    let (verdict, result) = run_conn(&state, move |c, _ctx, now| {
+        let verdict = match &origin {
+            Some(o) => Some(web_origin::for_access_token(c, o, &token, now)?),
+            None => None,
+        };
+        Ok((verdict, userinfo::userinfo(c, &token, now)))
     })
     .await?;
+    if let Some(v) = verdict {
+        cors::record(req, v);
+    }
     Ok(match result {
         Ok(claims) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .json(claims),
         Err(UserinfoError::InvalidToken) => bearer_error(
             StatusCode::UNAUTHORIZED,

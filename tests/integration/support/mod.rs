@@ -243,7 +243,7 @@ impl TestApp {
             backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
             id_token_alg: "RS256".into(),
             created_at: self.clock.naive(),
-            web_origins: "[]".into(),
+            web_origins: serde_json::to_string(&spec.web_origins).expect("json"),
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             requests_per_minute: None,
@@ -279,6 +279,8 @@ pub struct ClientSpec {
     /// The registered `token_endpoint_auth_method`; by default `client_secret_basic`, or
     /// `none` for public clients.
     pub auth_method: Option<&'static str>,
+    /// Origins whose pages may call the token-side endpoints (CORS).
+    pub web_origins: Vec<String>,
 }
 
 pub const REDIRECT: &str = "http://localhost:7777/callback";
@@ -297,6 +299,7 @@ impl ClientSpec {
             backchannel_logout_uri: None,
             require_mfa: false,
             auth_method: None,
+            web_origins: vec![],
         }
     }
     pub fn public(id: &'static str) -> ClientSpec {
