@@ -477,6 +477,7 @@ async fn every_page_sends_the_security_headers() {
 
 fn tight_limits_behind_proxy(config: &mut portcullis::config::Config) {
     tight_rate_limit(config);
+    config.rate_limit.client_requests_per_minute = 3;
     behind_proxy(config);
 }
 
