@@ -3,10 +3,13 @@
 pub mod audit;
 pub mod backup;
 pub mod client;
+pub mod client_rules;
+pub mod client_update;
 pub mod keys;
 pub mod masked;
 pub mod serve;
 pub mod user;
+pub mod user_change;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
