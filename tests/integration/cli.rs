@@ -815,6 +815,7 @@ fn a_backup_restored_with_the_master_key_gives_the_same_users_clients_and_keys()
 #[test]
 fn keys_rotate_publishes_a_next_key_once() {
     let cli = Cli::new();
+    assert_eq!(cli.run(&["migrate"], None).code, 0);
     let r = cli.run(&["keys", "rotate", "--json"], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -843,6 +844,7 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
     use base64::Engine;
     use diesel::Connection;
     let cli = Cli::new();
+    assert_eq!(cli.run(&["migrate"], None).code, 0);
     assert_eq!(cli.run(&["keys", "list"], None).code, 0);
     let add = cli.run(
         &["user", "add", "alice", "--password-stdin"],
