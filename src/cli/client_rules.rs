@@ -58,7 +58,11 @@ pub fn uris(list: &[String]) -> Result<(), CliError> {
 }
 
 /// How the grant types fit the rest of the registration.
-pub fn grants_fit(public: bool, grant_types: &[String], redirect_uris: &[String]) -> Result<(), CliError> {
+pub fn grants_fit(
+    public: bool,
+    grant_types: &[String],
+    redirect_uris: &[String],
+) -> Result<(), CliError> {
     if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
         return Err(CliError("at least one --redirect-uri is required".into()));
     }
@@ -105,7 +109,9 @@ pub fn name(name: &str) -> Result<(), CliError> {
 /// Web origins in their serialized form, without duplicates.
 pub fn web_origins(given: &[String]) -> Result<Vec<String>, CliError> {
     if given.len() > MAX_URIS {
-        return Err(CliError(format!("at most {MAX_URIS} web origins per client")));
+        return Err(CliError(format!(
+            "at most {MAX_URIS} web origins per client"
+        )));
     }
     let mut out: Vec<String> = Vec::new();
     for o in given {

@@ -230,7 +230,11 @@ fn narrow(
     gone: &[String],
     now: NaiveDateTime,
 ) -> Result<(usize, usize), CliError> {
-    let holds_gone = |scopes: &str| scopes.split_whitespace().any(|s| gone.iter().any(|g| g == s));
+    let holds_gone = |scopes: &str| {
+        scopes
+            .split_whitespace()
+            .any(|s| gone.iter().any(|g| g == s))
+    };
     let mut narrowed = 0;
     for mut consent in consents::for_client(c, client_id)? {
         if holds_gone(&consent.scopes) {

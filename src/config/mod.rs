@@ -447,7 +447,12 @@ fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
-    let this_line = text.get(line_start..).unwrap_or_default().lines().next().unwrap_or_default();
+    let this_line = text
+        .get(line_start..)
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default();
     let key = this_line
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"').to_string())
@@ -588,8 +593,11 @@ mod tests {
 
     #[test]
     fn file_errors_name_the_file_line_column_and_key() {
-        let err = load_with("bind = \"127.0.0.1:1\"\n\naccess_token_lifetime = \"soon\"\n", &[])
-            .unwrap_err();
+        let err = load_with(
+            "bind = \"127.0.0.1:1\"\n\naccess_token_lifetime = \"soon\"\n",
+            &[],
+        )
+        .unwrap_err();
         assert!(err.contains("p.toml:3:"), "{err}");
         assert!(err.contains("key access_token_lifetime"), "{err}");
         let err = load_with("[throttle]\nwindow = \"x\"\n", &[]).unwrap_err();

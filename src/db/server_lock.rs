@@ -50,7 +50,9 @@ pub fn try_acquire(db_path: &str, mode: Mode) -> std::io::Result<Option<Database
 pub fn ensure_folder(db_path: &str) -> std::io::Result<()> {
     match Path::new(db_path).parent() {
         Some(dir) if !dir.as_os_str().is_empty() => crate::private_files::create_dir_all(dir)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
+            }),
         _ => Ok(()),
     }
 }
@@ -67,11 +69,17 @@ mod tests {
         let db = db.to_str().unwrap();
         let a = try_acquire(db, Mode::Shared).unwrap();
         assert!(a.is_some());
-        assert!(try_acquire(db, Mode::Shared).unwrap().is_some(), "a second server");
+        assert!(
+            try_acquire(db, Mode::Shared).unwrap().is_some(),
+            "a second server"
+        );
         assert!(try_acquire(db, Mode::Exclusive).unwrap().is_none());
         drop(a);
         let r = try_acquire(db, Mode::Exclusive).unwrap();
         assert!(r.is_some());
-        assert!(try_acquire(db, Mode::Shared).unwrap().is_none(), "no server during a restore");
+        assert!(
+            try_acquire(db, Mode::Shared).unwrap().is_none(),
+            "no server during a restore"
+        );
     }
 }

@@ -92,8 +92,7 @@ pub fn load(
     env: &dyn Fn(&str) -> Option<String>,
     dev_mode: bool,
 ) -> Result<(MasterKey, Source), String> {
-    load_or_generate(env, dev_mode, true)?
-        .ok_or_else(|| "no master key".to_string())
+    load_or_generate(env, dev_mode, true)?.ok_or_else(|| "no master key".to_string())
 }
 
 /// Like `load`, but a missing development key is generated only when `generate` is set;

@@ -115,7 +115,12 @@ fn client_update_refuses_what_client_add_refuses_and_changes_nothing() {
         args.extend_from_slice(flags);
         let o = cli.run(&args, None);
         assert_eq!(o.code, 1, "{flags:?}: {}", o.stderr);
-        assert_eq!(o.stderr.trim().lines().count(), 1, "{flags:?}: {}", o.stderr);
+        assert_eq!(
+            o.stderr.trim().lines().count(),
+            1,
+            "{flags:?}: {}",
+            o.stderr
+        );
         assert!(o.stderr.contains(says), "{flags:?}: {}", o.stderr);
     }
     let missing = cli.run(&["client", "update", "nope", "--name", "X"], None);
@@ -129,7 +134,13 @@ fn client_update_refuses_what_client_add_refuses_and_changes_nothing() {
 #[test]
 fn client_add_takes_a_request_budget_within_bounds() {
     let cli = Cli::new();
-    let base = ["client", "add", "app", "--redirect-uri", "https://rp.example/cb"];
+    let base = [
+        "client",
+        "add",
+        "app",
+        "--redirect-uri",
+        "https://rp.example/cb",
+    ];
     for bad in ["0", "100001", "lots"] {
         let mut args = base.to_vec();
         args.extend_from_slice(&["--requests-per-minute", bad]);
@@ -241,7 +252,11 @@ fn rotate(app: &TestApp, cli: &Cli, id: &str, keep: Option<&str>) -> String {
     if let Some(k) = keep {
         args.extend_from_slice(&["--keep-old-for", k]);
     }
-    let o = cli.run_env(&args, None, &[("PORTCULLIS_DATABASE_URL", &app.database_url)]);
+    let o = cli.run_env(
+        &args,
+        None,
+        &[("PORTCULLIS_DATABASE_URL", &app.database_url)],
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v = json_of(&o.stdout);
     assert_eq!(v["client_id"], id);
@@ -258,11 +273,20 @@ async fn a_rotated_secret_keeps_the_old_one_working_for_the_overlap_only() {
         ("post-app", "client_secret_post", true),
     ] {
         let old = app.add_client(machine(id, method)).unwrap();
-        assert_eq!(client_credentials(&app, id, &old, post).await, StatusCode::OK);
+        assert_eq!(
+            client_credentials(&app, id, &old, post).await,
+            StatusCode::OK
+        );
         let new = rotate(&app, &cli, id, Some("3600"));
         assert_ne!(old, new);
-        assert_eq!(client_credentials(&app, id, &old, post).await, StatusCode::OK);
-        assert_eq!(client_credentials(&app, id, &new, post).await, StatusCode::OK);
+        assert_eq!(
+            client_credentials(&app, id, &old, post).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            client_credentials(&app, id, &new, post).await,
+            StatusCode::OK
+        );
         assert_eq!(
             client_credentials(&app, id, "wrong", post).await,
             StatusCode::UNAUTHORIZED
@@ -277,16 +301,24 @@ async fn a_rotated_secret_keeps_the_old_one_working_for_the_overlap_only() {
             StatusCode::UNAUTHORIZED,
             "{id}: the old secret after the overlap"
         );
-        assert_eq!(client_credentials(&app, id, new, *post).await, StatusCode::OK);
+        assert_eq!(
+            client_credentials(&app, id, new, *post).await,
+            StatusCode::OK
+        );
     }
     // Without --keep-old-for the old secret stops at once.
-    let old = app.add_client(machine("now-app", "client_secret_basic")).unwrap();
+    let old = app
+        .add_client(machine("now-app", "client_secret_basic"))
+        .unwrap();
     let new = rotate(&app, &cli, "now-app", None);
     assert_eq!(
         client_credentials(&app, "now-app", &old, false).await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(client_credentials(&app, "now-app", &new, false).await, StatusCode::OK);
+    assert_eq!(
+        client_credentials(&app, "now-app", &new, false).await,
+        StatusCode::OK
+    );
     let trail = portcullis::store::audit_log::tail(&mut app.conn(), 100).unwrap();
     let rotations: Vec<_> = trail
         .iter()
@@ -320,11 +352,23 @@ fn rotate_secret_refuses_public_clients_and_overlaps_beyond_thirty_days() {
     assert!(o.stderr.contains("public"), "{}", o.stderr);
     add_app(&cli);
     for bad in ["-1", "2592001"] {
-        let o = cli.run(&["client", "rotate-secret", "app", "--keep-old-for", bad], None);
+        let o = cli.run(
+            &["client", "rotate-secret", "app", "--keep-old-for", bad],
+            None,
+        );
         assert_eq!(o.code, 1, "{bad}: {}", o.stderr);
     }
     assert_eq!(cli.run(&["client", "rotate-secret", "nope"], None).code, 1);
-    let o = cli.run(&["client", "rotate-secret", "app", "--keep-old-for", "2592000"], None);
+    let o = cli.run(
+        &[
+            "client",
+            "rotate-secret",
+            "app",
+            "--keep-old-for",
+            "2592000",
+        ],
+        None,
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("client_secret: "), "{}", o.stdout);
 }

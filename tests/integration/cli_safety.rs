@@ -82,7 +82,11 @@ fn restore_refuses_while_a_server_holds_the_database_lock() {
         "{}",
         o.stderr
     );
-    assert!(o.stderr.contains("systemctl stop portcullis"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("systemctl stop portcullis"),
+        "{}",
+        o.stderr
+    );
     assert_eq!(bytes(&cli), before, "the database was touched");
     assert_eq!(cli.run(&["user", "show", "bob"], None).code, 0);
     drop(lock);
@@ -165,7 +169,11 @@ fn a_data_folder_that_cannot_be_written_is_named_in_the_error() {
     // A regular file where the data folder should be: nobody, not even root, can write in it.
     std::fs::write(cli.dir.path().join("blocked"), "").unwrap();
     let o = cli.run(
-        &["--database-url", "sqlite://blocked/portcullis.db", "migrate"],
+        &[
+            "--database-url",
+            "sqlite://blocked/portcullis.db",
+            "migrate",
+        ],
         None,
     );
     assert_eq!(o.code, 1);

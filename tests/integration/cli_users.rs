@@ -25,7 +25,10 @@ fn json(out: &str) -> Value {
 #[test]
 fn user_set_changes_email_name_and_verification_and_audits_the_fields_not_the_values() {
     let cli = Cli::new();
-    add(&cli, &["alice", "--email", "alice@example.com", "--name", "Alice"]);
+    add(
+        &cli,
+        &["alice", "--email", "alice@example.com", "--name", "Alice"],
+    );
     let o = cli.run(
         &[
             "user",
@@ -62,7 +65,10 @@ fn user_set_changes_email_name_and_verification_and_audits_the_fields_not_the_va
     let trail = cli.run(&["audit", "export"], None).stdout;
     assert!(trail.contains("\"admin.user.set\""), "{trail}");
     for personal in ["liddell@example.org", "Alice Liddell", "a@example.net"] {
-        assert!(!trail.contains(personal), "{personal} in the trail: {trail}");
+        assert!(
+            !trail.contains(personal),
+            "{personal} in the trail: {trail}"
+        );
     }
     assert_eq!(cli.run(&["audit", "verify"], None).code, 0);
 }
@@ -151,7 +157,11 @@ async fn removing_a_user_removes_their_sessions_tokens_consents_and_factors_on_t
     let id = app.add_user("alice", Some("alice@example.com"), None);
     let secret = app.add_client(ClientSpec::confidential("app")).unwrap();
     let q = Browser::new()
-        .authorize(&app, &authorize_url(&app, "openid offline_access", ""), "alice")
+        .authorize(
+            &app,
+            &authorize_url(&app, "openid offline_access", ""),
+            "alice",
+        )
         .await;
     let code = param(&q, "code").unwrap();
     let t = exchange(&app, &secret, &code).await;
@@ -181,8 +191,7 @@ async fn removing_a_user_removes_their_sessions_tokens_consents_and_factors_on_t
         .unwrap();
         let (_, rows) = portcullis::sign_in::recovery_codes::new_set(&id, now);
         mfa::recovery_replace(&mut c, &id, &rows[..2]).unwrap();
-        portcullis::sign_in::password::remember(&mut c, &id, "argon2-placeholder", 5, now)
-            .unwrap();
+        portcullis::sign_in::password::remember(&mut c, &id, "argon2-placeholder", 5, now).unwrap();
     }
     for (table, column) in [
         ("sessions", "user_id"),
@@ -258,7 +267,13 @@ fn lists_print_a_header_row_in_text_but_not_in_json() {
     let cli = Cli::new();
     add(&cli, &["alice"]);
     let c = cli.run(
-        &["client", "add", "app", "--redirect-uri", "https://rp.example/cb"],
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ],
         None,
     );
     assert_eq!(c.code, 0, "{}", c.stderr);

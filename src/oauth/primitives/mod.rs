@@ -119,7 +119,8 @@ impl Registrar for OneClient<'_> {
             secret,
             basic: true,
         };
-        client_auth::authenticate(self.client, &creds, self.now).map_err(|_| RegistrarError::Unspecified)
+        client_auth::authenticate(self.client, &creds, self.now)
+            .map_err(|_| RegistrarError::Unspecified)
     }
 }
 
