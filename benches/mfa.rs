@@ -51,6 +51,7 @@ fn main() {
         disabled: false,
         created_at: now,
         updated_at: now,
+        email_verified: false,
     };
     users::insert(&mut state.pool.get().unwrap(), &user).unwrap();
 

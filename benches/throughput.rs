@@ -51,6 +51,7 @@ fn setup(dir: &std::path::Path, port: u16) -> AppState {
             disabled: false,
             created_at: now,
             updated_at: now,
+            email_verified: false,
         },
     )
     .unwrap();

@@ -77,6 +77,7 @@ pub fn ensure_admin(
         disabled: false,
         created_at: now,
         updated_at: now,
+        email_verified: false,
     };
     db::transaction(conn, |c| {
         users::insert(c, &user)?;

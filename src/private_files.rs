@@ -29,6 +29,19 @@ pub fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
     opts.open(path)
 }
 
+/// Opens `path` for reading and writing, creating it empty with mode 0600 when missing
+/// (an existing file keeps its contents and mode).
+pub fn open_or_create(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
 /// Writes `content` and a newline into a new 0600 file.
 pub fn write_new(path: &Path, content: &str) -> std::io::Result<()> {
     let mut f = create_new(path)?;

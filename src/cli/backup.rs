@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::cli::{CliError, open, output};
 use crate::config::Config;
+use crate::db::server_lock::{self, Mode};
 use crate::db::{DbConn, DbUrl};
 
 /// A consistent online snapshot: SQLite's `VACUUM INTO` (the server may keep running).
@@ -31,8 +32,8 @@ pub fn backup(config: &Config, file: &Path, json: bool) -> Result<(), CliError> 
     Ok(())
 }
 
-/// Replaces the configured SQLite database with a backup, after checking it. Stop the server
-/// first.
+/// Replaces the configured SQLite database with a backup, after checking it. Refused while a
+/// server holds the database's lock.
 pub fn restore(config: &Config, file: &Path, json: bool) -> Result<(), CliError> {
     let DbUrl::Sqlite(path) = &config.database_url else {
         return Err(CliError(
@@ -47,10 +48,15 @@ pub fn restore(config: &Config, file: &Path, json: bool) -> Result<(), CliError>
     }
     check_backup(source)?;
     let target = Path::new(path);
-    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::private_files::create_dir_all(dir)
-            .map_err(|e| CliError(format!("cannot create {}: {e}", dir.display())))?;
-    }
+    server_lock::ensure_folder(path).map_err(|e| CliError(e.to_string()))?;
+    // Held until the restore is done: no server may use the file meanwhile.
+    let Some(_lock) =
+        server_lock::try_acquire(path, Mode::Exclusive).map_err(|e| CliError(e.to_string()))?
+    else {
+        return Err(CliError(format!(
+            "a server is using the database at {path}: stop it first (e.g. systemctl stop portcullis), then restore"
+        )));
+    };
     let staging = format!("{path}.restoring");
     std::fs::copy(file, &staging).map_err(|e| CliError(format!("cannot copy the backup: {e}")))?;
     crate::private_files::restrict(Path::new(&staging))

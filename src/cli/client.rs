@@ -3,10 +3,10 @@
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::cli::client_rules as rules;
 use crate::cli::{CliError, clock, open, output, tx};
 use crate::config::Config;
 use crate::keys::secrets::{random_token, sha256_hex};
-use crate::oauth::redirect::validate_registered;
 use crate::oauth::scope;
 use crate::store::clients::{self, Client};
 
@@ -60,6 +60,10 @@ pub enum ClientCommand {
         /// Also allow the origin of each https (or loopback http) redirect URI (CORS)
         #[arg(long)]
         web_origins_from_redirect_uris: bool,
+        /// This client's own budget of token-side requests per minute (1-100000; default:
+        /// the configured rate limit)
+        #[arg(long, value_name = "N")]
+        requests_per_minute: Option<i64>,
     },
     /// List clients
     List,
@@ -67,11 +71,20 @@ pub enum ClientCommand {
     Show { client_id: String },
     /// Remove a client with its codes, tokens and consents
     Remove { client_id: String },
+    /// Change a registered client; each list flag given replaces that list, except
+    /// --add-redirect-uri and --remove-redirect-uri, which edit it
+    Update(crate::cli::client_update::UpdateArgs),
+    /// Give a confidential client a new secret, printed once; --keep-old-for lets the old
+    /// one keep working for that many seconds (at most 30 days)
+    RotateSecret {
+        client_id: String,
+        /// Seconds the old secret keeps working (0-2592000; default 0: it stops at once)
+        #[arg(long, value_name = "SECS")]
+        keep_old_for: Option<i64>,
+    },
 }
 
-const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
-
-fn client_json(c: &Client) -> serde_json::Value {
+pub(crate) fn client_json(c: &Client) -> serde_json::Value {
     json!({
         "client_id": c.client_id,
         "name": c.name,
@@ -87,22 +100,9 @@ fn client_json(c: &Client) -> serde_json::Value {
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "id_token_signed_response_alg": c.id_token_alg,
         "created_at": c.created_at.and_utc().to_rfc3339(),
+        "requests_per_minute": c.requests_per_minute,
+        "updated_at": c.updated_at.map(|t| t.and_utc().to_rfc3339()),
     })
-}
-
-fn validate_client_id(id: &str) -> Result<(), CliError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '~'));
-    if ok {
-        Ok(())
-    } else {
-        Err(CliError(format!(
-            "invalid client id {id:?}: use 1-64 letters, digits, '.', '_', '-' or '~'"
-        )))
-    }
 }
 
 pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliError> {
@@ -123,8 +123,9 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
             id_token_alg,
             web_origins,
             web_origins_from_redirect_uris,
+            requests_per_minute,
         } => {
-            validate_client_id(&client_id)?;
+            rules::client_id(&client_id)?;
             let web_origins = crate::oauth::web_origin::registration_list(
                 &web_origins,
                 web_origins_from_redirect_uris.then_some(redirect_uris.as_slice()),
@@ -138,28 +139,16 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
             } else {
                 grant_types
             };
-            for g in &grant_types {
-                if !GRANT_TYPES.contains(&g.as_str()) {
-                    return Err(CliError(format!(
-                        "unsupported grant type {g:?}: supported are {}",
-                        GRANT_TYPES.join(", ")
-                    )));
-                }
-            }
-            if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
-                return Err(CliError("at least one --redirect-uri is required".into()));
-            }
-            for u in redirect_uris.iter().chain(&post_logout_redirect_uris) {
-                validate_registered(u).map_err(CliError)?;
-            }
-            if public && grant_types.iter().any(|g| g == "client_credentials") {
-                return Err(CliError(
-                    "a --public client cannot use the client_credentials grant".into(),
-                ));
-            }
+            rules::grant_types(&grant_types)?;
+            rules::grants_fit(public, &grant_types, &redirect_uris)?;
+            rules::uris(&redirect_uris)?;
+            rules::uris(&post_logout_redirect_uris)?;
             if let Some(u) = &backchannel_logout_uri {
-                validate_registered(u).map_err(CliError)?;
+                rules::uris(std::slice::from_ref(u))?;
             }
+            let requests_per_minute = requests_per_minute
+                .map(rules::requests_per_minute)
+                .transpose()?;
             let auth_method = match (auth_method.as_deref(), public) {
                 (None, true) | (Some("none"), true) => "none",
                 (None, false) => "client_secret_basic",
@@ -193,28 +182,10 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                 }
                 d.into_iter().map(str::to_string).collect()
             } else {
-                let mut all = Vec::new();
-                for s in &scopes {
-                    for one in scope::parse(s).map_err(CliError)? {
-                        if !scope::SUPPORTED.contains(&one.as_str()) && !scope::valid_custom(&one) {
-                            return Err(CliError(format!(
-                                "invalid scope {one:?}: use a standard scope ({}) or letters, digits and ._:-/",
-                                scope::SUPPORTED.join(", ")
-                            )));
-                        }
-                        if !all.contains(&one) {
-                            all.push(one);
-                        }
-                    }
-                }
-                all
+                rules::scopes(&scopes)?
             };
             let name = name.unwrap_or_else(|| client_id.clone());
-            if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-                return Err(CliError(
-                    "invalid --name: 1-128 printable characters".into(),
-                ));
-            }
+            rules::name(&name)?;
             let secret = (!public).then(random_token);
             let client = Client {
                 client_id: client_id.clone(),
@@ -235,7 +206,7 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
                 web_origins: serde_json::to_string(&web_origins).unwrap_or_default(),
                 previous_secret_hash: None,
                 previous_secret_expires_at: None,
-                requests_per_minute: None,
+                requests_per_minute,
                 updated_at: None,
             };
             let mut conn = open(config)?;
@@ -270,20 +241,24 @@ pub fn run(config: &Config, cmd: ClientCommand, json: bool) -> Result<(), CliErr
             output(json, &doc, &text);
             Ok(())
         }
+        ClientCommand::Update(args) => crate::cli::client_update::run_update(config, args, json),
+        ClientCommand::RotateSecret {
+            client_id,
+            keep_old_for,
+        } => crate::cli::client_update::run_rotate_secret(config, &client_id, keep_old_for, json),
         ClientCommand::List => {
             let mut conn = open(config)?;
             let list = clients::list(&mut conn)?;
             let doc = json!(list.iter().map(client_json).collect::<Vec<_>>());
-            let text = list
-                .iter()
-                .map(|c| {
+            let text = std::iter::once("CLIENT_ID\tTYPE\tNAME".to_string())
+                .chain(list.iter().map(|c| {
                     format!(
                         "{}\t{}\t{}",
                         c.client_id,
                         if c.public { "public" } else { "confidential" },
                         c.name
                     )
-                })
+                }))
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &doc, &text);

@@ -29,6 +29,12 @@ pub fn generate_master(json: bool) {
     output(json, &json!({"master_key": key.as_str()}), key.as_str());
 }
 
+fn no_master_key() -> CliError {
+    CliError(
+        "no master key: set PORTCULLIS_MASTER_KEY or PORTCULLIS_MASTER_KEY_FILE (in development, portcullis migrate or serve creates data/master.key)".into(),
+    )
+}
+
 pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError> {
     match cmd {
         KeysCommand::GenerateMaster => {
@@ -40,7 +46,7 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
                 .master_key
                 .as_ref()
                 .map(|(k, _)| k)
-                .ok_or_else(|| CliError("no master key".into()))?;
+                .ok_or_else(no_master_key)?;
             let old = config.previous_master_key.as_ref().ok_or_else(|| {
                 CliError(
                     "set PORTCULLIS_PREVIOUS_MASTER_KEY (or _FILE) to the key being replaced"
@@ -82,7 +88,7 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
                 .master_key
                 .as_ref()
                 .map(|(k, _)| k)
-                .ok_or_else(|| CliError("no master key".into()))?;
+                .ok_or_else(no_master_key)?;
             let key = tx(&mut conn, |c| {
                 signing::ensure_signing_key(c, master, now)?;
                 let key = signing::rotate(c, master, now)?.ok_or_else(|| {
@@ -116,7 +122,7 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
                 .master_key
                 .as_ref()
                 .map(|(k, _)| k)
-                .ok_or_else(|| CliError("no master key".into()))?;
+                .ok_or_else(no_master_key)?;
             tx(&mut conn, |c| {
                 signing::ensure_signing_key(c, master, now)?;
                 Ok(())
@@ -134,9 +140,8 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
                     }))
                     .collect::<Vec<_>>()
             );
-            let text = keys
-                .iter()
-                .map(|k| {
+            let text = std::iter::once("KID\tALG\tSTATE\tCREATED".to_string())
+                .chain(keys.iter().map(|k| {
                     format!(
                         "{}\t{}\t{}\t{}",
                         k.kid,
@@ -144,7 +149,7 @@ pub fn run(config: &Config, cmd: KeysCommand, json: bool) -> Result<(), CliError
                         k.state,
                         k.created_at.and_utc().to_rfc3339()
                     )
-                })
+                }))
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &doc, &text);

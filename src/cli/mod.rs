@@ -3,17 +3,20 @@
 pub mod audit;
 pub mod backup;
 pub mod client;
+pub mod client_rules;
+pub mod client_update;
 pub mod keys;
 pub mod masked;
 pub mod serve;
 pub mod user;
+pub mod user_change;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::clock::Clock;
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Creates, Overrides};
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
 
@@ -129,7 +132,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         keys::generate_master(cli.global.json);
         return Ok(());
     }
-    let config = load_config(&cli.global)?;
+    let config = load_config(&cli.global, creates(cli.command.as_ref()))?;
     let json = cli.global.json;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(config),
@@ -159,7 +162,21 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-pub fn load_config(g: &Global) -> Result<Config, CliError> {
+/// What a command may create when it is missing: only the commands that set things up create
+/// a database (and a development master key); the others need an existing one.
+fn creates(command: Option<&Command>) -> Creates {
+    match command {
+        None
+        | Some(Command::Serve)
+        | Some(Command::Migrate)
+        | Some(Command::User(user::UserCommand::Add { .. }))
+        | Some(Command::Client(client::ClientCommand::Add { .. })) => Creates::Everything,
+        Some(Command::Restore { .. }) => Creates::Database,
+        Some(_) => Creates::Nothing,
+    }
+}
+
+pub fn load_config(g: &Global, creates: Creates) -> Result<Config, CliError> {
     let o = Overrides {
         config: g.config.clone(),
         bind: g.bind.clone(),
@@ -168,7 +185,7 @@ pub fn load_config(g: &Global) -> Result<Config, CliError> {
         tls_cert: g.tls_cert.clone(),
         tls_key: g.tls_key.clone(),
     };
-    Config::load(&o, &|k| std::env::var(k).ok()).map_err(CliError)
+    Config::load_for(&o, &|k| std::env::var(k).ok(), creates).map_err(CliError)
 }
 
 /// Opens (and migrates) the database for a one-shot command.

@@ -23,6 +23,8 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         }
         _ => {}
     }
+    // Held until the server stops: `restore` refuses while any server holds it.
+    let _lock = lock_database(&config)?;
     let state = AppState::new(config, Clock::System)?;
     let mut conn = state
         .pool
@@ -136,6 +138,26 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         .map_err(|e| CliError(format!("server error: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Takes the SQLite database's lock shared (other servers may share it; `restore` may not).
+fn lock_database(
+    config: &Config,
+) -> Result<Option<crate::db::server_lock::DatabaseLock>, CliError> {
+    use crate::db::server_lock::{self, Mode};
+    let crate::db::DbUrl::Sqlite(path) = &config.database_url else {
+        return Ok(None);
+    };
+    if path == ":memory:" {
+        return Ok(None);
+    }
+    server_lock::ensure_folder(path).map_err(|e| CliError(e.to_string()))?;
+    match server_lock::try_acquire(path, Mode::Shared).map_err(|e| CliError(e.to_string()))? {
+        Some(lock) => Ok(Some(lock)),
+        None => Err(CliError(format!(
+            "a restore is replacing the database at {path}: start the server when it is done"
+        ))),
+    }
 }
 
 /// Human-readable logs by default; JSON lines with `PORTCULLIS_LOG_FORMAT=json`.

@@ -13,13 +13,18 @@ use crate::store::{sessions, tokens, users};
 pub enum UserCommand {
     /// Create a user
     Add {
+        /// The sign-in name (letters, digits, '.', '_', '-', '@')
         username: String,
+        /// The user's email address
         #[arg(long)]
         email: Option<String>,
+        /// The user's display name
         #[arg(long)]
         name: Option<String>,
+        /// A group the user belongs to (repeatable)
         #[arg(long = "group")]
         groups: Vec<String>,
+        /// A role the user holds (repeatable); `admin` administers Portcullis
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Read the password from one line of stdin (otherwise one is generated and printed once)
@@ -49,6 +54,22 @@ pub enum UserCommand {
         #[arg(long)]
         reveal: bool,
     },
+    /// Change a user's email, name or whether the email is verified (audited without the
+    /// values); a new email is unverified unless --email-verified true
+    Set {
+        username: String,
+        /// The new email address ('' removes it)
+        #[arg(long)]
+        email: Option<String>,
+        /// The new display name ('' removes it)
+        #[arg(long)]
+        name: Option<String>,
+        /// Whether the email address is verified (the email_verified claim)
+        #[arg(long, value_name = "true|false")]
+        email_verified: Option<bool>,
+    },
+    /// Remove a user with their sessions, tokens, consents and second factors
+    Remove { username: String },
 }
 
 pub fn validate_username(u: &str) -> Result<(), CliError> {
@@ -79,7 +100,7 @@ fn validate_label(kind: &str, v: &str) -> Result<(), CliError> {
     }
 }
 
-fn validate_email(e: &str) -> Result<(), CliError> {
+pub(crate) fn validate_email(e: &str) -> Result<(), CliError> {
     let parts: Vec<&str> = e.split('@').collect();
     let ok = e.len() <= 254
         && parts.len() == 2
@@ -91,6 +112,16 @@ fn validate_email(e: &str) -> Result<(), CliError> {
     } else {
         Err(CliError(format!("invalid email address {e:?}")))
     }
+}
+
+/// A display name: at most 128 printable characters (empty means none).
+pub(crate) fn validate_name(n: &str) -> Result<(), CliError> {
+    if n.chars().count() > 128 || n.chars().any(char::is_control) {
+        return Err(CliError(
+            "invalid name: at most 128 printable characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Personal data as the operator may see it: masked unless revealed.
@@ -119,6 +150,7 @@ fn user_json_as(u: &users::User, reveal: bool) -> serde_json::Value {
         "id": u.id,
         "username": u.username,
         "email": email_of(u, reveal),
+        "email_verified": u.email_verified,
         "name": name_of(u, reveal),
         "groups": u.group_list(),
         "roles": u.role_list(),
@@ -143,12 +175,8 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             if let Some(e) = &email {
                 validate_email(e)?;
             }
-            if let Some(n) = &name
-                && (n.chars().count() > 128 || n.chars().any(char::is_control))
-            {
-                return Err(CliError(
-                    "invalid name: at most 128 printable characters".into(),
-                ));
+            if let Some(n) = &name {
+                validate_name(n)?;
             }
             for g in &groups {
                 validate_label("group", g)?;
@@ -180,6 +208,7 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                 disabled: false,
                 created_at: now,
                 updated_at: now,
+                email_verified: false,
             };
             tx(&mut conn, |c| {
                 if users::find_by_username(c, &username)?.is_some() {
@@ -238,6 +267,22 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             );
             Ok(())
         }
+        UserCommand::Set {
+            username,
+            email,
+            name,
+            email_verified,
+        } => {
+            let changes = crate::cli::user_change::Changes {
+                email,
+                name,
+                email_verified,
+            };
+            crate::cli::user_change::run_set(config, &username, &changes, json)
+        }
+        UserCommand::Remove { username } => {
+            crate::cli::user_change::run_remove(config, &username, json)
+        }
         UserCommand::Disable { username } => set_disabled(config, &username, true, json),
         UserCommand::Enable { username } => set_disabled(config, &username, false, json),
         UserCommand::Show { username, reveal } => {
@@ -270,10 +315,11 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             });
             let names: Vec<String> = keys.iter().map(|p| key_name(&p.name)).collect();
             let text = format!(
-                "username: {}\nid: {}\nemail: {}\nname: {}\ngroups: {}\nroles: {}\ndisabled: {}\ncreated: {}\ntotp: {}\npasskeys: {}{}\nrecovery codes left: {}",
+                "username: {}\nid: {}\nemail: {}\nemail verified: {}\nname: {}\ngroups: {}\nroles: {}\ndisabled: {}\ncreated: {}\ntotp: {}\npasskeys: {}{}\nrecovery codes left: {}",
                 u.username,
                 u.id,
                 email_of(&u, reveal).unwrap_or_default(),
+                u.email_verified,
                 name_of(&u, reveal).unwrap_or_default(),
                 u.group_list().join(", "),
                 u.role_list().join(", "),
@@ -331,14 +377,19 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
         UserCommand::List { reveal } => {
             let mut conn = open(config)?;
             let list = users::list(&mut conn)?;
-            if reveal {
+            // Recorded only when something personal is actually shown.
+            let revealed = list
+                .iter()
+                .filter(|u| u.email.is_some() || u.name.is_some())
+                .count();
+            if reveal && revealed > 0 {
                 tx(&mut conn, |c| {
                     crate::cli::audit_change(
                         c,
                         "admin.reveal",
                         None,
                         None,
-                        json!({"users": list.len()}),
+                        json!({"users": revealed}),
                     )
                 })?;
             }
@@ -347,16 +398,15 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
                     .map(|u| user_json_as(u, reveal))
                     .collect::<Vec<_>>()
             );
-            let text = list
-                .iter()
-                .map(|u| {
+            let text = std::iter::once("USERNAME\tSTATE\tROLES".to_string())
+                .chain(list.iter().map(|u| {
                     format!(
                         "{}\t{}\t{}",
                         u.username,
                         if u.disabled { "disabled" } else { "active" },
                         u.role_list().join(",")
                     )
-                })
+                }))
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &doc, &text);

@@ -114,9 +114,32 @@ pub struct Config {
     pub previous_master_key: Option<crate::keys::master::MasterKey>,
 }
 
+/// What a command may create when it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creates {
+    /// The database and, in development mode, `data/master.key` (serve, migrate, user add,
+    /// client add).
+    Everything,
+    /// The database file, never a master key (restore: a new key could not open the backup).
+    Database,
+    /// Nothing: a SQLite database must already exist, and no master key is generated.
+    Nothing,
+}
+
 impl Config {
-    /// Resolves the configuration from flags (and environment, through clap), the file and defaults.
+    /// Resolves the configuration from flags (and environment, through clap), the file and
+    /// defaults; may generate a development master key.
     pub fn load(o: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        Config::load_for(o, env, Creates::Everything)
+    }
+
+    /// `load` for a command that may create only what `creates` says: with
+    /// `Creates::Nothing`, a missing SQLite database is an error naming it.
+    pub fn load_for(
+        o: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        creates: Creates,
+    ) -> Result<Config, String> {
         let explicit = o.config.clone();
         let path = explicit
             .clone()
@@ -322,7 +345,20 @@ impl Config {
             )),
             (None, None) => None,
         };
-        config.master_key = Some(crate::keys::master::load(env, config.dev_mode)?);
+        if creates == Creates::Nothing
+            && let DbUrl::Sqlite(path) = &config.database_url
+            && path != ":memory:"
+            && !Path::new(path).exists()
+        {
+            return Err(format!(
+                "no database at {path}; run portcullis migrate or portcullis serve first"
+            ));
+        }
+        config.master_key = crate::keys::master::load_or_generate(
+            env,
+            config.dev_mode,
+            creates == Creates::Everything,
+        )?;
         config.previous_master_key = crate::keys::master::load_previous(env)?;
         let cert = o.tls_cert.clone().or(file.tls_cert);
         let key = o.tls_key.clone().or(file.tls_key);
@@ -409,13 +445,53 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
 
 fn read_file(path: &Path, required: bool) -> Result<FileConfig, String> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| format!("invalid config file {}: {}", path.display(), e.message())),
+        Ok(text) => toml::from_str(&text).map_err(|e| file_error(path, &text, &e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
             Ok(FileConfig::default())
         }
         Err(e) => Err(format!("cannot read config file {}: {e}", path.display())),
     }
+}
+
+/// A file error as `FILE:LINE:COLUMN: key KEY: what is wrong`, the key being the dotted name
+/// of the setting on that line (with its `[section]`).
+fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end_matches('\n').replace('\n', " ");
+    let Some(span) = e.span() else {
+        return format!("invalid config file {}: {message}", path.display());
+    };
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+    let this_line = text
+        .get(line_start..)
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default();
+    let key = this_line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let section = before
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            (l.starts_with('[') && l.ends_with(']'))
+                .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        })
+        .next_back();
+    let key = match (key, section) {
+        (Some(k), Some(s)) => format!("key {s}.{k}: "),
+        (Some(k), None) => format!("key {k}: "),
+        (None, _) => String::new(),
+    };
+    format!(
+        "invalid config file {}:{line}:{column}: {key}{message}",
+        path.display()
+    )
 }
 
 /// The issuer must be an absolute https URL without query or fragment; plain http only on localhost.
@@ -652,6 +728,23 @@ mod tests {
             ..Default::default()
         };
         let err = Config::load(&o, &|_| None).unwrap_err();
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn file_errors_name_the_file_line_column_and_key() {
+        let err = load_with(
+            "bind = \"127.0.0.1:1\"\n\naccess_token_lifetime = \"soon\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.contains("p.toml:3:"), "{err}");
+        assert!(err.contains("key access_token_lifetime"), "{err}");
+        let err = load_with("[throttle]\nwindow = \"x\"\n", &[]).unwrap_err();
+        assert!(err.contains("p.toml:2:"), "{err}");
+        assert!(err.contains("key throttle.window"), "{err}");
+        let err = load_with("bind = \"127.0.0.1:1\"\nbogus = 1\n", &[]).unwrap_err();
+        assert!(err.contains("p.toml:2:1:"), "{err}");
         assert!(err.contains("bogus"), "{err}");
     }
 

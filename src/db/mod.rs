@@ -1,6 +1,7 @@
 //! Database access: one connection type over PostgreSQL and SQLite, a pool, migrations.
 
 pub mod schema;
+pub mod server_lock;
 
 use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -160,15 +161,25 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
             Err(e) => return Err(InternalError::new(format!("cannot create {path}: {e}"))),
         }
     }
+    // SQLite's own messages ("attempt to write a readonly database") name no file.
+    let place = match url {
+        DbUrl::Sqlite(path) => format!(
+            " at {path} (its folder must be writable by this user: SQLite writes {path}-wal and {path}-shm beside it)"
+        ),
+        DbUrl::Postgres(_) => String::new(),
+    };
     let manager = Manager { url: url.clone() };
     let mut first = manager
         .connect()
-        .map_err(|e| InternalError::new(format!("cannot open the database: {e}")))?;
+        .map_err(|e| InternalError::new(format!("cannot open the database{place}: {e}")))?;
     if let DbConn::Sqlite(c) = &mut first {
         c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;")
-            .map_err(|e| InternalError::new(format!("cannot configure SQLite: {e}")))?;
+            .map_err(|e| InternalError::new(format!("cannot open the database{place}: {e}")))?;
     }
-    run_migrations(&mut first)?;
+    run_migrations(&mut first).map_err(|e| match url {
+        DbUrl::Sqlite(_) => InternalError::new(format!("{e}{place}")),
+        DbUrl::Postgres(_) => e,
+    })?;
     drop(first);
     let size = if url.is_postgres() {
         max_size

@@ -12,6 +12,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_verified -> Bool,
     }
 }
 

@@ -92,13 +92,23 @@ pub fn load(
     env: &dyn Fn(&str) -> Option<String>,
     dev_mode: bool,
 ) -> Result<(MasterKey, Source), String> {
+    load_or_generate(env, dev_mode, true)?.ok_or_else(|| "no master key".to_string())
+}
+
+/// Like `load`, but a missing development key is generated only when `generate` is set;
+/// otherwise the answer is `None` (commands that must not create state).
+pub fn load_or_generate(
+    env: &dyn Fn(&str) -> Option<String>,
+    dev_mode: bool,
+    generate: bool,
+) -> Result<Option<(MasterKey, Source)>, String> {
     if let Some(v) = env("PORTCULLIS_MASTER_KEY") {
-        return Ok((MasterKey::parse(&v)?, Source::Environment));
+        return Ok(Some((MasterKey::parse(&v)?, Source::Environment)));
     }
     if let Some(path) = env("PORTCULLIS_MASTER_KEY_FILE") {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read PORTCULLIS_MASTER_KEY_FILE {path}: {e}"))?;
-        return Ok((MasterKey::parse(&text)?, Source::File(path)));
+        return Ok(Some((MasterKey::parse(&text)?, Source::File(path))));
     }
     if !dev_mode {
         return Err("no master key: set PORTCULLIS_MASTER_KEY or PORTCULLIS_MASTER_KEY_FILE (32 random bytes, base64); an https issuer never generates one".into());
@@ -106,14 +116,15 @@ pub fn load(
     let path = Path::new("data").join("master.key");
     let shown = path.display().to_string();
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((MasterKey::parse(&text)?, Source::File(shown))),
+        Ok(text) => Ok(Some((MasterKey::parse(&text)?, Source::File(shown)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !generate => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::random();
             crate::private_files::create_dir_all(Path::new("data"))
                 .map_err(|e| format!("cannot create data/: {e}"))?;
             crate::private_files::write_new(&path, &STANDARD.encode(key.bytes.as_ref()))
                 .map_err(|e| format!("cannot write {shown}: {e}"))?;
-            Ok((key, Source::Generated(shown)))
+            Ok(Some((key, Source::Generated(shown))))
         }
         Err(e) => Err(format!("cannot read {shown}: {e}")),
     }

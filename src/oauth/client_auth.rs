@@ -110,8 +110,14 @@ pub fn credentials(
     }
 }
 
-/// Checks presented credentials against the registered client.
-pub fn authenticate(client: &Client, creds: &Credentials) -> Result<(), ClientAuthError> {
+/// Checks presented credentials against the registered client: its secret, or, until it
+/// expires, the secret a rotation replaced (`client rotate-secret --keep-old-for`). Both are
+/// compared in constant time, every time.
+pub fn authenticate(
+    client: &Client,
+    creds: &Credentials,
+    now: NaiveDateTime,
+) -> Result<(), ClientAuthError> {
     let failed = ClientAuthError::Failed { basic: creds.basic };
     if client.public {
         // A public client has no secret; presenting one is a confused client.
@@ -120,9 +126,24 @@ pub fn authenticate(client: &Client, creds: &Credentials) -> Result<(), ClientAu
             Some(_) => Err(failed),
         };
     }
-    match (&client.secret_hash, creds.secret.as_deref()) {
-        (Some(hash), Some(secret)) if verify_hashed(secret, hash) => Ok(()),
-        _ => Err(failed),
+    let Some(secret) = creds.secret.as_deref() else {
+        return Err(failed);
+    };
+    let current = client
+        .secret_hash
+        .as_deref()
+        .is_some_and(|h| verify_hashed(secret, h));
+    let previous = match (
+        client.previous_secret_hash.as_deref(),
+        client.previous_secret_expires_at,
+    ) {
+        (Some(h), Some(until)) => verify_hashed(secret, h) & (now < until),
+        _ => false,
+    };
+    if current | previous {
+        Ok(())
+    } else {
+        Err(failed)
     }
 }
 
@@ -131,6 +152,7 @@ pub fn authenticate_request(
     conn: &mut DbConn,
     authorization: Option<&str>,
     form: &BTreeMap<String, String>,
+    now: NaiveDateTime,
 ) -> Result<Result<(Client, Credentials), ClientAuthError>, InternalError> {
     let creds = match credentials(authorization, form) {
         Ok(c) => c,
@@ -142,7 +164,7 @@ pub fn authenticate_request(
     if !method_allowed(&client, &creds) {
         return Ok(Err(ClientAuthError::WrongMethod { basic: creds.basic }));
     }
-    if let Err(e) = authenticate(&client, &creds) {
+    if let Err(e) = authenticate(&client, &creds, now) {
         return Ok(Err(e));
     }
     Ok(Ok((client, creds)))
@@ -159,7 +181,7 @@ pub fn authenticate_audited(
     form: &BTreeMap<String, String>,
     now: NaiveDateTime,
 ) -> Result<Result<(Client, Credentials), ClientAuthError>, InternalError> {
-    let result = authenticate_request(conn, authorization, form)?;
+    let result = authenticate_request(conn, authorization, form, now)?;
     let Err(e) = &result else {
         return Ok(result);
     };
@@ -320,6 +342,28 @@ mod tests {
             &client("client_secret_basic", true),
             &creds(true)
         ));
+    }
+
+    #[test]
+    fn a_rotated_out_secret_works_only_until_its_expiry() {
+        let t0 = chrono::NaiveDateTime::default();
+        let mut c = client("client_secret_basic", false);
+        c.secret_hash = Some(crate::keys::secrets::sha256_hex("new"));
+        c.previous_secret_hash = Some(crate::keys::secrets::sha256_hex("old"));
+        c.previous_secret_expires_at = Some(t0 + chrono::Duration::seconds(60));
+        let creds = |s: &str| Credentials {
+            client_id: "c".into(),
+            secret: Some(s.into()),
+            basic: true,
+        };
+        assert!(authenticate(&c, &creds("new"), t0).is_ok());
+        assert!(authenticate(&c, &creds("old"), t0).is_ok());
+        let later = t0 + chrono::Duration::seconds(60);
+        assert!(authenticate(&c, &creds("old"), later).is_err());
+        assert!(authenticate(&c, &creds("new"), later).is_ok());
+        assert!(authenticate(&c, &creds("other"), t0).is_err());
+        c.previous_secret_expires_at = None;
+        assert!(authenticate(&c, &creds("old"), t0).is_err());
     }
 
     #[test]

@@ -193,6 +193,7 @@ fn run_flow(
                 client,
                 granted,
                 placeholder: ctx.config.issuer.clone(),
+                now,
             },
             authorizer: Some(DbAuthorizer {
                 conn: &shared,

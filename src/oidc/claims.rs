@@ -65,7 +65,7 @@ fn claim(user: &User, name: &str) -> Option<Value> {
             .email
             .as_ref()
             .filter(|e| !e.is_empty())
-            .map(|_| json!(false)),
+            .map(|_| json!(user.email_verified)),
         "groups" => Some(json!(user.group_list())),
         "updated_at" => Some(json!(user.updated_at.and_utc().timestamp())),
         _ => None,
@@ -131,8 +131,9 @@ pub fn for_scopes(user: &User, scopes: &str) -> Map<String, Value> {
         && let Some(e) = user.email.as_ref().filter(|e| !e.is_empty())
     {
         m.insert("email".into(), json!(e));
-        // Addresses are set by operators, not proven by a mail round trip.
-        m.insert("email_verified".into(), json!(false));
+        // Operators vouch for an address (`user set --email-verified true`); no mail round
+        // trip proves it, and a changed address is unverified again.
+        m.insert("email_verified".into(), json!(user.email_verified));
     }
     if scope::contains(scopes, "groups") {
         m.insert("groups".into(), json!(user.group_list()));

@@ -51,3 +51,13 @@ pub fn mark_used(conn: &mut DbConn, code_hash: &str) -> QueryResult<usize> {
 pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(auth_codes::table.filter(auth_codes::expires_at.le(before))).execute(conn)
 }
+
+/// Deletes a client's codes not yet exchanged (they would mint tokens under its old settings).
+pub fn delete_unused_for_client(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        auth_codes::table
+            .filter(auth_codes::client_id.eq(client_id))
+            .filter(auth_codes::used.eq(false)),
+    )
+    .execute(conn)
+}

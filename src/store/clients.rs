@@ -113,3 +113,37 @@ pub fn web_origins_containing(
         .limit(limit)
         .load(conn)
 }
+
+/// Stores what `client update` may change (and when it changed).
+pub fn save_changes(conn: &mut DbConn, c: &Client) -> QueryResult<usize> {
+    diesel::update(clients::table.find(&c.client_id))
+        .set((
+            clients::name.eq(&c.name),
+            clients::redirect_uris.eq(&c.redirect_uris),
+            clients::scopes.eq(&c.scopes),
+            clients::grant_types.eq(&c.grant_types),
+            clients::web_origins.eq(&c.web_origins),
+            clients::requests_per_minute.eq(c.requests_per_minute),
+            clients::updated_at.eq(c.updated_at),
+        ))
+        .execute(conn)
+}
+
+/// Replaces the secret's hash; the previous one keeps working until `previous_expires_at`
+/// when given (`None, None` ends it at once).
+pub fn set_secret(
+    conn: &mut DbConn,
+    client_id: &str,
+    secret_hash: &str,
+    previous: Option<(&str, NaiveDateTime)>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set((
+            clients::secret_hash.eq(Some(secret_hash)),
+            clients::previous_secret_hash.eq(previous.map(|(h, _)| h)),
+            clients::previous_secret_expires_at.eq(previous.map(|(_, t)| t)),
+            clients::updated_at.eq(Some(now)),
+        ))
+        .execute(conn)
+}

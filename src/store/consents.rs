@@ -45,3 +45,11 @@ pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Consent>> {
 pub fn delete(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<usize> {
     diesel::delete(consents::table.find((user_id, client_id))).execute(conn)
 }
+
+pub fn for_client(conn: &mut DbConn, client_id: &str) -> QueryResult<Vec<Consent>> {
+    consents::table
+        .filter(consents::client_id.eq(client_id))
+        .order(consents::user_id.asc())
+        .select(Consent::as_select())
+        .load(conn)
+}

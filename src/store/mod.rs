@@ -40,6 +40,7 @@ mod tests {
                     disabled: false,
                     created_at: t,
                     updated_at: t,
+                    email_verified: false,
                 }
             ),
             format!(

@@ -197,3 +197,15 @@ pub fn revoke_for_user_client(
     ))
     .execute(conn)
 }
+
+/// The unrevoked tokens of a client: `(family_id, scope)`.
+pub fn live_scopes_of_client(
+    conn: &mut DbConn,
+    client_id: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    tokens::table
+        .filter(tokens::client_id.eq(client_id))
+        .filter(tokens::revoked.eq(false))
+        .select((tokens::family_id, tokens::scope))
+        .load(conn)
+}

@@ -19,6 +19,8 @@ pub struct User {
     pub disabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The operator vouches for `email` (the `email_verified` claim); reset when it changes.
+    pub email_verified: bool,
 }
 
 /// Shows neither the password hash nor personal data.
@@ -95,4 +97,28 @@ pub fn set_disabled(
 /// Every role list, to find out whether anyone holds a role.
 pub fn all_roles(conn: &mut DbConn) -> QueryResult<Vec<String>> {
     users::table.select(users::roles).load(conn)
+}
+
+/// Sets a user's email, name and whether the email is verified.
+pub fn set_profile(
+    conn: &mut DbConn,
+    id: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+    email_verified: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::name.eq(name),
+            users::email_verified.eq(email_verified),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Deletes a user; what references the user goes with it (`ON DELETE CASCADE`).
+pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn)
 }

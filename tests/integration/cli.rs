@@ -3,31 +3,37 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-struct Cli {
-    dir: tempfile::TempDir,
+pub(crate) struct Cli {
+    pub(crate) dir: tempfile::TempDir,
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Cli {
-    fn new() -> Cli {
+    pub(crate) fn new() -> Cli {
         crate::support::init();
         Cli {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        self.run_env(args, stdin, &[])
+    }
+
+    /// Runs with extra environment variables (e.g. another database).
+    pub(crate) fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Out {
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("PORTCULLIS_DATABASE_URL")
             .env_remove("PORTCULLIS_CONFIG")
             .env_remove("PORTCULLIS_ISSUER")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -103,6 +109,7 @@ fn client_add_prints_the_secret_once_and_stores_only_its_hash() {
 #[test]
 fn bad_input_exits_1_with_one_line_and_writes_nothing() {
     let cli = Cli::new();
+    assert_eq!(cli.run(&["migrate"], None).code, 0);
     let cases: &[&[&str]] = &[
         &[
             "client",
@@ -821,6 +828,7 @@ fn a_backup_restored_with_the_master_key_gives_the_same_users_clients_and_keys()
 #[test]
 fn keys_rotate_publishes_a_next_key_once() {
     let cli = Cli::new();
+    assert_eq!(cli.run(&["migrate"], None).code, 0);
     let r = cli.run(&["keys", "rotate", "--json"], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -849,6 +857,7 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
     use base64::Engine;
     use diesel::Connection;
     let cli = Cli::new();
+    assert_eq!(cli.run(&["migrate"], None).code, 0);
     assert_eq!(cli.run(&["keys", "list"], None).code, 0);
     let add = cli.run(
         &["user", "add", "alice", "--password-stdin"],

@@ -32,6 +32,7 @@ pub(super) fn issue_code(
                 client: &valid.client,
                 granted: Some(granted),
                 placeholder: ctx.config.issuer.clone(),
+                now,
             },
             authorizer: Some(DbAuthorizer {
                 conn: &shared,

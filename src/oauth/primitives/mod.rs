@@ -58,6 +58,8 @@ pub struct OneClient<'a> {
     pub granted: Option<String>,
     /// Stands in for the redirect URI of clients that have none (the issuer URL).
     pub placeholder: String,
+    /// The request's time (a rotated-out secret works only until its expiry).
+    pub now: NaiveDateTime,
 }
 
 impl Registrar for OneClient<'_> {
@@ -117,7 +119,8 @@ impl Registrar for OneClient<'_> {
             secret,
             basic: true,
         };
-        client_auth::authenticate(self.client, &creds).map_err(|_| RegistrarError::Unspecified)
+        client_auth::authenticate(self.client, &creds, self.now)
+            .map_err(|_| RegistrarError::Unspecified)
     }
 }
 

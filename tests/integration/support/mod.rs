@@ -212,6 +212,7 @@ impl TestApp {
             disabled: false,
             created_at: now,
             updated_at: now,
+            email_verified: false,
         };
         users::insert(&mut self.conn(), &u).expect("insert user");
         id
