@@ -533,7 +533,7 @@ async fn removing_totp_needs_the_password_and_keeps_the_last_factor_of_an_mfa_cl
 }
 
 #[tokio::test]
-async fn a_pending_second_step_expires_and_cannot_be_used_for_another_user() {
+async fn a_pending_second_step_expires_and_its_form_refuses_a_forged_csrf_token() {
     let app = TestApp::spawn().await;
     app.add_user("alice", None, None);
     let totp = enrol_totp(&signed_in_browser(&app, "alice").await, &app).await;
@@ -558,4 +558,42 @@ async fn a_pending_second_step_expires_and_cannot_be_used_for_another_user() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let (_, path, _) = page(submit_code(&b, &app, &body, &code).await);
     assert_eq!(path, "/account", "the real form still works");
+}
+
+#[tokio::test]
+async fn a_pending_second_step_is_not_completed_by_another_users_code() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", None, None);
+    app.add_user("bob", None, None);
+    let alice = enrol_totp(&signed_in_browser(&app, "alice").await, &app).await;
+    let bob = enrol_totp(&signed_in_browser(&app, "bob").await, &app).await;
+    // The enrolment codes' time step is spent; a fresh step for both.
+    app.advance(30);
+    let now = app.clock.naive();
+    let (alices, bobs) = (totp_code(&alice, now), totp_code(&bob, now));
+    assert_ne!(alices, bobs, "two users, two secrets");
+
+    let b = Browser::new();
+    let body = to_second_factor(&b, &app, "alice").await;
+    let (_, path, refused) = page(submit_code(&b, &app, &body, &bobs).await);
+    assert_eq!(
+        path, "/login/second-factor",
+        "bob's code does not finish alice's sign-in"
+    );
+    assert!(refused.contains("role=\"alert\""));
+    let (_, path, _) = page(b.follow(&app, app.url("/account")).await);
+    assert_eq!(path, "/login", "nobody is signed in on this browser");
+
+    // Bob's code was not spent by the attempt: it still signs bob in elsewhere.
+    let other = Browser::new();
+    let bobs_page = to_second_factor(&other, &app, "bob").await;
+    let (_, path, account) = page(submit_code(&other, &app, &bobs_page, &bobs).await);
+    assert_eq!(path, "/account");
+    assert!(account.contains("<strong>bob</strong>"));
+
+    // Alice's own code finishes her sign-in, as alice.
+    let body = to_second_factor(&b, &app, "alice").await;
+    let (_, path, account) = page(submit_code(&b, &app, &body, &alices).await);
+    assert_eq!(path, "/account");
+    assert!(account.contains("<strong>alice</strong>"));
 }
