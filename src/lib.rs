@@ -19,4 +19,6 @@ pub mod oidc;
 pub mod private_files;
 pub mod sign_in;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod web;

@@ -51,3 +51,49 @@ pub fn purge(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::sign_in::sessions::{Origin, Proof, sign_in};
+    use crate::testkit::{config, db, t0, user};
+
+    #[test]
+    fn the_purge_removes_idle_and_expired_sessions_and_keeps_live_ones() {
+        let mut c = db();
+        let config = config();
+        let l = &config.lifetimes;
+        let uid = user(&mut c, "alice", t0());
+        let open = |c: &mut DbConn, at: NaiveDateTime| {
+            let proof = Proof {
+                amr: &["pwd"],
+                password_at: Some(at),
+            };
+            sign_in(c, None, &uid, proof, &Origin::default(), at, l)
+                .unwrap()
+                .session
+                .id_hash
+        };
+        let now = t0() + Duration::seconds(l.session_absolute);
+        // Signed in at t0 and used ever since: its absolute lifetime is over.
+        let expired = open(&mut c, t0());
+        sessions::touch(&mut c, &expired, now - Duration::seconds(10)).unwrap();
+        // Signed in recently, not used for longer than the idle timeout.
+        let idle = open(&mut c, now - Duration::seconds(l.session_idle + 1));
+        // Signed in recently and used a moment ago.
+        let live = open(&mut c, now - Duration::seconds(l.session_idle + 1));
+        sessions::touch(&mut c, &live, now - Duration::seconds(10)).unwrap();
+
+        let purged = purge(&mut c, &config, now).unwrap();
+        assert_eq!(purged.sessions, 2);
+        assert!(sessions::find(&mut c, &expired).unwrap().is_none());
+        assert!(sessions::find(&mut c, &idle).unwrap().is_none());
+        assert!(sessions::find(&mut c, &live).unwrap().is_some());
+        assert_eq!(
+            purge(&mut c, &config, now).unwrap().sessions,
+            0,
+            "idempotent"
+        );
+    }
+}

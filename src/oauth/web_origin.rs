@@ -257,12 +257,7 @@ mod tests {
         assert!(!allowed(&reg, "http://app.example"));
     }
 
-    fn db() -> DbConn {
-        use diesel::Connection;
-        let mut conn = DbConn::Sqlite(diesel::SqliteConnection::establish(":memory:").unwrap());
-        crate::db::run_migrations(&mut conn).unwrap();
-        conn
-    }
+    use crate::testkit::db;
 
     fn client(id: &str, origins: &[&str]) -> Client {
         Client {

@@ -150,3 +150,122 @@ pub fn end(conn: &mut DbConn, session: &Session) -> Result<(), InternalError> {
     sessions::delete(conn, &session.id_hash)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::testkit::{db, t0, user};
+
+    fn signed_in(conn: &mut DbConn, lifetimes: &Lifetimes) -> Opened {
+        let uid = user(conn, "alice", t0());
+        let proof = Proof {
+            amr: &["pwd"],
+            password_at: Some(t0()),
+        };
+        sign_in(conn, None, &uid, proof, &Origin::default(), t0(), lifetimes).unwrap()
+    }
+
+    fn at(seconds: i64) -> NaiveDateTime {
+        t0() + Duration::seconds(seconds)
+    }
+
+    #[test]
+    fn a_session_slides_while_used_and_ends_after_the_idle_timeout() {
+        let mut c = db();
+        let l = Lifetimes::default();
+        let o = signed_in(&mut c, &l);
+        let idle = l.session_idle;
+        // Used at 1000 s: the idle deadline moves to 1000 s + idle.
+        assert!(current(&mut c, &o.cookie, at(1000), &l).unwrap().is_some());
+        assert!(
+            current(&mut c, &o.cookie, at(1000 + idle - 1), &l)
+                .unwrap()
+                .is_some()
+        );
+        // Now idle for exactly the timeout since that last use.
+        let last = 1000 + idle - 1;
+        assert!(
+            current(&mut c, &o.cookie, at(last + idle), &l)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            sessions::find(&mut c, &o.session.id_hash)
+                .unwrap()
+                .is_none(),
+            "an idled-out session is deleted when seen"
+        );
+    }
+
+    #[test]
+    fn use_never_carries_a_session_past_its_absolute_lifetime() {
+        let mut c = db();
+        let l = Lifetimes::default();
+        let o = signed_in(&mut c, &l);
+        let mut t = 0;
+        while t + 600 < l.session_absolute {
+            t += 600;
+            assert!(
+                current(&mut c, &o.cookie, at(t), &l).unwrap().is_some(),
+                "at {t}"
+            );
+        }
+        assert!(
+            current(&mut c, &o.cookie, at(l.session_absolute), &l)
+                .unwrap()
+                .is_none(),
+            "used every ten minutes, it still ends at the absolute lifetime"
+        );
+    }
+
+    #[test]
+    fn last_use_is_written_at_most_once_a_minute() {
+        let mut c = db();
+        let l = Lifetimes::default();
+        let o = signed_in(&mut c, &l);
+        let seen = |c: &mut DbConn| {
+            sessions::find(c, &o.session.id_hash)
+                .unwrap()
+                .unwrap()
+                .last_seen_at
+        };
+        current(&mut c, &o.cookie, at(59), &l).unwrap();
+        assert_eq!(seen(&mut c), t0());
+        current(&mut c, &o.cookie, at(60), &l).unwrap();
+        assert_eq!(seen(&mut c), at(60));
+    }
+
+    #[test]
+    fn signing_in_again_replaces_the_previous_session() {
+        let mut c = db();
+        let l = Lifetimes::default();
+        let first = signed_in(&mut c, &l);
+        let uid = first.session.user_id.clone().unwrap();
+        let proof = Proof {
+            amr: &["pwd"],
+            password_at: Some(at(10)),
+        };
+        let second = sign_in(
+            &mut c,
+            Some(&first.session),
+            &uid,
+            proof,
+            &Origin::default(),
+            at(10),
+            &l,
+        )
+        .unwrap();
+        assert_ne!(first.cookie, second.cookie);
+        assert!(
+            current(&mut c, &first.cookie, at(11), &l)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            current(&mut c, &second.cookie, at(11), &l)
+                .unwrap()
+                .is_some()
+        );
+    }
+}
