@@ -42,7 +42,11 @@ pub fn purge(
             now - Duration::seconds(config.lifetimes.refresh_reuse_window),
         )?,
         throttles: throttles::purge(conn, now - Duration::seconds(config.throttle.window))?,
-        deliveries: logout_deliveries::purge(conn, now - Duration::days(7))?,
+        deliveries: logout_deliveries::purge(
+            conn,
+            now - Duration::days(7),
+            crate::oidc::backchannel::MAX_ATTEMPTS,
+        )?,
         ceremonies: crate::store::mfa::ceremonies_purge(conn, now)?,
         pushed_requests: crate::store::pushed_requests::purge(conn, now)?,
         audit_entries: match config.audit_retention_days {

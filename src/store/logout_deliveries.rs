@@ -88,14 +88,14 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Delivery>> {
         .optional()
 }
 
-/// Deletes deliveries made (or given up) before `before`.
-pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+/// Deletes deliveries made, or given up after `max_attempts`, before `before`.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime, max_attempts: i32) -> QueryResult<usize> {
     diesel::delete(
         logout_deliveries::table.filter(
             logout_deliveries::created_at.le(before).and(
                 logout_deliveries::delivered
                     .eq(true)
-                    .or(logout_deliveries::attempts.ge(crate::oidc::backchannel::MAX_ATTEMPTS)),
+                    .or(logout_deliveries::attempts.ge(max_attempts)),
             ),
         ),
     )
