@@ -53,7 +53,16 @@ pub async fn rotate_keys(state: &web_data::Data) -> Result<(), WebError> {
     let st = state.clone();
     let rotation = state.config.rotation();
     run(state, move |c, _ctx, now| {
-        signing::advance(c, &st.master, &rotation, now)?;
+        for change in signing::advance(c, &st.master, &rotation, now)? {
+            crate::audit::record(
+                c,
+                &crate::context::RequestMeta::default(),
+                now,
+                crate::audit::Event::new(change.event, "success")
+                    .actor("key-schedule")
+                    .details(serde_json::json!({"kid": change.kid})),
+            )?;
+        }
         st.reload_keys(c)
     })
     .await

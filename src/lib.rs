@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod private_files;
+pub mod retry;
 pub mod sign_in;
 pub mod store;
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub fn purge(
         deliveries: logout_deliveries::purge(
             conn,
             now - Duration::days(7),
-            crate::oidc::backchannel::MAX_ATTEMPTS,
+            crate::retry::MAX_ATTEMPTS,
         )?,
         ceremonies: crate::store::mfa::ceremonies_purge(conn, now)?,
         pushed_requests: crate::store::pushed_requests::purge(conn, now)?,

@@ -317,14 +317,14 @@ pub fn claim_webhooks(
     Ok(won)
 }
 
-/// Records an attempt; failures are retried with the back-channel backoff.
+/// Records an attempt; failures are retried on the delivery schedule (`retry`).
 pub fn record_webhook(
     conn: &mut DbConn,
     d: &WebhookDelivery,
     result: Result<(), String>,
     now: NaiveDateTime,
 ) -> Result<(), InternalError> {
-    use crate::oidc::backchannel::{MAX_ATTEMPTS, backoff};
+    use crate::retry::{MAX_ATTEMPTS, backoff};
     let attempts = d.attempts + 1;
     match result {
         Ok(()) => webhook_deliveries::finish(conn, &d.id, attempts, true, None, now)?,

@@ -290,18 +290,32 @@ pub fn rotate(
     Ok(rs256)
 }
 
+/// A change the key schedule made on its own, for the caller to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    /// `keys.activate`, `keys.remove` or `keys.rotate`.
+    pub event: &'static str,
+    pub kid: String,
+}
+
 /// Moves the schedule on: promotes a `next` key whose publish delay has passed (retiring the
 /// old active one), removes retired keys past their time, starts a scheduled rotation.
-/// Returns true when anything changed. Safe to run on every instance at once.
+/// Returns what changed (nothing: an empty list). Safe to run on every instance at once.
 pub fn advance(
     conn: &mut DbConn,
     master: &MasterKey,
     rotation: &Rotation,
     now: NaiveDateTime,
-) -> Result<bool, InternalError> {
+) -> Result<Vec<Scheduled>, InternalError> {
     use chrono::Duration;
     crate::db::lock(conn, crate::db::LOCK_SIGNING_KEYS)?;
-    let mut changed = false;
+    let mut changed = Vec::new();
+    let mut scheduled = |event: &'static str, kid: &str| {
+        changed.push(Scheduled {
+            event,
+            kid: kid.to_string(),
+        })
+    };
     let rows = signing_keys::list(conn)?;
     for next in rows.iter().filter(|k| {
         k.state == STATE_NEXT && k.created_at + Duration::seconds(rotation.publish_delay) <= now
@@ -309,8 +323,7 @@ pub fn advance(
         if signing_keys::promote(conn, &next.kid, now)? == 1 {
             signing_keys::retire_others(conn, &next.kid, &next.alg, now)?;
             tracing::info!(kid = %next.kid, alg = %next.alg, "signing key activated");
-            scheduled(conn, now, "keys.activate", &next.kid)?;
-            changed = true;
+            scheduled("keys.activate", &next.kid);
         }
     }
     for k in &rows {
@@ -319,8 +332,7 @@ pub fn advance(
                 .is_some_and(|t| t + Duration::seconds(rotation.retire_after) <= now);
         if expired && signing_keys::delete(conn, &k.kid)? == 1 {
             tracing::info!(kid = %k.kid, "retired signing key removed");
-            scheduled(conn, now, "keys.remove", &k.kid)?;
-            changed = true;
+            scheduled("keys.remove", &k.kid);
         }
     }
     if let Some(days) = rotation.period_days {
@@ -331,8 +343,7 @@ pub fn advance(
         });
         if due && let Some(k) = rotate(conn, master, now)? {
             tracing::info!("scheduled signing key rotation started");
-            scheduled(conn, now, "keys.rotate", &k.kid)?;
-            changed = true;
+            scheduled("keys.rotate", &k.kid);
         }
     }
     Ok(changed)
@@ -361,21 +372,4 @@ pub fn reseal_all(
         n += 1;
     }
     Ok(n)
-}
-
-/// Records a change the key schedule made on its own.
-fn scheduled(
-    conn: &mut DbConn,
-    now: NaiveDateTime,
-    event: &str,
-    kid: &str,
-) -> Result<(), InternalError> {
-    crate::audit::record(
-        conn,
-        &crate::context::RequestMeta::default(),
-        now,
-        crate::audit::Event::new(event, "success")
-            .actor("key-schedule")
-            .details(json!({"kid": kid})),
-    )
 }

@@ -9,11 +9,10 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::random_id;
 use crate::keys::signing::sign_jwt;
+use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::store::logout_deliveries::{self, Delivery};
 
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-/// After this many failed attempts a delivery is given up.
-pub const MAX_ATTEMPTS: i32 = 8;
 /// How long an instance holds a delivery it is sending.
 const LEASE_SECONDS: i64 = 60;
 
@@ -81,11 +80,6 @@ pub fn claim_due(conn: &mut DbConn, now: NaiveDateTime) -> Result<Vec<Delivery>,
     Ok(won)
 }
 
-/// The wait before attempt `n + 1`: 2, 4, 8 … seconds, at most an hour.
-pub fn backoff(attempts: i32) -> Duration {
-    Duration::seconds((1i64 << attempts.clamp(1, 12)).min(3600))
-}
-
 /// Records how an attempt went; failures are retried with backoff until `MAX_ATTEMPTS`.
 pub fn record(
     conn: &mut DbConn,
@@ -110,17 +104,4 @@ pub fn record(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(1), Duration::seconds(2));
-        assert_eq!(backoff(2), Duration::seconds(4));
-        assert_eq!(backoff(5), Duration::seconds(32));
-        assert_eq!(backoff(30), Duration::seconds(3600));
-    }
 }

@@ -127,6 +127,32 @@ async fn keys_are_rotated_on_schedule() {
         6,
         "next keys were published by the schedule"
     );
+    assert_eq!(
+        schedule_events(&app, "keys.rotate"),
+        1,
+        "the scheduled rotation is audited as the key schedule's doing"
+    );
+    app.advance(app.state.config.key_publish_delay);
+    tick(&app).await;
+    assert_eq!(
+        schedule_events(&app, "keys.activate"),
+        3,
+        "one activation per algorithm"
+    );
+}
+
+/// Audit entries of `event` made by the key schedule.
+fn schedule_events(app: &TestApp, name: &str) -> i64 {
+    use diesel::prelude::*;
+    use portcullis::db::schema::audit_log::dsl::*;
+    let mut c = app.conn();
+    let conn: &mut portcullis::db::DbConn = &mut c;
+    audit_log
+        .filter(event.eq(name))
+        .filter(actor.eq("key-schedule"))
+        .count()
+        .get_result(conn)
+        .unwrap()
 }
 
 fn set_alg(app: &TestApp, client: &str, alg: &str) {
