@@ -10,12 +10,10 @@ use crate::support::{ClientSpec, Options, PASSWORD, TestApp, param, query_of};
 #[tokio::test]
 async fn user_signs_in_and_consents_through_the_real_pages_in_chromium() {
     if let Some(why) = unavailable() {
-        if std::env::var("PORTCULLIS_REQUIRE_BROWSER").is_ok() {
-            panic!("browser test required but {why}");
-        }
-        crate::support::skip(&format!(
-            "browser test: {why} (install chromium and chromium-driver to run it)"
-        ));
+        crate::support::unavailable(
+            "PORTCULLIS_REQUIRE_BROWSER",
+            &format!("browser test: {why} (install chromium and chromium-driver to run it)"),
+        );
         return;
     }
     let app = TestApp::spawn_with(Options {

@@ -920,7 +920,8 @@ fn rotate_master_reseals_the_signing_keys_under_the_new_key() {
 async fn https_is_served_with_hsts_and_the_certificate_reloads_on_sighup() {
     use std::io::{BufRead, BufReader};
     if Command::new("openssl").arg("version").output().is_err() {
-        crate::support::skip(
+        crate::support::unavailable(
+            "PORTCULLIS_REQUIRE_OPENSSL",
             "TLS test: the openssl command (used to make test certificates) is not installed",
         );
         return;

@@ -158,12 +158,10 @@ async fn step(driver: &Driver, name: &str) -> String {
 #[tokio::test]
 async fn a_page_on_a_registered_origin_runs_code_pkce_userinfo_refresh_and_revocation_with_fetch() {
     if let Some(why) = unavailable() {
-        if std::env::var("PORTCULLIS_REQUIRE_BROWSER").is_ok() {
-            panic!("browser test required but {why}");
-        }
-        crate::support::skip(&format!(
-            "browser test: {why} (install chromium and chromium-driver to run it)"
-        ));
+        crate::support::unavailable(
+            "PORTCULLIS_REQUIRE_BROWSER",
+            &format!("browser test: {why} (install chromium and chromium-driver to run it)"),
+        );
         return;
     }
     let app = TestApp::spawn_with(Options {

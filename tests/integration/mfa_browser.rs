@@ -12,12 +12,10 @@ use crate::support::{ClientSpec, Options, PASSWORD, TestApp, param, query_of};
 
 fn browser_missing() -> bool {
     if let Some(why) = unavailable() {
-        if std::env::var("PORTCULLIS_REQUIRE_BROWSER").is_ok() {
-            panic!("browser test required but {why}");
-        }
-        crate::support::skip(&format!(
-            "browser test: {why} (install chromium and chromium-driver to run it)"
-        ));
+        crate::support::unavailable(
+            "PORTCULLIS_REQUIRE_BROWSER",
+            &format!("browser test: {why} (install chromium and chromium-driver to run it)"),
+        );
         return true;
     }
     false

@@ -28,6 +28,16 @@ pub fn skip(message: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
 }
 
+/// A test whose outside part (Chromium, the openssl command, …) is missing here: it fails when
+/// the environment variable `require` is set (CI sets it: nothing may pass there by being
+/// skipped), else it says SKIPPED loudly. The caller returns right after.
+pub fn unavailable(require: &str, message: &str) {
+    if std::env::var(require).is_ok() {
+        panic!("{message}, and {require} says this test is required here");
+    }
+    skip(message);
+}
+
 /// Installs the process-wide TLS provider that reqwest (built without its own) expects.
 pub fn init() {
     let _ = rustls::crypto::ring::default_provider().install_default();
