@@ -373,3 +373,96 @@ pub fn reseal_all(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod schedule_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::testkit::{db, t0};
+    use chrono::Duration;
+
+    fn events(changes: &[Scheduled]) -> Vec<&'static str> {
+        changes.iter().map(|c| c.event).collect()
+    }
+
+    fn count(conn: &mut DbConn, state: &str) -> usize {
+        signing_keys::list(conn)
+            .unwrap()
+            .iter()
+            .filter(|k| k.state == state)
+            .count()
+    }
+
+    #[test]
+    fn the_schedule_publishes_then_activates_then_removes_keys_in_order() {
+        let mut c = db();
+        let master = MasterKey::from_bytes([7; 32]);
+        let r = Rotation {
+            publish_delay: 900,
+            retire_after: 1200,
+            period_days: Some(90),
+        };
+        ensure_signing_key(&mut c, &master, t0()).unwrap();
+        let algs = algs::ALL.len();
+        let before = advance(
+            &mut c,
+            &master,
+            &r,
+            t0() + Duration::days(90) - Duration::seconds(1),
+        );
+        assert!(
+            before.unwrap().is_empty(),
+            "nothing is due within the period"
+        );
+
+        // The period is over: a next key of every algorithm is published, none signs yet.
+        let at = t0() + Duration::days(90);
+        assert_eq!(
+            events(&advance(&mut c, &master, &r, at).unwrap()),
+            ["keys.rotate"]
+        );
+        assert_eq!(
+            (count(&mut c, STATE_ACTIVE), count(&mut c, STATE_NEXT)),
+            (algs, algs)
+        );
+        let waiting = advance(&mut c, &master, &r, at + Duration::seconds(899)).unwrap();
+        assert!(waiting.is_empty(), "a next key waits out the publish delay");
+
+        // After the publish delay the next keys sign and the old ones retire.
+        let promoted = advance(&mut c, &master, &r, at + Duration::seconds(900)).unwrap();
+        assert_eq!(events(&promoted), vec!["keys.activate"; algs]);
+        assert_eq!(
+            (
+                count(&mut c, STATE_ACTIVE),
+                count(&mut c, STATE_NEXT),
+                count(&mut c, STATE_RETIRED)
+            ),
+            (algs, 0, algs)
+        );
+        let kept = advance(&mut c, &master, &r, at + Duration::seconds(900 + 1199)).unwrap();
+        assert!(
+            kept.is_empty(),
+            "retired keys stay published for their tokens"
+        );
+
+        // Then the retired keys go, and the new ones are not due for another period.
+        let removed = advance(&mut c, &master, &r, at + Duration::seconds(900 + 1200)).unwrap();
+        assert_eq!(events(&removed), vec!["keys.remove"; algs]);
+        assert_eq!(signing_keys::list(&mut c).unwrap().len(), algs);
+    }
+
+    #[test]
+    fn without_a_period_nothing_rotates_on_its_own() {
+        let mut c = db();
+        let master = MasterKey::from_bytes([7; 32]);
+        let r = Rotation {
+            publish_delay: 900,
+            retire_after: 1200,
+            period_days: None,
+        };
+        ensure_signing_key(&mut c, &master, t0()).unwrap();
+        let later = advance(&mut c, &master, &r, t0() + Duration::days(3650)).unwrap();
+        assert!(later.is_empty());
+        assert_eq!(count(&mut c, STATE_NEXT), 0);
+    }
+}
