@@ -4,16 +4,12 @@ use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse};
 
 use crate::support::rp::{discover, http};
-use crate::support::webdriver::{Driver, unavailable};
+use crate::support::webdriver::Driver;
 use crate::support::{ClientSpec, Options, PASSWORD, TestApp, param, query_of};
 
 #[tokio::test]
 async fn user_signs_in_and_consents_through_the_real_pages_in_chromium() {
-    if let Some(why) = unavailable() {
-        crate::support::unavailable(
-            "PORTCULLIS_REQUIRE_BROWSER",
-            &format!("browser test: {why} (install chromium and chromium-driver to run it)"),
-        );
+    if crate::support::webdriver::browser_missing() {
         return;
     }
     let app = TestApp::spawn_with(Options {

@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 
-use crate::support::webdriver::{Driver, unavailable};
+use crate::support::webdriver::Driver;
 use crate::support::{ClientSpec, Options, PASSWORD, TestApp};
 
 /// The app: `/` starts sign-in, `/callback` redeems the code and uses the tokens, `/probe`
@@ -157,11 +157,7 @@ async fn step(driver: &Driver, name: &str) -> String {
 
 #[tokio::test]
 async fn a_page_on_a_registered_origin_runs_code_pkce_userinfo_refresh_and_revocation_with_fetch() {
-    if let Some(why) = unavailable() {
-        crate::support::unavailable(
-            "PORTCULLIS_REQUIRE_BROWSER",
-            &format!("browser test: {why} (install chromium and chromium-driver to run it)"),
-        );
+    if crate::support::webdriver::browser_missing() {
         return;
     }
     let app = TestApp::spawn_with(Options {

@@ -7,19 +7,8 @@ use openidconnect::{AuthorizationCode, CsrfToken, Nonce, Scope, TokenResponse};
 
 use crate::support::mfa::totp_code;
 use crate::support::rp::{discover, http};
-use crate::support::webdriver::{Driver, unavailable};
+use crate::support::webdriver::{Driver, browser_missing};
 use crate::support::{ClientSpec, Options, PASSWORD, TestApp, param, query_of};
-
-fn browser_missing() -> bool {
-    if let Some(why) = unavailable() {
-        crate::support::unavailable(
-            "PORTCULLIS_REQUIRE_BROWSER",
-            &format!("browser test: {why} (install chromium and chromium-driver to run it)"),
-        );
-        return true;
-    }
-    false
-}
 
 async fn sign_in_with_password(driver: &Driver, app: &TestApp, username: &str) {
     driver.goto(&format!("{}/login", app.issuer)).await;

@@ -15,6 +15,19 @@ pub struct Driver {
 }
 
 /// Why no browser test could run.
+/// True when Chromium cannot run here: the test then returns (CI, which sets
+/// `PORTCULLIS_REQUIRE_BROWSER`, fails instead; elsewhere it says SKIPPED).
+pub fn browser_missing() -> bool {
+    let Some(why) = unavailable() else {
+        return false;
+    };
+    crate::support::unavailable(
+        "PORTCULLIS_REQUIRE_BROWSER",
+        &format!("browser test: {why} (install chromium and chromium-driver to run it)"),
+    );
+    true
+}
+
 pub fn unavailable() -> Option<String> {
     for bin in ["chromedriver", "chromium"] {
         let found = std::env::var_os("PATH")
