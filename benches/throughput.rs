@@ -13,13 +13,14 @@ use support::report;
 use std::net::TcpListener;
 use std::time::Instant;
 
-use portcullis::app::{AppState, build_server};
+use portcullis::app::AppState;
 use portcullis::clock::Clock;
 use portcullis::config::{Config, Lifetimes};
 use portcullis::keys::secrets::{random_id, random_token, sha256_hex};
-use portcullis::oauth::grant_data::GrantData;
 use portcullis::oauth::token::{TokenReply, token};
+use portcullis::protocol::grant_data::GrantData;
 use portcullis::store::{clients, tokens, users};
+use portcullis::web::server::build_server;
 
 const ROTATIONS: usize = 500;
 const HTTP_REQUESTS: usize = 2000;

@@ -2,8 +2,8 @@
 //! schedule, checkpoints and the purge.
 
 use crate::app::{run, web_data};
+use crate::error::InternalError;
 use crate::keys::signing;
-use crate::web::errors::WebError;
 
 /// Background work: delivers queued back-channel logouts at once when woken and every few
 /// seconds for retries, forgets idle rate-limiter keys every minute, and purges expired rows
@@ -18,8 +18,8 @@ pub async fn delivery_loop(state: web_data::Data) {
             _ = state.wakeup.notified() => {}
             _ = tick.tick() => {}
             _ = checkpoint.tick() => {
-                crate::web::rate_limit::prune(&state.client_limiter);
-                crate::web::rate_limit::prune(&state.address_limiter);
+                crate::rate_limit::prune(&state.client_limiter);
+                crate::rate_limit::prune(&state.address_limiter);
                 let st = state.clone();
                 if let Err(e) = run(&state, move |c, _ctx, now| {
                     crate::audit::checkpoint(c, &st.master, now)
@@ -49,7 +49,7 @@ pub async fn delivery_loop(state: web_data::Data) {
 
 /// Moves the signing key schedule on and rereads the keys (another instance may have
 /// rotated them).
-pub async fn rotate_keys(state: &web_data::Data) -> Result<(), WebError> {
+pub async fn rotate_keys(state: &web_data::Data) -> Result<(), InternalError> {
     let st = state.clone();
     let rotation = state.config.rotation();
     run(state, move |c, _ctx, now| {
@@ -69,7 +69,7 @@ pub async fn rotate_keys(state: &web_data::Data) -> Result<(), WebError> {
 }
 
 /// One pass over the due deliveries.
-pub async fn deliver_due(state: &web_data::Data) -> Result<usize, WebError> {
+pub async fn deliver_due(state: &web_data::Data) -> Result<usize, InternalError> {
     use crate::oidc::backchannel;
     let due = run(state, |c, _ctx, now| backchannel::claim_due(c, now)).await?;
     let n = due.len();

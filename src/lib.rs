@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod private_files;
+pub mod protocol;
+pub mod rate_limit;
 pub mod retry;
 pub mod sign_in;
 pub mod store;

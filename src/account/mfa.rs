@@ -10,13 +10,16 @@ use crate::audit::{self, Event};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
-use crate::sign_in::passkeys::{self, Refusal, Started};
+use crate::sign_in::passkeys::{self, Registration, Started};
 use crate::sign_in::second_factor::{self, Factors};
 use crate::sign_in::{recovery_codes, totp};
-use crate::store::mfa::{self, PasskeyRow, Totp};
+use crate::store::mfa::{self, Totp};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
 use crate::store::{clients, consents, tokens};
+
+/// The user an account-page use case acts for (the enabled user signed in on the session).
+pub type AccountUser = User;
 
 /// The signed-in user of a session.
 pub fn user_of(conn: &mut DbConn, session: &Session) -> Result<Option<User>, InternalError> {
@@ -219,9 +222,9 @@ pub fn totp_remove(
     ctx: Ctx<'_>,
     user: &User,
     now: NaiveDateTime,
-) -> Result<Result<(), &'static str>, InternalError> {
+) -> Result<Removal, InternalError> {
     if let Some(why) = removal_refused(conn, &user.id, now, |f| f.totp = false)? {
-        return Ok(Err(why));
+        return Ok(Removal::Refused(why));
     }
     mfa::totp_delete(conn, &user.id)?;
     audit::record(
@@ -232,7 +235,15 @@ pub fn totp_remove(
             .user(&user.id)
             .actor(&user.id),
     )?;
-    Ok(Ok(()))
+    Ok(Removal::Removed)
+}
+
+/// What a removal came to. A refusal is an outcome, not an error: the transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// Refused, with the reason in words for the page.
+    Refused(&'static str),
 }
 
 /// Whether a passkey registration may begin.
@@ -281,13 +292,18 @@ pub fn passkey_finish(
     answer: passkeys::Answer<'_>,
     name: &str,
     now: NaiveDateTime,
-) -> Result<Result<PasskeyRow, Refusal>, InternalError> {
+) -> Result<Registration, InternalError> {
     let Some(wa) = ctx.webauthn else {
-        return Ok(Err("Passkeys are not available on this server."));
+        return Ok(Registration::Refused(
+            "Passkeys are not available on this server.",
+        ));
     };
     let name = passkey_name(name);
     let row = passkeys::finish_registration(conn, wa, answer, &session.sid, &user.id, &name, now)?;
-    let outcome = if row.is_ok() { "success" } else { "failure" };
+    let outcome = match row {
+        Registration::Added(_) => "success",
+        Registration::Refused(_) => "failure",
+    };
     audit::record(
         conn,
         ctx.meta,
@@ -297,7 +313,7 @@ pub fn passkey_finish(
             .actor(&user.id)
             .details(json!({"name": name})),
     )?;
-    if row.is_ok() {
+    if let Registration::Added(_) = row {
         recent::announce(conn, ctx, &user.id, "passkey", Some(&name), now)?;
     }
     Ok(row)
@@ -309,14 +325,14 @@ pub fn passkey_remove(
     user: &User,
     credential_id: &str,
     now: NaiveDateTime,
-) -> Result<Result<(), &'static str>, InternalError> {
+) -> Result<Removal, InternalError> {
     if mfa::passkey_find(conn, credential_id)?.is_none_or(|p| p.user_id != user.id) {
-        return Ok(Err("That passkey does not exist."));
+        return Ok(Removal::Refused("That passkey does not exist."));
     }
     if let Some(why) = removal_refused(conn, &user.id, now, |f| {
         f.passkeys = f.passkeys.saturating_sub(1)
     })? {
-        return Ok(Err(why));
+        return Ok(Removal::Refused(why));
     }
     mfa::passkey_delete(conn, &user.id, credential_id)?;
     audit::record(
@@ -327,7 +343,7 @@ pub fn passkey_remove(
             .user(&user.id)
             .actor(&user.id),
     )?;
-    Ok(Ok(()))
+    Ok(Removal::Removed)
 }
 
 /// A new set of recovery codes, replacing any old set; the codes are returned to show once.
@@ -358,9 +374,9 @@ pub fn recovery_remove(
     ctx: Ctx<'_>,
     user: &User,
     now: NaiveDateTime,
-) -> Result<Result<(), &'static str>, InternalError> {
+) -> Result<Removal, InternalError> {
     if let Some(why) = removal_refused(conn, &user.id, now, |f| f.recovery_remaining = 0)? {
-        return Ok(Err(why));
+        return Ok(Removal::Refused(why));
     }
     let removed = mfa::recovery_delete_for(conn, &user.id)?;
     audit::record(
@@ -372,7 +388,7 @@ pub fn recovery_remove(
             .actor(&user.id)
             .details(json!({"count": removed})),
     )?;
-    Ok(Ok(()))
+    Ok(Removal::Removed)
 }
 
 /// Every factor of a user, removed by an operator (`portcullis user reset-mfa`, which audits).

@@ -7,7 +7,7 @@ use crate::cli::client_rules as rules;
 use crate::cli::{CliError, clock, open, output, tx};
 use crate::config::Config;
 use crate::keys::secrets::{random_token, sha256_hex};
-use crate::oauth::scope;
+use crate::protocol::scope;
 use crate::store::clients::{self, Client};
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,8 @@
 
 use crate::cli::CliError;
 use crate::oauth::redirect::validate_registered;
-use crate::oauth::{scope, web_origin};
+use crate::oauth::web_origin;
+use crate::protocol::scope;
 
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 

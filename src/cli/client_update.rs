@@ -10,7 +10,7 @@ use crate::cli::{CliError, audit_change, clock, open, output, tx};
 use crate::config::Config;
 use crate::db::DbConn;
 use crate::keys::secrets::{random_token, sha256_hex};
-use crate::oauth::scope;
+use crate::protocol::scope;
 use crate::store::clients::{self, Client};
 use crate::store::{auth_codes, consents, tokens};
 

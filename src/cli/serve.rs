@@ -101,9 +101,9 @@ pub fn serve(config: Config) -> Result<(), CliError> {
             let server = match tls {
                 Some((reloadable, config)) => {
                     actix_web::rt::spawn(reload_on_sighup(reloadable));
-                    crate::app::build_server_tls(listener, data.clone(), config)?
+                    crate::web::server::build_server_tls(listener, data.clone(), config)?
                 }
-                None => crate::app::build_server(listener, data.clone())?,
+                None => crate::web::server::build_server(listener, data.clone())?,
             };
             if let Some(addr) = data.config.metrics_bind.clone() {
                 let d = data.clone();
@@ -121,7 +121,7 @@ pub fn serve(config: Config) -> Result<(), CliError> {
                 actix_web::rt::spawn(metrics);
                 tracing::info!(addr = %addr, "metrics listening");
             }
-            let deliveries = actix_web::rt::spawn(crate::app::delivery_loop(data.clone()));
+            let deliveries = actix_web::rt::spawn(crate::jobs::delivery_loop(data.clone()));
             let result = server.await;
             deliveries.abort();
             // A clean stop anchors the tail of the audit trail with a signed checkpoint.

@@ -11,10 +11,7 @@ use crate::oauth::errors::AuthorizeError;
 use crate::store::auth_requests::{self, AuthRequest};
 use crate::store::sessions::Session;
 
-/// The authentication context class of a password sign-in (discovery `acr_values_supported`).
-pub const ACR_SINGLE_FACTOR: &str = "1";
-/// Two factors: a password and a second factor, or a passkey with user verification.
-pub const ACR_MULTI_FACTOR: &str = "2";
+use crate::protocol::acr::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR};
 
 /// The `acr` a session earns.
 pub fn acr_of(session: &Session) -> &'static str {

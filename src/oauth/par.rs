@@ -12,8 +12,8 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::{random_token, sha256_hex};
 use crate::oauth::authorize::{self, Outcome};
-use crate::oauth::params;
 use crate::oauth::token::{self, TokenReply};
+use crate::protocol::params;
 use crate::store::pushed_requests::{self, PushedRequest};
 
 /// The form of every request_uri we issue (RFC 9126 §2.2).

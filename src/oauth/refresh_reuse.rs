@@ -27,8 +27,8 @@ use crate::error::InternalError;
 use crate::keys::at_rest;
 use crate::keys::secrets::sha256_hex;
 use crate::oauth::errors::TokenError;
-use crate::oauth::scope;
 use crate::oauth::token::TokenReply;
+use crate::protocol::scope;
 use crate::store::clients::Client;
 use crate::store::tokens::{self, Token};
 

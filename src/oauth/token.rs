@@ -17,11 +17,11 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::oauth::client_auth::{self, ClientAuthError};
 use crate::oauth::errors::TokenError;
-use crate::oauth::grant_data::GrantData;
 use crate::oauth::primitives::{
     Approved, DbAuthorizer, DbIssuer, Flags, FlowEndpoint, OidcExtension, OneClient,
 };
-use crate::oauth::scope;
+use crate::protocol::grant_data::GrantData;
+use crate::protocol::scope;
 use crate::store::clients::Client;
 
 /// What the token endpoint answers.

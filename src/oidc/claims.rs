@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::oauth::scope;
+use crate::protocol::scope;
 use crate::store::users::User;
 
 /// Claims a relying party may ask for by name through the `claims` parameter.

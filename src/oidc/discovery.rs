@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::oauth::scope;
 use crate::oidc::claims;
+use crate::protocol::scope;
 
 /// The metadata document. It advertises only what works.
 pub fn metadata(config: &Config, signing_algs: &[String]) -> Value {
@@ -36,8 +36,8 @@ pub fn metadata(config: &Config, signing_algs: &[String]) -> Value {
         "claims_supported": claims::SUPPORTED,
         "claims_parameter_supported": true,
         "acr_values_supported": [
-            crate::oauth::acr::ACR_SINGLE_FACTOR,
-            crate::oauth::acr::ACR_MULTI_FACTOR
+            crate::protocol::acr::ACR_SINGLE_FACTOR,
+            crate::protocol::acr::ACR_MULTI_FACTOR
         ],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Ctx;
 use crate::error::InternalError;
-use crate::oauth::grant_data::GrantData;
+use crate::protocol::grant_data::GrantData;
 
 /// Claims OpenID Connect Core has no field for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ pub fn mint(
         .map_err(|e| InternalError::new(format!("issuer URL: {e}")))?;
     let iat = DateTime::<Utc>::from_naive_utc_and_offset(now, Utc);
     let exp = DateTime::<Utc>::from_naive_utc_and_offset(
-        crate::oauth::params::after(now, ctx.config.lifetimes.id_token),
+        crate::protocol::params::after(now, ctx.config.lifetimes.id_token),
         Utc,
     );
     let mut claims = IdTokenClaims::new(

@@ -72,7 +72,7 @@ pub fn end_session(
             )));
         }
     }
-    if crate::oauth::params::out_of_bounds(&p).is_some() {
+    if crate::protocol::params::out_of_bounds(&p).is_some() {
         return Ok(LogoutOutcome::ErrorPage(
             "The logout request has a parameter that is too long.".into(),
         ));

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::sha256_hex;
-use crate::oauth::scope;
 use crate::oidc::claims;
+use crate::protocol::scope;
 use crate::store::{tokens, users};
 
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub fn userinfo(
     let user = users::find(conn, &user_id)?
         .filter(|u| !u.disabled)
         .ok_or(UserinfoError::InvalidToken)?;
-    let requested = crate::oauth::grant_data::GrantData::from_json(&token.grant_data)
+    let requested = crate::protocol::grant_data::GrantData::from_json(&token.grant_data)
         .map(|d| d.claims_userinfo)
         .unwrap_or_default();
     Ok(claims::for_request(&user, &token.scope, &requested))

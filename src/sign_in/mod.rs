@@ -1,6 +1,7 @@
 //! Signing users in: passwords, second factors and browser sessions.
 
 pub mod device;
+pub mod finish;
 pub mod login;
 pub mod passkey_sign_in;
 pub mod passkeys;

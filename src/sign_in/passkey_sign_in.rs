@@ -9,35 +9,11 @@ use crate::audit::{self, Event, detect};
 use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
-use crate::keys::secrets::ct_eq;
-use crate::sign_in::login::Landing;
+use crate::sign_in::finish::Landing;
 use crate::sign_in::passkeys::{self, Started};
 use crate::sign_in::second_factor::{complete, subject, subject_user};
-use crate::sign_in::sessions::{self, Origin};
-use crate::store::sessions::Session;
+use crate::sign_in::sessions::{FormSender, Origin};
 use crate::store::users;
-
-/// The browser a passkey request comes from, with its live session (if any): the session
-/// when the form carries the session's token, else the anonymous visitor that `web/csrf.rs`
-/// verified. `None` as the binding when neither holds.
-fn binding(
-    c: &mut DbConn,
-    ctx: Ctx<'_>,
-    cookie: Option<&str>,
-    csrf_token: Option<&str>,
-    anonymous: Option<&str>,
-    now: NaiveDateTime,
-) -> Result<(Option<Session>, Option<String>), InternalError> {
-    let session = match cookie {
-        Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
-        None => None,
-    };
-    let bound = match &session {
-        Some(s) if csrf_token.is_some_and(|p| ct_eq(&s.csrf_token, p)) => Some(s.sid.clone()),
-        _ => anonymous.map(str::to_string),
-    };
-    Ok((session, bound))
-}
 
 /// Which ceremony the browser asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +26,9 @@ pub enum Purpose {
 
 #[derive(Debug, Clone)]
 pub struct Begin {
-    pub cookie: Option<String>,
-    pub csrf_token: Option<String>,
-    /// The anonymous visitor's id, when the form's token matched its cookie.
-    pub anonymous: Option<String>,
+    /// The browser, as its form token proved it (`web/context.rs`): a ceremony is bound to
+    /// its session, or, for an anonymous visitor, to its signed CSRF cookie.
+    pub sender: FormSender,
     pub purpose: Purpose,
 }
 
@@ -77,14 +52,8 @@ pub fn begin(
         return Ok(Begun::Unavailable);
     };
     db::transaction(c, |c| {
-        let (session, bound) = binding(
-            c,
-            ctx,
-            a.cookie.as_deref(),
-            a.csrf_token.as_deref(),
-            a.anonymous.as_deref(),
-            now,
-        )?;
+        let session = a.sender.previous();
+        let bound = a.sender.binding();
         let Some(bound) = bound else {
             return Ok(Begun::BadCsrf);
         };
@@ -97,7 +66,7 @@ pub fn begin(
                 let Some(s) = session.filter(|s| s.sid == bound) else {
                     return Ok(Begun::BadCsrf);
                 };
-                let Some(user) = subject_user(c, &s, now)? else {
+                let Some(user) = subject_user(c, s, now)? else {
                     return Ok(Begun::NothingToAnswer);
                 };
                 Ok(
@@ -113,10 +82,8 @@ pub fn begin(
 
 #[derive(Debug, Clone)]
 pub struct PasskeyAttempt {
-    pub cookie: Option<String>,
-    pub csrf_token: Option<String>,
-    /// The anonymous visitor's id, when the form's token matched its cookie.
-    pub anonymous: Option<String>,
+    /// The browser, as its form token proved it (`web/context.rs`).
+    pub sender: FormSender,
     pub ceremony: String,
     pub credential: String,
     pub request: Option<String>,
@@ -143,14 +110,8 @@ pub fn submit_passkey(
         return Ok(PasskeyOutcome::Unavailable);
     };
     db::transaction(c, |c| {
-        let (session, bound) = binding(
-            c,
-            ctx,
-            a.cookie.as_deref(),
-            a.csrf_token.as_deref(),
-            a.anonymous.as_deref(),
-            now,
-        )?;
+        let session = a.sender.previous();
+        let bound = a.sender.binding();
         let Some(bound) = bound else {
             return Ok(PasskeyOutcome::BadCsrf);
         };
@@ -162,8 +123,8 @@ pub fn submit_passkey(
             &a.credential,
             now,
         )? {
-            Ok(v) => v,
-            Err(refused) => {
+            passkeys::Assertion::Verified(v) => v,
+            passkeys::Assertion::Refused(refused) => {
                 let mut ev =
                     Event::new("sign_in", "failure").details(json!({"reason": "passkey_refused"}));
                 ev.user_id = refused.compromised.as_deref();
@@ -184,7 +145,7 @@ pub fn submit_passkey(
             }
         };
         // A second step must be answered by the user whose password was given.
-        let subject_id = session.as_ref().and_then(|s| subject(s, now));
+        let subject_id = session.and_then(|s| subject(s, now));
         if !verified.passwordless && subject_id != Some(verified.user_id.as_str()) {
             return Ok(PasskeyOutcome::Refused("The passkey was not accepted."));
         }
@@ -195,7 +156,7 @@ pub fn submit_passkey(
         let landing = complete(
             c,
             ctx,
-            session.as_ref(),
+            session,
             &user,
             &[method],
             a.request.as_deref(),

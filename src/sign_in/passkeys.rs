@@ -168,6 +168,14 @@ pub struct Answer<'a> {
     pub credential: &'a str,
 }
 
+/// What a registration came to. A refusal is an outcome, not an error: its audit record
+/// commits.
+#[derive(Debug, Clone)]
+pub enum Registration {
+    Added(PasskeyRow),
+    Refused(Refusal),
+}
+
 pub fn finish_registration(
     conn: &mut DbConn,
     wa: &Webauthn,
@@ -176,34 +184,36 @@ pub fn finish_registration(
     user_id: &str,
     name: &str,
     now: NaiveDateTime,
-) -> Result<Result<PasskeyRow, Refusal>, InternalError> {
+) -> Result<Registration, InternalError> {
     let Answer {
         ceremony,
         credential,
     } = answer;
     let Some((c, state)) = take::<PasskeyRegistration>(conn, ceremony, REGISTER, sid, now)? else {
-        return Ok(Err(
+        return Ok(Registration::Refused(
             "The passkey request expired. Reload the page and try again.",
         ));
     };
     if c.user_id.as_deref() != Some(user_id) {
-        return Ok(Err(
+        return Ok(Registration::Refused(
             "The passkey request expired. Reload the page and try again.",
         ));
     }
     let Ok(reg) = serde_json::from_str::<RegisterPublicKeyCredential>(credential) else {
-        return Ok(Err("The browser's answer could not be read."));
+        return Ok(Registration::Refused(
+            "The browser's answer could not be read.",
+        ));
     };
     let passkey = match wa.finish_passkey_registration(&reg, &state) {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "passkey registration refused");
-            return Ok(Err("The passkey could not be verified."));
+            return Ok(Registration::Refused("The passkey could not be verified."));
         }
     };
     let id = credential_id(&passkey);
     if mfa::passkey_find(conn, &id)?.is_some() {
-        return Ok(Err("This passkey is already registered."));
+        return Ok(Registration::Refused("This passkey is already registered."));
     }
     let (backup_eligible, backup_state, sign_count) = flags(&passkey)?;
     let row = PasskeyRow {
@@ -218,7 +228,7 @@ pub fn finish_registration(
         last_used_at: None,
     };
     mfa::passkey_insert(conn, &row)?;
-    Ok(Ok(row))
+    Ok(Registration::Added(row))
 }
 
 /// A second-factor ceremony for a user with passkeys (`None` without any).
@@ -282,6 +292,13 @@ impl From<Refusal> for Refused {
     }
 }
 
+/// What an assertion came to: verified, or refused (an outcome the caller audits and commits).
+#[derive(Debug, Clone)]
+pub enum Assertion {
+    Verified(Verified),
+    Refused(Refused),
+}
+
 /// Finishes either kind of authentication ceremony; updates the counter and backup flags.
 pub fn finish_authentication(
     conn: &mut DbConn,
@@ -290,22 +307,24 @@ pub fn finish_authentication(
     sid: &str,
     credential: &str,
     now: NaiveDateTime,
-) -> Result<Result<Verified, Refused>, InternalError> {
+) -> Result<Assertion, InternalError> {
     const EXPIRED: Refusal = "The passkey request expired. Reload the page and try again.";
     const REFUSED: Refusal = "The passkey was not accepted.";
     let Ok(cred) = serde_json::from_str::<PublicKeyCredential>(credential) else {
-        return Ok(Err("The browser's answer could not be read.".into()));
+        return Ok(Assertion::Refused(
+            "The browser's answer could not be read.".into(),
+        ));
     };
     let id = URL_SAFE_NO_PAD.encode(cred.get_credential_id());
     // Taken first, whatever follows: a ceremony is answered at most once.
     let Some(c) = mfa::ceremony_take(conn, &sha256_hex(ceremony))? else {
-        return Ok(Err(EXPIRED.into()));
+        return Ok(Assertion::Refused(EXPIRED.into()));
     };
     if c.sid != sid || c.expires_at <= now {
-        return Ok(Err(EXPIRED.into()));
+        return Ok(Assertion::Refused(EXPIRED.into()));
     }
     let Some(mut row) = mfa::passkey_find(conn, &id)? else {
-        return Ok(Err(REFUSED.into()));
+        return Ok(Assertion::Refused(REFUSED.into()));
     };
     let Some(mut passkey) = parse(&row) else {
         return Err(InternalError::new("stored passkey unreadable"));
@@ -315,31 +334,31 @@ pub fn finish_authentication(
             let state: DiscoverableAuthentication = serde_json::from_str(&c.state)?;
             match wa.identify_discoverable_authentication(&cred) {
                 Ok((handle, _)) if handle == user_handle(&row.user_id) => {}
-                _ => return Ok(Err(REFUSED.into())),
+                _ => return Ok(Assertion::Refused(REFUSED.into())),
             }
             wa.finish_discoverable_authentication_v2(&cred, state, &passkey)
         }
         AUTHENTICATE => {
             let state: PasskeyAuthentication = serde_json::from_str(&c.state)?;
             if c.user_id.as_deref() != Some(row.user_id.as_str()) {
-                return Ok(Err(REFUSED.into()));
+                return Ok(Assertion::Refused(REFUSED.into()));
             }
             wa.finish_passkey_authentication(&cred, &state)
         }
-        _ => return Ok(Err(EXPIRED.into())),
+        _ => return Ok(Assertion::Refused(EXPIRED.into())),
     };
     let result = match result {
         Ok(r) if r.user_verified() => r,
-        Ok(_) => return Ok(Err(REFUSED.into())),
+        Ok(_) => return Ok(Assertion::Refused(REFUSED.into())),
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            return Ok(Err(Refused {
+            return Ok(Assertion::Refused(Refused {
                 why: REFUSED,
                 compromised: Some(row.user_id.clone()),
             }));
         }
         Err(e) => {
             tracing::info!(error = %e, "passkey assertion refused");
-            return Ok(Err(REFUSED.into()));
+            return Ok(Assertion::Refused(REFUSED.into()));
         }
     };
     passkey.update_credential(&result);
@@ -349,7 +368,7 @@ pub fn finish_authentication(
     row.backup_state = result.backup_state();
     row.last_used_at = Some(now);
     mfa::passkey_used(conn, &row)?;
-    Ok(Ok(Verified {
+    Ok(Assertion::Verified(Verified {
         user_id: row.user_id.clone(),
         passwordless: c.kind == DISCOVER,
         passkey: row,

@@ -8,11 +8,10 @@ use crate::audit::{self, Event, detect};
 use crate::context::Ctx;
 use crate::db::{self, DbConn};
 use crate::error::InternalError;
-use crate::keys::secrets::{Secret, ct_eq};
-use crate::oauth::authorize;
-use crate::sign_in::login::Landing;
-use crate::sign_in::sessions::{self, Origin, PENDING_SECONDS};
-use crate::sign_in::{device, login, recovery_codes, throttle, totp};
+use crate::keys::secrets::Secret;
+use crate::sign_in::finish::{Landing, finish};
+use crate::sign_in::sessions::{self, FormSender, Origin, PENDING_SECONDS};
+use crate::sign_in::{recovery_codes, throttle, totp};
 use crate::store::mfa;
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
@@ -66,8 +65,7 @@ fn throttle_keys(ctx: Ctx<'_>, user_id: &str, ip: Option<&str>) -> throttle::Key
     throttle::keys(ctx.master, &format!("mfa:{user_id}"), ip)
 }
 
-/// Signs the browser in with the factors proven so far plus `method`: a new session id, the
-/// request (if any) marked as freshly signed in, where to go next, and a device cookie.
+/// Signs the browser in with the factors proven so far plus `methods` (`finish.rs`).
 #[allow(clippy::too_many_arguments)]
 pub fn complete(
     c: &mut DbConn,
@@ -95,46 +93,14 @@ pub fn complete(
         amr: &amr_refs,
         password_at: same_user.and_then(|p| p.password_at),
     };
-    let opened = sessions::sign_in(
-        c,
-        previous,
-        &user.id,
-        proof,
-        origin,
-        now,
-        &ctx.config.lifetimes,
-    )?;
     throttle::succeeded(c, &throttle_keys(ctx, &user.id, origin.ip.as_deref()))?;
-    ctx.metrics.sign_in("success");
-    audit::record(
-        c,
-        ctx.meta,
-        now,
-        Event::new("sign_in", "success")
-            .user(&user.id)
-            .details(json!({"amr": amr, "sid": opened.session.sid})),
-    )?;
-    detect::after_sign_in(c, ctx, now, &user.id)?;
-    if let Some(id) = request {
-        authorize::signed_in_for(c, id, &opened.session.sid)?;
-    }
-    let next = login::next_after_sign_in(c, ctx, &user.id, request, now)?;
-    Ok(Landing {
-        cookie: opened.cookie,
-        next,
-        device: Some(device::issue(
-            ctx.master,
-            &user.id,
-            now,
-            ctx.config.lifetimes.device,
-        )),
-    })
+    finish(c, ctx, previous, &user.id, proof, request, origin, now)
 }
 
 #[derive(Debug, Clone)]
 pub struct CodeAttempt {
-    pub cookie: Option<String>,
-    pub csrf_token: Option<String>,
+    /// The browser, as its form token proved it (`web/context.rs`).
+    pub sender: FormSender,
     /// Redacted in `Debug` (a recovery code is a credential), wiped when dropped.
     pub code: Secret,
     pub request: Option<String>,
@@ -201,22 +167,14 @@ pub fn submit_code(
     now: NaiveDateTime,
 ) -> Result<CodeOutcome, InternalError> {
     db::transaction(c, |c| {
-        let session = match &a.cookie {
-            Some(v) => sessions::current(c, v, now, &ctx.config.lifetimes)?,
-            None => None,
-        };
         // No session at all (it expired): nothing to protect, start again at the password.
-        let Some(session) = session else {
+        let Some(session) = a.sender.previous() else {
             return Ok(CodeOutcome::NoSubject);
         };
-        if !a
-            .csrf_token
-            .as_deref()
-            .is_some_and(|p| ct_eq(&session.csrf_token, p))
-        {
+        if !a.sender.session_token {
             return Ok(CodeOutcome::BadCsrf);
         }
-        let Some(user) = subject_user(c, &session, now)? else {
+        let Some(user) = subject_user(c, session, now)? else {
             return Ok(CodeOutcome::NoSubject);
         };
         let keys = throttle_keys(ctx, &user.id, a.origin.ip.as_deref());
@@ -253,7 +211,7 @@ pub fn submit_code(
                 let landing = complete(
                     c,
                     ctx,
-                    Some(&session),
+                    Some(session),
                     &user,
                     &["otp"],
                     a.request.as_deref(),

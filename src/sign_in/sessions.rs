@@ -145,6 +145,79 @@ pub fn current(
     Ok(Some(s))
 }
 
+/// A browser's live session as the domain hands it to the web layer: who is signed in (or half
+/// signed in), the form token, the public id. Use cases take it as they would the row.
+#[derive(Debug, Clone)]
+pub struct BrowserSession(Session);
+
+impl BrowserSession {
+    /// The form token every page form of this browser carries.
+    pub fn csrf_token(&self) -> &str {
+        &self.0.csrf_token
+    }
+
+    /// The public session id (`sid` in ID tokens, the account page's list).
+    pub fn sid(&self) -> &str {
+        &self.0.sid
+    }
+
+    /// The signed-in user, once every factor due was proven.
+    pub fn user_id(&self) -> Option<&str> {
+        self.0.user_id.as_deref()
+    }
+}
+
+impl std::ops::Deref for BrowserSession {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
+}
+
+/// The browser a sign-in form came from, as the web layer checked the form's token: its live
+/// session (if any), and whether the form carried that session's token or the token signed
+/// for an anonymous visitor's cookie.
+#[derive(Debug, Clone, Default)]
+pub struct FormSender {
+    pub session: Option<BrowserSession>,
+    /// The form carried the session's token.
+    pub session_token: bool,
+    /// The anonymous visitor's id, when the form carried the token signed for its cookie.
+    pub anonymous: Option<String>,
+}
+
+impl FormSender {
+    /// The form's token was one we issued to this browser.
+    pub fn verified(&self) -> bool {
+        self.session_token || self.anonymous.is_some()
+    }
+
+    /// What a passkey ceremony is bound to: the session when its token was carried, else the
+    /// anonymous visitor.
+    pub fn binding(&self) -> Option<String> {
+        match &self.session {
+            Some(s) if self.session_token => Some(s.sid().to_string()),
+            _ => self.anonymous.clone(),
+        }
+    }
+
+    /// The session as a row, for the use cases that replace it.
+    pub fn previous(&self) -> Option<&Session> {
+        self.session.as_deref()
+    }
+}
+
+/// The live session a browser's cookie names, if any (`current`).
+pub fn visit(
+    conn: &mut DbConn,
+    cookie: &str,
+    now: NaiveDateTime,
+    lifetimes: &Lifetimes,
+) -> Result<Option<BrowserSession>, InternalError> {
+    Ok(current(conn, cookie, now, lifetimes)?.map(BrowserSession))
+}
+
 /// Ends a session.
 pub fn end(conn: &mut DbConn, session: &Session) -> Result<(), InternalError> {
     sessions::delete(conn, &session.id_hash)?;

@@ -15,12 +15,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::config::Config;
 use crate::keys::master::MasterKey;
 use crate::keys::secrets::{ct_eq, random_token, sha256_hex};
-use crate::store::sessions::Session;
+use crate::sign_in::sessions::BrowserSession;
 
 /// True when the form's token matches the session's.
-pub fn token_ok(session: Option<&Session>, presented: Option<&str>) -> bool {
+pub fn token_ok(session: Option<&BrowserSession>, presented: Option<&str>) -> bool {
     match (session, presented) {
-        (Some(s), Some(p)) => ct_eq(&s.csrf_token, p),
+        (Some(s), Some(p)) => ct_eq(s.csrf_token(), p),
         _ => false,
     }
 }

@@ -17,6 +17,12 @@ pub enum WebError {
     Internal(InternalError),
     /// A page-level refusal with a message safe to show.
     Page(StatusCode, String),
+    /// A page for signed-in users, asked for by someone who is not: to the sign-in page.
+    SignInRequired,
+    /// A form that came from elsewhere or in the wrong encoding.
+    RefusedForm,
+    /// A form whose CSRF token does not match the session's.
+    ExpiredForm,
 }
 
 impl fmt::Display for WebError {
@@ -24,6 +30,9 @@ impl fmt::Display for WebError {
         match self {
             WebError::Internal(e) => write!(f, "internal error: {e}"),
             WebError::Page(s, m) => write!(f, "{s}: {m}"),
+            WebError::SignInRequired => f.write_str("not signed in"),
+            WebError::RefusedForm => f.write_str("form refused"),
+            WebError::ExpiredForm => f.write_str("form token does not match"),
         }
     }
 }
@@ -132,6 +141,8 @@ impl ResponseError for WebError {
         match self {
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::Page(s, _) => *s,
+            WebError::SignInRequired => StatusCode::SEE_OTHER,
+            WebError::RefusedForm | WebError::ExpiredForm => StatusCode::FORBIDDEN,
         }
     }
 
@@ -147,6 +158,12 @@ impl ResponseError for WebError {
                 )
             }
             WebError::Page(status, message) => error_page(*status, message, None),
+            WebError::SignInRequired => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish(),
+            WebError::RefusedForm => refused_form(),
+            WebError::ExpiredForm => expired_form(),
         }
     }
 }

@@ -59,7 +59,7 @@ async fn id_token(app: &TestApp, secret: &str) -> String {
 }
 
 async fn tick(app: &TestApp) {
-    portcullis::app::rotate_keys(&app.state).await.unwrap();
+    portcullis::jobs::rotate_keys(&app.state).await.unwrap();
 }
 
 #[tokio::test]

@@ -352,17 +352,29 @@ async fn back_channel_delivery_is_retried_after_a_failure() {
     let s = signed_in_with(Some(rx.url.clone()), false).await;
     let r = s.logout(&format!("id_token_hint={}", s.id_token)).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(portcullis::app::deliver_due(&s.app.state).await.unwrap(), 1);
+    assert_eq!(
+        portcullis::jobs::deliver_due(&s.app.state).await.unwrap(),
+        1
+    );
     let first = rx.next_token().await;
     // Not due again before the backoff has passed on the application's clock.
-    assert_eq!(portcullis::app::deliver_due(&s.app.state).await.unwrap(), 0);
+    assert_eq!(
+        portcullis::jobs::deliver_due(&s.app.state).await.unwrap(),
+        0
+    );
     s.app.advance(3);
-    assert_eq!(portcullis::app::deliver_due(&s.app.state).await.unwrap(), 1);
+    assert_eq!(
+        portcullis::jobs::deliver_due(&s.app.state).await.unwrap(),
+        1
+    );
     let second = rx.next_token().await;
     assert_eq!(first, second);
     // Delivered: nothing is due any more, however long we wait.
     s.app.advance(7200);
-    assert_eq!(portcullis::app::deliver_due(&s.app.state).await.unwrap(), 0);
+    assert_eq!(
+        portcullis::jobs::deliver_due(&s.app.state).await.unwrap(),
+        0
+    );
 }
 
 /// Verifies a JWT against the published JWKS with the rsa crate, independently of the server.

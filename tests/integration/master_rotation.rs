@@ -125,7 +125,7 @@ async fn master_key_rotation_under_load_loses_nothing() {
     // Not asserted (timing-dependent), but reported: requests answered while resealing.
     eprintln!("{during} token requests were answered while the keys were resealed");
     // Both running instances reread the keys and keep serving.
-    portcullis::app::rotate_keys(&b.state).await.unwrap();
+    portcullis::jobs::rotate_keys(&b.state).await.unwrap();
     assert!(token_works(&b, &secret).await);
     assert!(signs_in(&b).await);
     // A fresh instance with only the new key starts and serves.

@@ -258,7 +258,7 @@ async fn the_webhook_receives_a_correctly_signed_alert() {
         )
         .await;
     }
-    assert_eq!(portcullis::app::deliver_due(&app.state).await.unwrap(), 1);
+    assert_eq!(portcullis::jobs::deliver_due(&app.state).await.unwrap(), 1);
     let (sig, body) = tokio::time::timeout(Duration::from_secs(20), rx.recv())
         .await
         .expect("no webhook within 20 s")

@@ -13,13 +13,14 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::random_token;
 use crate::oauth::errors::AuthorizeError;
-use crate::oauth::grant_data::GrantData;
 use crate::oauth::primitives::{
     Approved, DbAuthorizer, Flags, FlowEndpoint, OidcExtension, OneClient,
 };
 use crate::oauth::redirect::AuthResponse;
-use crate::oauth::{params, scope};
 use crate::oidc::{claims, logout};
+use crate::protocol::grant_data::GrantData;
+use crate::protocol::{params, scope};
+use crate::sign_in::finish::Next;
 use crate::store::auth_requests::{self, AuthRequest};
 use crate::store::clients::{self, Client};
 use crate::store::sessions::Session;
@@ -63,7 +64,7 @@ pub struct Valid {
     /// Granted scopes: requested ∩ registered ∩ supported.
     pub scopes: Vec<String>,
     pub prompt: Vec<String>,
-    pub max_age: Option<crate::oauth::params::MaxAge>,
+    pub max_age: Option<crate::protocol::params::MaxAge>,
     pub login_hint: Option<String>,
     /// `sub` of a valid `id_token_hint`: the user the client expects.
     pub hint_sub: Option<String>,
@@ -218,10 +219,42 @@ pub fn resume(
     }
 }
 
-/// Marks a parked request as signed in by this browser session (after the sign-in page).
-pub fn signed_in_for(conn: &mut DbConn, request_id: &str, sid: &str) -> Result<(), InternalError> {
-    auth_requests::set_login_sid(conn, request_id, sid)?;
+/// After a sign-in step: when it signed the browser in for a parked request, marks the request
+/// as answered by that session (so `prompt=login` and `max_age` count the sign-in as fresh).
+pub fn after_sign_in(conn: &mut DbConn, next: &Next) -> Result<(), InternalError> {
+    if let Next::Authorize { request, sid } = next {
+        auth_requests::set_login_sid(conn, request, sid)?;
+    }
     Ok(())
+}
+
+/// What the sign-in and second-factor pages show about the request they belong to.
+#[derive(Debug, Clone, Default)]
+pub struct RequestView {
+    pub client_name: Option<String>,
+    pub login_hint: Option<String>,
+    /// Where the form may lead after sign-in (the client's redirect origin).
+    pub form_target: Option<String>,
+}
+
+/// The page view of a parked request (an unknown or expired one shows nothing).
+pub fn view_of(
+    c: &mut DbConn,
+    ctx: Ctx<'_>,
+    request: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<RequestView, InternalError> {
+    let Some(id) = request else {
+        return Ok(RequestView::default());
+    };
+    Ok(match load(c, ctx, id, now)? {
+        Some((_, v)) => RequestView {
+            client_name: Some(v.client.name.clone()),
+            login_hint: v.login_hint.clone(),
+            form_target: crate::oauth::redirect::origin(&v.redirect_uri),
+        },
+        None => RequestView::default(),
+    })
 }
 
 /// The user's answer on the consent page.

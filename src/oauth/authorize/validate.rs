@@ -2,7 +2,7 @@
 //! parameter, answering at the redirect URI only once it is trusted.
 
 use super::*;
-use crate::oauth::params::{self, MaxAge};
+use crate::protocol::params::{self, MaxAge};
 
 /// Checks a request as received (GET query or POST body). `Err` carries the answer.
 pub fn validate(

@@ -79,7 +79,7 @@ impl DbIssuer<'_, '_> {
             rotated: false,
             revoked: false,
             created_at: self.now,
-            expires_at: crate::oauth::params::after(self.now, lt.access_token),
+            expires_at: crate::protocol::params::after(self.now, lt.access_token),
             rotated_at: None,
             successor_sealed: None,
         };
@@ -96,7 +96,7 @@ impl DbIssuer<'_, '_> {
                 token_hash: sha256_hex(&r),
                 kind: tokens::REFRESH.into(),
                 scope: refresh_scope,
-                expires_at: crate::oauth::params::after(self.now, lt.refresh_token),
+                expires_at: crate::protocol::params::after(self.now, lt.refresh_token),
                 ..base
             };
             if let Err(e) = tokens::insert(&mut conn, &row) {
@@ -230,7 +230,7 @@ impl Issuer for DbIssuer<'_, '_> {
         Ok(IssuedToken {
             token: access,
             refresh,
-            until: to_utc(crate::oauth::params::after(self.now, self.expires_in)),
+            until: to_utc(crate::protocol::params::after(self.now, self.expires_in)),
             token_type: TokenType::Bearer,
         })
     }
@@ -273,7 +273,7 @@ impl Issuer for DbIssuer<'_, '_> {
         Ok(RefreshedToken {
             token: access,
             refresh: new_refresh,
-            until: to_utc(crate::oauth::params::after(self.now, self.expires_in)),
+            until: to_utc(crate::protocol::params::after(self.now, self.expires_in)),
             token_type: TokenType::Bearer,
         })
     }

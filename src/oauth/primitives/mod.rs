@@ -23,9 +23,9 @@ use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::keys::secrets::{random_id, random_token, sha256_hex};
 use crate::oauth::client_auth;
-use crate::oauth::grant_data::{self, GrantData};
-use crate::oauth::scope;
 use crate::oidc::id_token;
+use crate::protocol::grant_data::{self, GrantData};
+use crate::protocol::scope;
 use crate::store::auth_codes::{self, AuthCode};
 use crate::store::clients::Client;
 use crate::store::tokens::{self, Token};
@@ -164,7 +164,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
             family_id: stored.data.family_id.clone(),
             used: false,
             created_at: self.now,
-            expires_at: crate::oauth::params::after(self.now, self.code_lifetime),
+            expires_at: crate::protocol::params::after(self.now, self.code_lifetime),
         };
         let mut conn = self.conn.borrow_mut();
         if let Err(e) = auth_codes::insert(&mut conn, &row) {

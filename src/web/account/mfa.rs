@@ -2,25 +2,25 @@
 //! account share (see `passkeys.rs` for `/account/passkeys`).
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::account::mfa::{self as uc, TotpConfirm, TotpView};
 use chrono::NaiveDateTime;
 
+use crate::account::mfa::{AccountUser, Removal};
 use crate::app::{run, run_as, web_data::Data};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
-use crate::sign_in::{second_factor, sessions};
-use crate::store::sessions::Session;
-use crate::store::users::User;
+use crate::sign_in::second_factor;
+use crate::sign_in::sessions::BrowserSession;
 use crate::web::account::reauth::reauth;
-use crate::web::account::{guarded, show_with_alert};
+use crate::web::account::show_with_alert;
+use crate::web::context::{ClientOrigin, Meta, SignedInForm, Visitor};
 use crate::web::errors::WebError;
-use crate::web::extractors::{self, field, form_pairs};
+use crate::web::extractors::{self, form_pairs};
 use crate::web::redirects::{see_other, signed_in, with_request};
-use crate::web::session_cookie;
 use crate::web::webauthn::csp;
 
 #[derive(Template)]
@@ -58,7 +58,7 @@ pub(super) fn targets_of(
     request: Option<&str>,
     now: chrono::NaiveDateTime,
 ) -> Result<Vec<String>, crate::error::InternalError> {
-    Ok(crate::sign_in::login::view_of(c, ctx, request, now)?
+    Ok(crate::oauth::authorize::view_of(c, ctx, request, now)?
         .form_target
         .into_iter()
         .collect())
@@ -68,86 +68,69 @@ pub(super) fn targets_of(
 /// session has no (enabled) user any more.
 pub(super) async fn as_user<T, F>(
     state: &Data,
-    req: &HttpRequest,
-    session: &Session,
+    meta: &Meta,
+    session: &BrowserSession,
     f: F,
 ) -> Result<Option<T>, WebError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut DbConn, Ctx<'_>, &User, NaiveDateTime) -> Result<T, InternalError>
+    F: FnOnce(&mut DbConn, Ctx<'_>, &AccountUser, NaiveDateTime) -> Result<T, InternalError>
         + Send
         + 'static,
 {
     let s = session.clone();
-    run_as(
+    Ok(run_as(
         state,
-        extractors::meta(req, &state.config),
+        meta.0.clone(),
         move |c, ctx, now| match uc::user_of(c, &s)? {
             Some(u) => f(c, ctx, &u, now).map(Some),
             None => Ok(None),
         },
     )
-    .await
-}
-
-/// The signed-in session of a GET, if any.
-pub(super) async fn session_of(
-    state: &Data,
-    req: &HttpRequest,
-) -> Result<Option<Session>, WebError> {
-    let cookie = session_cookie::read(req, &state.config);
-    let s = run(state, move |c, ctx, now| match cookie {
-        Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes),
-        None => Ok(None),
-    })
-    .await?;
-    Ok(s.filter(|s| s.user_id.is_some()))
+    .await?)
 }
 
 /// After enrolling on the way to an application: the session now has two factors.
 pub(super) async fn continue_request(
     state: &Data,
-    req: &HttpRequest,
-    session: Session,
+    meta: Meta,
+    origin: ClientOrigin,
+    session: BrowserSession,
     method: &'static str,
     request: String,
 ) -> Result<HttpResponse, WebError> {
-    let origin = extractors::origin(req, &state.config);
-    let done = run_as(
-        state,
-        extractors::meta(req, &state.config),
-        move |c, ctx, now| {
-            let Some(user) = uc::user_of(c, &session)? else {
-                return Ok(None);
-            };
-            second_factor::complete(
-                c,
-                ctx,
-                Some(&session),
-                &user,
-                &[method],
-                Some(&request),
-                &origin,
-                now,
-            )
-            .map(Some)
-        },
-    )
+    let origin = origin.0;
+    let done = run_as(state, meta.0, move |c, ctx, now| {
+        let Some(user) = uc::user_of(c, &session)? else {
+            return Ok(None);
+        };
+        second_factor::complete(
+            c,
+            ctx,
+            Some(&session),
+            &user,
+            &[method],
+            Some(&request),
+            &origin,
+            now,
+        )
+        .map(Some)
+    })
     .await?;
     Ok(match done {
-        Some(landing) => signed_in(&state.config, &landing),
+        Some(landing) => signed_in(state, &landing).await?,
         None => see_other("/login"),
     })
 }
 
 pub(super) async fn totp_page(
     state: &Data,
-    session: Session,
+    session: BrowserSession,
     request: Option<String>,
     alert: Option<&str>,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
-    let csrf = session.csrf_token.clone();
+    let csrf = session.csrf_token().to_string();
     let req_id = request.clone();
     let view = run(state, move |c, ctx, now| match uc::user_of(c, &session)? {
         Some(u) => Ok(Some((
@@ -171,35 +154,37 @@ pub(super) async fn totp_page(
     Ok(html(status, body, false, &targets))
 }
 
-pub async fn totp_show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn totp_show(
+    state: Data,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let request = extractors::request_param(&pairs);
-    match session_of(&state, &req).await? {
-        Some(s) => totp_page(&state, s, request, None, StatusCode::OK).await,
+    match visitor.signed_in() {
+        Some(s) => totp_page(&state, s.clone(), request, None, StatusCode::OK).await,
         None => Ok(see_other(&with_request("/login", request.as_deref()))),
     }
 }
 
 pub async fn totp_confirm(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let request = extractors::request_param(&pairs);
-    let code = field(&pairs, "code").unwrap_or_default().to_string();
+    let request = form.request();
+    let code = form.field("code").unwrap_or_default().to_string();
+    let session = form.who.session;
     let s = session.clone();
-    let confirmed = as_user(&state, &req, &session, move |c, ctx, u, now| {
+    let confirmed = as_user(&state, &meta, &session, move |c, ctx, u, now| {
         uc::totp_confirm(c, ctx, u, &s, &code, now)
     })
     .await?;
     let (alert, status) = match confirmed {
         Some(TotpConfirm::Enrolled) => {
             return match request {
-                Some(r) => continue_request(&state, &req, session, "otp", r).await,
+                Some(r) => continue_request(&state, meta, origin, session, "otp", r).await,
                 None => Ok(see_other("/account?done=totp")),
             };
         }
@@ -217,39 +202,36 @@ pub async fn totp_confirm(
 
 pub async fn totp_remove(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
+    let session = form.session().clone();
+    if let Some(why) = reauth(&state, &meta, origin, &form).await? {
         let page = totp_page(&state, session, None, Some(&why.message), why.status()).await?;
         return Ok(why.answer(page));
     }
-    let removed = as_user(&state, &req, &session, uc::totp_remove).await?;
-    match removed {
+    match as_user(&state, &meta, &session, uc::totp_remove).await? {
         None => Ok(see_other("/login")),
-        Some(Ok(())) => Ok(see_other("/account?done=totp-removed")),
-        Some(Err(why)) => totp_page(&state, session, None, Some(why), StatusCode::CONFLICT).await,
+        Some(Removal::Removed) => Ok(see_other("/account?done=totp-removed")),
+        Some(Removal::Refused(why)) => {
+            totp_page(&state, session, None, Some(why), StatusCode::CONFLICT).await
+        }
     }
 }
 
 pub async fn recovery_codes(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        let page = show_with_alert(&state, &req, session, &why.message, why.status()).await?;
+    let session = form.session().clone();
+    if let Some(why) = reauth(&state, &meta, origin, &form).await? {
+        let page = show_with_alert(&state, meta, session, &why.message, why.status()).await?;
         return Ok(why.answer(page));
     }
-    let codes = as_user(&state, &req, &session, uc::recovery_regenerate).await?;
+    let codes = as_user(&state, &meta, &session, uc::recovery_regenerate).await?;
     let Some(codes) = codes else {
         return Ok(see_other("/login"));
     };
@@ -261,22 +243,20 @@ pub async fn recovery_codes(
 
 pub async fn recovery_codes_remove(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
-        let page = show_with_alert(&state, &req, session, &why.message, why.status()).await?;
+    let session = form.session().clone();
+    if let Some(why) = reauth(&state, &meta, origin, &form).await? {
+        let page = show_with_alert(&state, meta, session, &why.message, why.status()).await?;
         return Ok(why.answer(page));
     }
-    match as_user(&state, &req, &session, uc::recovery_remove).await? {
+    match as_user(&state, &meta, &session, uc::recovery_remove).await? {
         None => Ok(see_other("/login")),
-        Some(Ok(())) => Ok(see_other("/account?done=recovery-removed")),
-        Some(Err(why)) => {
-            show_with_alert(&state, &req, session, why, StatusCode::BAD_REQUEST).await
+        Some(Removal::Removed) => Ok(see_other("/account?done=recovery-removed")),
+        Some(Removal::Refused(why)) => {
+            show_with_alert(&state, meta, session, why, StatusCode::BAD_REQUEST).await
         }
     }
 }

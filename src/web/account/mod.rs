@@ -1,17 +1,16 @@
 //! `/account`: the signed-in user's sessions, connected applications and password.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::account::{self, Overview, PasswordOutcome};
-use crate::app::{run, run_as, run_conn_as, web_data::Data};
+use crate::app::{run_as, run_conn_as, web_data::Data};
 use crate::keys::secrets::Secret;
-use crate::sign_in::sessions;
-use crate::store::sessions::Session;
-use crate::web::csrf;
-use crate::web::errors::{WebError, error_page, page_html};
-use crate::web::extractors::{self, field, form_pairs, is_form};
+use crate::sign_in::sessions::BrowserSession;
+use crate::web::context::{ClientOrigin, Meta, SignedIn, SignedInForm};
+use crate::web::errors::{WebError, page_html};
+use crate::web::extractors::{field, form_pairs};
 use crate::web::session_cookie;
 
 pub mod mfa;
@@ -82,24 +81,22 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
     }
 }
 
-pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn show(
+    state: Data,
+    req: HttpRequest,
+    who: SignedIn,
+    meta: Meta,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let notice = notice_text(field(&pairs, "done"));
-    let cookie = session_cookie::read(&req, &state.config);
-    let found = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| {
-            let Some(v) = cookie else { return Ok(None) };
-            let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
-                return Ok(None);
-            };
-            Ok(account::overview(c, ctx, &s, now)?.map(|o| (o, s.csrf_token)))
-        },
-    )
+    let session = who.session;
+    let csrf = session.csrf_token().to_string();
+    let o = run_as(&state, meta.0, move |c, ctx, now| {
+        account::overview(c, ctx, &session, now)
+    })
     .await?;
-    Ok(match found {
-        Some((o, csrf)) => page(&o, &csrf, notice, None, StatusCode::OK),
+    Ok(match o {
+        Some(o) => page(&o, &csrf, notice, None, StatusCode::OK),
         None => to_login(),
     })
 }
@@ -107,17 +104,15 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
 /// The account page again, with an alert (after a refused change).
 pub(crate) async fn show_with_alert(
     state: &Data,
-    req: &HttpRequest,
-    session: Session,
+    meta: Meta,
+    session: BrowserSession,
     alert: &str,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
-    let csrf = session.csrf_token.clone();
-    let o = run_as(
-        state,
-        crate::web::extractors::meta(req, &state.config),
-        move |c, ctx, now| account::overview(c, ctx, &session, now),
-    )
+    let csrf = session.csrf_token().to_string();
+    let o = run_as(state, meta.0, move |c, ctx, now| {
+        account::overview(c, ctx, &session, now)
+    })
     .await?;
     Ok(match o {
         Some(o) => page(&o, &csrf, None, Some(alert), status),
@@ -125,78 +120,34 @@ pub(crate) async fn show_with_alert(
     })
 }
 
-/// Checks origin, form and CSRF token; returns the signed-in session and the form.
-pub(crate) async fn guarded(
-    state: &Data,
-    req: &HttpRequest,
-    body: &web::Bytes,
-) -> Result<Result<(Session, Vec<(String, String)>), HttpResponse>, WebError> {
-    if !is_form(req) || !csrf::origin_ok(req, &state.config) {
-        return Ok(Err(error_page(
-            StatusCode::FORBIDDEN,
-            "This form submission was refused.",
-            None,
-        )));
-    }
-    let pairs = form_pairs(body);
-    let presented = field(&pairs, "csrf_token").map(str::to_string);
-    let cookie = session_cookie::read(req, &state.config);
-    let session = run(state, move |c, ctx, now| match cookie {
-        Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes),
-        None => Ok(None),
-    })
-    .await?;
-    let Some(session) = session.filter(|s| s.user_id.is_some()) else {
-        return Ok(Err(to_login()));
-    };
-    if !csrf::token_ok(Some(&session), presented.as_deref()) {
-        return Ok(Err(error_page(
-            StatusCode::FORBIDDEN,
-            "This form expired. Go back, reload the page and try again.",
-            None,
-        )));
-    }
-    Ok(Ok((session, pairs)))
-}
-
 pub async fn password(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     // Redacted in Debug, wiped when dropped.
     let current = Secret::new(
-        field(&pairs, "current_password")
+        form.field("current_password")
             .unwrap_or_default()
             .to_string(),
     );
-    let new = Secret::new(
-        field(&pairs, "new_password")
-            .unwrap_or_default()
-            .to_string(),
-    );
-    let remove_recent_factors = field(&pairs, "remove_recent_factors").is_some();
-    let origin = extractors::origin(&req, &state.config);
+    let new = Secret::new(form.field("new_password").unwrap_or_default().to_string());
+    let remove_recent_factors = form.field("remove_recent_factors").is_some();
+    let origin = origin.0;
     let permit = crate::app::argon2_permit(&state).await?;
+    let session = form.who.session;
     let s = session.clone();
-    let outcome = run_conn_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| {
-            let change = account::PasswordChange {
-                current: current.expose(),
-                new: new.expose(),
-                remove_recent_factors,
-            };
-            let o = account::change_password(c, ctx, &s, change, &origin, now);
-            drop(permit);
-            o
-        },
-    )
+    let outcome = run_conn_as(&state, meta.0.clone(), move |c, ctx, now| {
+        let change = account::PasswordChange {
+            current: current.expose(),
+            new: new.expose(),
+            remove_recent_factors,
+        };
+        let o = account::change_password(c, ctx, &s, change, &origin, now);
+        drop(permit);
+        o
+    })
     .await?;
     let alert = match outcome {
         PasswordOutcome::Changed {
@@ -220,35 +171,21 @@ pub async fn password(
             retry_after: None,
         },
     };
-    let csrf = session.csrf_token.clone();
-    let o = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| account::overview(c, ctx, &session, now),
-    )
-    .await?;
-    Ok(match o {
-        Some(o) => alert.answer(page(&o, &csrf, None, Some(&alert.message), alert.status())),
-        None => to_login(),
-    })
+    let page = show_with_alert(&state, meta, session, &alert.message, alert.status()).await?;
+    Ok(alert.answer(page))
 }
 
 pub async fn revoke_session(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let sid = field(&pairs, "sid").unwrap_or_default().to_string();
-    let current = sid == session.sid;
-    let notified = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| account::revoke_session(c, ctx, &session, &sid, now),
-    )
+    let sid = form.field("sid").unwrap_or_default().to_string();
+    let session = form.who.session;
+    let current = sid == session.sid();
+    let notified = run_as(&state, meta.0, move |c, ctx, now| {
+        account::revoke_session(c, ctx, &session, &sid, now)
+    })
     .await?;
     if notified {
         state.wakeup.notify_one();
@@ -258,18 +195,13 @@ pub async fn revoke_session(
 
 pub async fn revoke_others(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
-    let (session, _) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let notified = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| account::revoke_other_sessions(c, ctx, &session, now),
-    )
+    let session = form.who.session;
+    let notified = run_as(&state, meta.0, move |c, ctx, now| {
+        account::revoke_other_sessions(c, ctx, &session, now)
+    })
     .await?;
     if notified {
         state.wakeup.notify_one();
@@ -279,19 +211,14 @@ pub async fn revoke_others(
 
 pub async fn revoke_app(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let client_id = field(&pairs, "client_id").unwrap_or_default().to_string();
-    run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| account::revoke_app(c, ctx, &session, &client_id, now),
-    )
+    let client_id = form.field("client_id").unwrap_or_default().to_string();
+    let session = form.who.session;
+    run_as(&state, meta.0, move |c, ctx, now| {
+        account::revoke_app(c, ctx, &session, &client_id, now)
+    })
     .await?;
     Ok(back("app"))
 }

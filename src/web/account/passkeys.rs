@@ -1,16 +1,16 @@
 //! `/account/passkeys`: list, register and remove passkeys.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use crate::account::mfa::{self as uc, PasskeyBegin, PasskeyView};
+use crate::account::mfa::{self as uc, PasskeyBegin, PasskeyView, Removal};
 use crate::app::{run, web_data::Data};
-use crate::sign_in::passkeys;
-use crate::store::sessions::Session;
-use crate::web::account::guarded;
-use crate::web::account::mfa::{as_user, continue_request, html, session_of, targets_of};
+use crate::sign_in::passkeys::{self, Registration};
+use crate::sign_in::sessions::BrowserSession;
+use crate::web::account::mfa::{as_user, continue_request, html, targets_of};
 use crate::web::account::reauth::reauth;
+use crate::web::context::{ClientOrigin, Meta, SignedInForm, Visitor};
 use crate::web::errors::{WebError, script_refusal};
 use crate::web::extractors::{field, form_pairs};
 use crate::web::redirects::{see_other, with_request};
@@ -31,13 +31,13 @@ struct PasskeysPage<'a> {
 
 pub(super) async fn page(
     state: &Data,
-    session: Session,
+    session: BrowserSession,
     request: Option<String>,
     notice: Option<&str>,
     alert: Option<&str>,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
-    let csrf = session.csrf_token.clone();
+    let csrf = session.csrf_token().to_string();
     let req_id = request.clone();
     let found = run(state, move |c, ctx, now| {
         let Some(u) = uc::user_of(c, &session)? else {
@@ -69,7 +69,11 @@ pub(super) async fn page(
     Ok(html(status, body, script, &targets))
 }
 
-pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn show(
+    state: Data,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let request = crate::web::extractors::request_param(&pairs);
     let notice = match field(&pairs, "done") {
@@ -77,21 +81,22 @@ pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
         Some("removed") => Some("The passkey was removed."),
         _ => None,
     };
-    match session_of(&state, &req).await? {
-        Some(s) => page(&state, s, request, notice, None, StatusCode::OK).await,
+    match visitor.signed_in() {
+        Some(s) => page(&state, s.clone(), request, notice, None, StatusCode::OK).await,
         None => Ok(see_other(&with_request("/login", request.as_deref()))),
     }
 }
 
 /// `/account/passkeys/options`: webauthn.js asks for a registration ceremony when the button
-/// is used.
+/// is used (a refused form is answered in JSON, which the script shows).
 pub async fn options(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: Result<SignedInForm, WebError>,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
-    let session = match guarded(&state, &req, &body).await? {
-        Ok((session, _)) => session,
+    let session = match form {
+        Ok(form) => form.who.session,
+        Err(WebError::Internal(e)) => return Err(WebError::Internal(e)),
         Err(_) => {
             return Ok(script_refusal(
                 StatusCode::FORBIDDEN,
@@ -100,7 +105,7 @@ pub async fn options(
         }
     };
     let s = session.clone();
-    let begun = as_user(&state, &req, &session, move |c, ctx, u, now| {
+    let begun = as_user(&state, &meta, &session, move |c, ctx, u, now| {
         uc::passkey_begin(c, ctx, u, &s, now)
     })
     .await?;
@@ -120,19 +125,17 @@ pub async fn options(
 
 pub async fn register(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let request = crate::web::extractors::request_param(&pairs);
-    let ceremony = field(&pairs, "ceremony").unwrap_or_default().to_string();
-    let credential = field(&pairs, "credential").unwrap_or_default().to_string();
-    let name = field(&pairs, "name").unwrap_or_default().to_string();
+    let request = form.request();
+    let ceremony = form.field("ceremony").unwrap_or_default().to_string();
+    let credential = form.field("credential").unwrap_or_default().to_string();
+    let name = form.field("name").unwrap_or_default().to_string();
+    let session = form.who.session;
     let s = session.clone();
-    let outcome = as_user(&state, &req, &session, move |c, ctx, u, now| {
+    let outcome = as_user(&state, &meta, &session, move |c, ctx, u, now| {
         let answer = passkeys::Answer {
             ceremony: &ceremony,
             credential: &credential,
@@ -140,13 +143,14 @@ pub async fn register(
         uc::passkey_finish(c, ctx, u, &s, answer, &name, now)
     })
     .await?
-    .unwrap_or(Err("You are not signed in."));
+    .unwrap_or(Registration::Refused("You are not signed in."));
     match (outcome, request) {
-        (Ok(row), Some(r)) => {
-            continue_request(&state, &req, session, passkeys::method(&row), r).await
+        (Registration::Added(row), Some(r)) => {
+            let method = passkeys::method(&row);
+            continue_request(&state, meta, origin, session, method, r).await
         }
-        (Ok(_), None) => Ok(see_other("/account/passkeys?done=added")),
-        (Err(why), request) => {
+        (Registration::Added(_), None) => Ok(see_other("/account/passkeys?done=added")),
+        (Registration::Refused(why), request) => {
             page(
                 &state,
                 session,
@@ -162,14 +166,12 @@ pub async fn register(
 
 pub async fn remove(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    if let Err(why) = reauth(&state, &req, &session, &pairs).await? {
+    let session = form.session().clone();
+    if let Some(why) = reauth(&state, &meta, origin, &form).await? {
         let answer = page(
             &state,
             session,
@@ -181,14 +183,16 @@ pub async fn remove(
         .await?;
         return Ok(why.answer(answer));
     }
-    let id = field(&pairs, "id").unwrap_or_default().to_string();
-    let removed = as_user(&state, &req, &session, move |c, ctx, u, now| {
+    let id = form.field("id").unwrap_or_default().to_string();
+    let removed = as_user(&state, &meta, &session, move |c, ctx, u, now| {
         uc::passkey_remove(c, ctx, u, &id, now)
     })
     .await?
-    .unwrap_or(Err("You are not signed in."));
+    .unwrap_or(Removal::Refused("You are not signed in."));
     match removed {
-        Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
-        Err(why) => page(&state, session, None, None, Some(why), StatusCode::CONFLICT).await,
+        Removal::Removed => Ok(see_other("/account/passkeys?done=removed")),
+        Removal::Refused(why) => {
+            page(&state, session, None, None, Some(why), StatusCode::CONFLICT).await
+        }
     }
 }

@@ -1,17 +1,15 @@
 //! The password typed again: inside a removal form (checked with the request), or on its own
 //! (`/account/reauthenticate`) before adding a factor, which it then allows for a few minutes.
 
+use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::account::mfa as uc;
 use crate::account::reauth::{Reauth, reauthenticate};
 use crate::app::{run_conn_as, web_data::Data};
 use crate::keys::secrets::Secret;
-use crate::store::sessions::Session;
-use crate::web::account::guarded;
+use crate::web::context::{ClientOrigin, Meta, SignedInForm};
 use crate::web::errors::WebError;
-use crate::web::extractors::{self, field};
 use crate::web::redirects::{see_other, with_request};
 
 /// Why the password typed again was not accepted: wrong (400), or too many attempts (429
@@ -59,38 +57,35 @@ impl Refused {
     }
 }
 
-/// Checks the `current_password` of a form for the session (and remembers a success on it).
+/// Checks the `current_password` of a form for its session (and remembers a success on it):
+/// `Some` refusal when it was not accepted.
 pub(super) async fn reauth(
     state: &Data,
-    req: &HttpRequest,
-    session: &Session,
-    pairs: &[(String, String)],
-) -> Result<Result<(), Refused>, WebError> {
+    meta: &Meta,
+    origin: ClientOrigin,
+    form: &SignedInForm,
+) -> Result<Option<Refused>, WebError> {
     let presented = Secret::new(
-        field(pairs, "current_password")
+        form.field("current_password")
             .unwrap_or_default()
             .to_string(),
     );
-    let origin = extractors::origin(req, &state.config);
+    let origin = origin.0;
     let permit = crate::app::argon2_permit(state).await?;
-    let s = session.clone();
-    let answer = run_conn_as(
-        state,
-        extractors::meta(req, &state.config),
-        move |c, ctx, now| {
-            let Some(u) = uc::user_of(c, &s)? else {
-                return Ok(Reauth::Wrong);
-            };
-            let r = reauthenticate(c, ctx, &u, &s, presented.expose(), &origin, now);
-            drop(permit);
-            r
-        },
-    )
+    let s = form.session().clone();
+    let answer = run_conn_as(state, meta.0.clone(), move |c, ctx, now| {
+        let Some(u) = uc::user_of(c, &s)? else {
+            return Ok(Reauth::Wrong);
+        };
+        let r = reauthenticate(c, ctx, &u, &s, presented.expose(), &origin, now);
+        drop(permit);
+        r
+    })
     .await?;
     Ok(match answer {
-        Reauth::Ok => Ok(()),
-        Reauth::Wrong => Err(Refused::wrong()),
-        Reauth::Throttled(s) => Err(Refused::throttled(s)),
+        Reauth::Ok => None,
+        Reauth::Wrong => Some(Refused::wrong()),
+        Reauth::Throttled(s) => Some(Refused::throttled(s)),
     })
 }
 
@@ -98,17 +93,15 @@ pub(super) async fn reauth(
 /// which may now add a factor.
 pub async fn reauthenticate_form(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignedInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let (session, pairs) = match guarded(&state, &req, &body).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let request = extractors::request_param(&pairs);
-    let passkeys = field(&pairs, "next") == Some("passkeys");
-    match reauth(&state, &req, &session, &pairs).await? {
-        Ok(()) => {
+    let request = form.request();
+    let passkeys = form.field("next") == Some("passkeys");
+    let session = form.session().clone();
+    match reauth(&state, &meta, origin, &form).await? {
+        None => {
             let path = if passkeys {
                 "/account/passkeys"
             } else {
@@ -116,7 +109,7 @@ pub async fn reauthenticate_form(
             };
             Ok(see_other(&with_request(path, request.as_deref())))
         }
-        Err(why) if passkeys => Ok(why.answer(
+        Some(why) if passkeys => Ok(why.answer(
             crate::web::account::passkeys::page(
                 &state,
                 session,
@@ -127,7 +120,7 @@ pub async fn reauthenticate_form(
             )
             .await?,
         )),
-        Err(why) => Ok(why.answer(
+        Some(why) => Ok(why.answer(
             crate::web::account::mfa::totp_page(
                 &state,
                 session,

@@ -12,21 +12,27 @@ use crate::app::{run_as, web_data::Data};
 use crate::config::Config;
 use crate::oauth::authorize::{self, Outcome};
 use crate::oauth::redirect::{AuthResponse, origin};
-use crate::sign_in::sessions;
+use crate::web::context::{Meta, Visitor};
 use crate::web::errors::{WebError, error_page, page_html, too_many_page};
 use crate::web::extractors::{field, form_pairs, is_form};
 use crate::web::security_headers::page_csp;
-use crate::web::session_cookie;
 
-pub async fn get(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn get(
+    state: Data,
+    req: HttpRequest,
+    visitor: Visitor,
+    meta: Meta,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
-    start(state, req, pairs).await
+    start(state, visitor, meta, pairs).await
 }
 
 pub async fn post(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
+    visitor: Visitor,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
     if !is_form(&req) {
         return Ok(error_page(
@@ -36,32 +42,29 @@ pub async fn post(
         ));
     }
     let pairs = form_pairs(&body);
-    start(state, req, pairs).await
+    start(state, visitor, meta, pairs).await
 }
 
 async fn start(
     state: Data,
-    req: HttpRequest,
+    visitor: Visitor,
+    meta: Meta,
     pairs: Vec<(String, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let cookie = session_cookie::read(&req, &state.config);
-    let outcome = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| {
-            let session = match cookie {
-                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-                None => None,
-            };
-            authorize::start(c, ctx, &pairs, session.as_ref(), now)
-        },
-    )
+    let outcome = run_as(&state, meta.0, move |c, ctx, now| {
+        authorize::start(c, ctx, &pairs, visitor.0.as_deref(), now)
+    })
     .await?;
     Ok(respond(&state.config, outcome))
 }
 
 /// Continues a parked request after the sign-in page.
-pub async fn resume(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn resume(
+    state: Data,
+    req: HttpRequest,
+    visitor: Visitor,
+    meta: Meta,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let Some(request_id) = field(&pairs, "request").map(str::to_string) else {
         return Ok(error_page(
@@ -70,18 +73,9 @@ pub async fn resume(state: Data, req: HttpRequest) -> Result<HttpResponse, WebEr
             None,
         ));
     };
-    let cookie = session_cookie::read(&req, &state.config);
-    let outcome = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| {
-            let session = match cookie {
-                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-                None => None,
-            };
-            authorize::resume(c, ctx, &request_id, session.as_ref(), now)
-        },
-    )
+    let outcome = run_as(&state, meta.0, move |c, ctx, now| {
+        authorize::resume(c, ctx, &request_id, visitor.0.as_deref(), now)
+    })
     .await?;
     Ok(respond(&state.config, outcome))
 }

@@ -13,10 +13,11 @@ use crate::oauth::client_auth;
 use crate::oauth::errors::TokenError;
 use crate::oauth::token::{self, TokenReply};
 use crate::oauth::web_origin;
+use crate::rate_limit;
 use crate::web::cors;
 use crate::web::errors::{WebError, oauth_json_error};
 use crate::web::extractors::{authorization, form_pairs, is_form};
-use crate::web::rate_limit;
+use crate::web::rate_limit::too_many;
 
 /// A token-side request's form pairs and Authorization header.
 pub type TokenRequest = (Vec<(String, String)>, Option<String>);
@@ -99,7 +100,7 @@ where
     if let Some(v) = verdict {
         cors::record(req, v);
     }
-    Ok(outcome.map_err(rate_limit::too_many))
+    Ok(outcome.map_err(too_many))
 }
 
 pub async fn token(

@@ -8,7 +8,7 @@ use askama::Template;
 use crate::app::{run_as, web_data::Data};
 use crate::config::Config;
 use crate::oidc::logout::{self, LogoutOutcome};
-use crate::sign_in::sessions;
+use crate::web::context::{Meta, Visitor};
 use crate::web::csrf;
 use crate::web::errors::{WebError, error_page, page_html};
 use crate::web::extractors::{field, form_pairs, is_form};
@@ -26,15 +26,22 @@ struct ConfirmPage<'a> {
 #[template(path = "pages/signed_out.html")]
 struct SignedOutPage;
 
-pub async fn get(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn get(
+    state: Data,
+    req: HttpRequest,
+    visitor: Visitor,
+    meta: Meta,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
-    handle(state, req, pairs, false).await
+    handle(state, visitor, meta, pairs, false).await
 }
 
 pub async fn post(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
+    visitor: Visitor,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
     if !is_form(&req) {
         return Ok(error_page(
@@ -58,71 +65,29 @@ pub async fn post(
         }
         let presented = field(&pairs, "csrf_token").map(str::to_string);
         pairs.retain(|(k, _)| k != "decision" && k != "csrf_token");
-        return confirmed(state, req, pairs, presented).await;
+        // A signed-in browser's confirmation must carry its session's token.
+        if visitor.0.is_some() && !csrf::token_ok(visitor.0.as_ref(), presented.as_deref()) {
+            return Err(WebError::ExpiredForm);
+        }
+        return handle(state, visitor, meta, pairs, true).await;
     }
-    handle(state, req, pairs, false).await
-}
-
-async fn confirmed(
-    state: Data,
-    req: HttpRequest,
-    pairs: Vec<(String, String)>,
-    presented: Option<String>,
-) -> Result<HttpResponse, WebError> {
-    let cookie = session_cookie::read(&req, &state.config);
-    let outcome = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| {
-            let session = match cookie {
-                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-                None => None,
-            };
-            if session.is_some() && !csrf::token_ok(session.as_ref(), presented.as_deref()) {
-                return Ok(None);
-            }
-            Ok(Some(logout::end_session(
-                c,
-                ctx,
-                &pairs,
-                session.as_ref(),
-                true,
-                now,
-            )?))
-        },
-    )
-    .await?;
-    match outcome {
-        None => Ok(error_page(
-            StatusCode::FORBIDDEN,
-            "This form expired. Go back, reload the page and try again.",
-            None,
-        )),
-        Some(o) => Ok(respond(&state, o, None)),
-    }
+    handle(state, visitor, meta, pairs, false).await
 }
 
 async fn handle(
     state: Data,
-    req: HttpRequest,
+    visitor: Visitor,
+    meta: Meta,
     pairs: Vec<(String, String)>,
     confirmed: bool,
 ) -> Result<HttpResponse, WebError> {
-    let cookie = session_cookie::read(&req, &state.config);
-    let (outcome, csrf) = run_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| {
-            let session = match cookie {
-                Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?,
-                None => None,
-            };
-            let csrf = session.as_ref().map(|s| s.csrf_token.clone());
-            let o = logout::end_session(c, ctx, &pairs, session.as_ref(), confirmed, now)?;
-            Ok((o, csrf))
-        },
-    )
+    let csrf = visitor.0.as_ref().map(|s| s.csrf_token().to_string());
+    let outcome = run_as(&state, meta.0, move |c, ctx, now| {
+        logout::end_session(c, ctx, &pairs, visitor.0.as_deref(), confirmed, now)
+    })
     .await?;
+    // The confirmation page's form carries the session's token; after it, none is needed.
+    let csrf = if confirmed { None } else { csrf };
     Ok(respond(&state, outcome, csrf.as_deref()))
 }
 

@@ -5,10 +5,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::app::{run, web_data::Data};
-use crate::sign_in::sessions;
-use crate::store::users;
+use crate::web::context::Visitor;
 use crate::web::errors::{WebError, error_page};
-use crate::web::session_cookie;
 
 #[derive(Template)]
 #[template(path = "pages/home.html")]
@@ -16,19 +14,16 @@ struct HomePage<'a> {
     username: Option<&'a str>,
 }
 
-pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
-    let cookie = session_cookie::read(&req, &state.config);
-    let username = run(&state, move |c, ctx, now| {
-        let Some(v) = cookie else { return Ok(None) };
-        let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
-            return Ok(None);
-        };
-        match s.user_id {
-            Some(uid) => Ok(users::find(c, &uid)?.map(|u| u.username)),
-            None => Ok(None),
+pub async fn show(state: Data, visitor: Visitor) -> Result<HttpResponse, WebError> {
+    let username = match visitor.signed_in().cloned() {
+        Some(s) => {
+            run(&state, move |c, _ctx, _now| {
+                Ok(crate::account::mfa::user_of(c, &s)?.map(|u| u.username))
+            })
+            .await?
         }
-    })
-    .await?;
+        None => None,
+    };
     let body = HomePage {
         username: username.as_deref(),
     }

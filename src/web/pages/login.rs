@@ -1,16 +1,16 @@
 //! The sign-in page.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::app::{run_conn, run_conn_as, web_data::Data};
-use crate::sign_in::login::{self, Attempt, Outcome, RequestView, view_of};
-use crate::sign_in::sessions;
+use crate::oauth::authorize::{RequestView, view_of};
+use crate::sign_in::login::{self, Attempt, Outcome};
+use crate::web::context::{ClientOrigin, Meta, SignInForm, Visitor};
 use crate::web::csrf;
 use crate::web::errors::{WebError, error_page, page_html};
-use crate::web::extractors::{self, field, form_pairs, is_form};
-use crate::web::session_cookie;
+use crate::web::extractors::{field, form_pairs};
 use crate::web::webauthn::{PasskeyForm, csp};
 
 #[derive(Template)]
@@ -61,18 +61,18 @@ fn render(r: Render<'_>, new_cookie: Option<actix_web::cookie::Cookie<'static>>)
 /// The sign-in page. Viewing it writes nothing: an anonymous visitor's form token is signed
 /// and tied to a cookie rather than stored, and no passkey ceremony begins until its button
 /// asks for one.
-pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn show(
+    state: Data,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let request = field(&pairs, "request").map(str::to_string);
-    let cookie = session_cookie::read(&req, &state.config);
+    let session_token = visitor.0.as_ref().map(|s| s.csrf_token().to_string());
     let req_id = request.clone();
-    // Reads only (no transaction): a live session's token, and the request's client.
-    let (session_token, view) = run_conn(&state, move |c, ctx, now| {
-        let session_token = match cookie {
-            Some(v) => sessions::current(c, &v, now, &ctx.config.lifetimes)?.map(|s| s.csrf_token),
-            None => None,
-        };
-        Ok((session_token, view_of(c, ctx, req_id.as_deref(), now)?))
+    // Reads only (no transaction): what the page says about the request's client.
+    let view = run_conn(&state, move |c, ctx, now| {
+        view_of(c, ctx, req_id.as_deref(), now)
     })
     .await?;
     let anonymous = csrf::anonymous_form(&req, &state.config, &state.master);
@@ -99,37 +99,23 @@ fn passkey_button(state: &Data) -> Option<PasskeyForm> {
 pub async fn submit(
     state: Data,
     req: HttpRequest,
-    body: web::Bytes,
+    form: SignInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    if !is_form(&req) || !csrf::origin_ok(&req, &state.config) {
-        return Ok(error_page(
-            StatusCode::FORBIDDEN,
-            "This form submission was refused.",
-            None,
-        ));
-    }
-    let pairs = form_pairs(&body);
-    let csrf_token = field(&pairs, "csrf_token").map(str::to_string);
     let anonymous = csrf::anonymous_form(&req, &state.config, &state.master);
     let attempt = Attempt {
-        cookie: session_cookie::read(&req, &state.config),
-        anonymous_ok: csrf::anonymous_visitor(
-            &req,
-            &state.config,
-            &state.master,
-            csrf_token.as_deref(),
-        )
-        .is_some(),
-        csrf_token,
-        username: field(&pairs, "username").unwrap_or_default().to_string(),
+        username: form.field("username").unwrap_or_default().to_string(),
         password: crate::keys::secrets::Secret::new(
-            field(&pairs, "password").unwrap_or_default().to_string(),
+            form.field("password").unwrap_or_default().to_string(),
         ),
-        request: extractors::request_param(&pairs),
-        origin: extractors::origin(&req, &state.config),
+        request: form.request(),
+        sender: form.sender,
+        origin: origin.0,
     };
     let username = attempt.username.clone();
     let request = attempt.request.clone();
+    let request_id = request.clone();
     // Each Argon2 verification needs ~19 MiB and a core for tens of milliseconds: run about one
     // per core, and let a flood wait briefly, then answer 503 rather than queue without bound.
     let permit = match tokio::time::timeout(
@@ -150,15 +136,19 @@ pub async fn submit(
             return Ok(r);
         }
     };
-    let outcome = run_conn_as(
-        &state,
-        crate::web::extractors::meta(&req, &state.config),
-        move |c, ctx, now| {
-            let o = login::attempt(c, ctx, attempt, now);
-            drop(permit);
-            o
-        },
-    )
+    let (outcome, view) = run_conn_as(&state, meta.0, move |c, ctx, now| {
+        let o = login::attempt(c, ctx, attempt, now);
+        drop(permit);
+        let o = o?;
+        // A refused attempt shows the page again, with what it says about the request.
+        let view = match &o {
+            Outcome::Failed { .. } | Outcome::Throttled { .. } => {
+                view_of(c, ctx, request_id.as_deref(), now)?
+            }
+            _ => RequestView::default(),
+        };
+        Ok((o, view))
+    })
     .await?;
     Ok(match outcome {
         Outcome::BadCsrf => error_page(
@@ -166,8 +156,8 @@ pub async fn submit(
             "Your sign-in form expired. Go back, reload the page and try again.",
             None,
         ),
-        Outcome::SignedIn(landing) => crate::web::redirects::signed_in(&state.config, &landing),
-        Outcome::Failed { view, csrf } => render(
+        Outcome::SignedIn(landing) => crate::web::redirects::signed_in(&state, &landing).await?,
+        Outcome::Failed { csrf } => render(
             Render {
                 view: &view,
                 csrf_token: csrf.as_deref().unwrap_or(&anonymous.token),
@@ -179,11 +169,7 @@ pub async fn submit(
             },
             anonymous.new_cookie,
         ),
-        Outcome::Throttled {
-            retry_after,
-            view,
-            csrf,
-        } => {
+        Outcome::Throttled { retry_after, csrf } => {
             let alert = format!(
                 "Too many attempts. Try again in {retry_after} second{}.",
                 if retry_after == 1 { "" } else { "s" }

@@ -1,23 +1,19 @@
 //! The second-factor page (`/login/second-factor`) and passkey answers (`/login/passkey`).
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::app::{run, run_conn_as, web_data::Data};
-use crate::sign_in::login::{RequestView, view_of};
+use crate::oauth::authorize::{RequestView, view_of};
 use crate::sign_in::passkey_sign_in::{
     self, Begin, Begun, PasskeyAttempt, PasskeyOutcome, Purpose,
 };
 use crate::sign_in::second_factor::{self, CodeAttempt, CodeOutcome};
-use crate::sign_in::sessions;
-use crate::web::csrf;
-use crate::web::errors::{
-    WebError, error_page, expired_form, page_html, refused_form, script_refusal,
-};
-use crate::web::extractors::{self, field, form_pairs, is_form};
+use crate::web::context::{ClientOrigin, Meta, SignInForm, Visitor};
+use crate::web::errors::{WebError, error_page, expired_form, page_html, script_refusal};
+use crate::web::extractors::{self, form_pairs};
 use crate::web::redirects::{see_other, signed_in, with_request};
-use crate::web::session_cookie;
 use crate::web::webauthn::{PasskeyForm, csp};
 
 #[derive(Template)]
@@ -41,14 +37,13 @@ struct Shown {
 /// Everything the page needs, with a passkey button when the user has passkeys.
 async fn prepare(
     state: &Data,
-    cookie: Option<String>,
+    visitor: Visitor,
     request: Option<String>,
 ) -> Result<Option<Shown>, WebError> {
-    run(state, move |c, ctx, now| {
-        let Some(v) = cookie else { return Ok(None) };
-        let Some(s) = sessions::current(c, &v, now, &ctx.config.lifetimes)? else {
-            return Ok(None);
-        };
+    let Some(s) = visitor.0 else {
+        return Ok(None);
+    };
+    Ok(run(state, move |c, ctx, now| {
         let Some(user) = second_factor::subject_user(c, &s, now)? else {
             return Ok(None);
         };
@@ -56,13 +51,13 @@ async fn prepare(
         let passkey =
             (ctx.webauthn.is_some() && factors.passkeys > 0).then(PasskeyForm::second_factor);
         Ok(Some(Shown {
-            csrf: s.csrf_token,
+            csrf: s.csrf_token().to_string(),
             view: view_of(c, ctx, request.as_deref(), now)?,
             totp: factors.totp,
             passkey,
         }))
     })
-    .await
+    .await?)
 }
 
 fn render(
@@ -91,74 +86,44 @@ fn render(
         .body(body)
 }
 
-pub async fn show(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn show(
+    state: Data,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, WebError> {
     let pairs = form_pairs(req.query_string().as_bytes());
     let request = extractors::request_param(&pairs);
-    let cookie = session_cookie::read(&req, &state.config);
-    Ok(match prepare(&state, cookie, request.clone()).await? {
+    Ok(match prepare(&state, visitor, request.clone()).await? {
         Some(shown) => render(shown, request.as_deref(), None, StatusCode::OK),
         None => see_other(&with_request("/login", request.as_deref())),
     })
 }
 
-/// A posted form of these pages: checked for origin and encoding, with what every post carries.
-struct Posted {
-    pairs: Vec<(String, String)>,
-    request: Option<String>,
-    cookie: Option<String>,
-    csrf_token: Option<String>,
-}
-
-/// `None` when the form is refused (another origin, another encoding).
-fn posted(state: &Data, req: &HttpRequest, body: &web::Bytes) -> Option<Posted> {
-    if !is_form(req) || !csrf::origin_ok(req, &state.config) {
-        return None;
-    }
-    let pairs = form_pairs(body);
-    Some(Posted {
-        request: extractors::request_param(&pairs),
-        cookie: session_cookie::read(req, &state.config),
-        csrf_token: field(&pairs, "csrf_token").map(str::to_string),
-        pairs,
-    })
-}
-
 pub async fn submit(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let Some(Posted {
-        pairs,
-        request,
-        cookie,
-        csrf_token,
-    }) = posted(&state, &req, &body)
-    else {
-        return Ok(refused_form());
-    };
+    let request = form.request();
+    let visitor = Visitor(form.sender.session.clone());
     let attempt = CodeAttempt {
-        cookie: cookie.clone(),
-        csrf_token,
-        code: crate::keys::secrets::Secret::new(
-            field(&pairs, "code").unwrap_or_default().to_string(),
-        ),
+        code: crate::keys::secrets::Secret::new(form.field("code").unwrap_or_default().to_string()),
+        sender: form.sender,
         request: request.clone(),
-        origin: extractors::origin(&req, &state.config),
+        origin: origin.0,
     };
-    let outcome = run_conn_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| second_factor::submit_code(c, ctx, attempt, now),
-    )
+    let outcome = run_conn_as(&state, meta.0, move |c, ctx, now| {
+        second_factor::submit_code(c, ctx, attempt, now)
+    })
     .await?;
     let (alert, status, retry_after) = match outcome {
-        CodeOutcome::BadCsrf => return Ok(expired_form()),
+        CodeOutcome::BadCsrf => return Err(WebError::ExpiredForm),
         CodeOutcome::NoSubject => {
             return Ok(see_other(&with_request("/login", request.as_deref())));
         }
         CodeOutcome::Done(landing) => {
-            return Ok(signed_in(&state.config, &landing));
+            return signed_in(&state, &landing).await;
         }
         CodeOutcome::Failed => (
             "That code is not valid. Check it and try again.".to_string(),
@@ -174,7 +139,7 @@ pub async fn submit(
             Some(retry_after),
         ),
     };
-    let Some(shown) = prepare(&state, cookie, request.clone()).await? else {
+    let Some(shown) = prepare(&state, visitor, request.clone()).await? else {
         return Ok(see_other(&with_request("/login", request.as_deref())));
     };
     let mut r = render(shown, request.as_deref(), Some(&alert), status);
@@ -187,37 +152,22 @@ pub async fn submit(
 /// A passkey's answer, from the second-factor page or the sign-in page (passwordless).
 pub async fn passkey(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: SignInForm,
+    meta: Meta,
+    origin: ClientOrigin,
 ) -> Result<HttpResponse, WebError> {
-    let Some(Posted {
-        pairs,
-        request,
-        cookie,
-        csrf_token,
-    }) = posted(&state, &req, &body)
-    else {
-        return Ok(refused_form());
-    };
+    let request = form.request();
+    let visitor = Visitor(form.sender.session.clone());
     let attempt = PasskeyAttempt {
-        cookie: cookie.clone(),
-        anonymous: csrf::anonymous_visitor(
-            &req,
-            &state.config,
-            &state.master,
-            csrf_token.as_deref(),
-        ),
-        csrf_token,
-        ceremony: field(&pairs, "ceremony").unwrap_or_default().to_string(),
-        credential: field(&pairs, "credential").unwrap_or_default().to_string(),
+        ceremony: form.field("ceremony").unwrap_or_default().to_string(),
+        credential: form.field("credential").unwrap_or_default().to_string(),
+        sender: form.sender,
         request: request.clone(),
-        origin: extractors::origin(&req, &state.config),
+        origin: origin.0,
     };
-    let outcome = run_conn_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| passkey_sign_in::submit_passkey(c, ctx, attempt, now),
-    )
+    let outcome = run_conn_as(&state, meta.0, move |c, ctx, now| {
+        passkey_sign_in::submit_passkey(c, ctx, attempt, now)
+    })
     .await?;
     Ok(match outcome {
         PasskeyOutcome::BadCsrf => expired_form(),
@@ -226,10 +176,10 @@ pub async fn passkey(
             "Passkeys are not available on this server.",
             None,
         ),
-        PasskeyOutcome::Done(landing) => signed_in(&state.config, &landing),
+        PasskeyOutcome::Done(landing) => signed_in(&state, &landing).await?,
         PasskeyOutcome::Refused(why) => {
             // Back to the page the ceremony came from, with a fresh ceremony and the reason.
-            match prepare(&state, cookie, request.clone()).await? {
+            match prepare(&state, visitor, request.clone()).await? {
                 Some(shown) => render(
                     shown,
                     request.as_deref(),
@@ -245,35 +195,27 @@ pub async fn passkey(
 /// webauthn.js asks for a ceremony when the passkey button is used (never earlier).
 async fn options(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: Result<SignInForm, WebError>,
+    meta: Meta,
     purpose: Purpose,
 ) -> Result<HttpResponse, WebError> {
-    let Some(Posted {
-        cookie, csrf_token, ..
-    }) = posted(&state, &req, &body)
-    else {
-        return Ok(script_refusal(
-            StatusCode::FORBIDDEN,
-            "This request was refused.",
-        ));
+    let form = match form {
+        Ok(f) => f,
+        Err(WebError::Internal(e)) => return Err(WebError::Internal(e)),
+        Err(_) => {
+            return Ok(script_refusal(
+                StatusCode::FORBIDDEN,
+                "This request was refused.",
+            ));
+        }
     };
     let begin = Begin {
-        cookie,
-        anonymous: csrf::anonymous_visitor(
-            &req,
-            &state.config,
-            &state.master,
-            csrf_token.as_deref(),
-        ),
-        csrf_token,
+        sender: form.sender,
         purpose,
     };
-    let begun = run_conn_as(
-        &state,
-        extractors::meta(&req, &state.config),
-        move |c, ctx, now| passkey_sign_in::begin(c, ctx, begin, now),
-    )
+    let begun = run_conn_as(&state, meta.0, move |c, ctx, now| {
+        passkey_sign_in::begin(c, ctx, begin, now)
+    })
     .await?;
     Ok(match begun {
         Begun::Started(s) => crate::web::webauthn::started(&s)?,
@@ -295,17 +237,17 @@ async fn options(
 /// `/login/passkey/options`: a passwordless ceremony for the sign-in page.
 pub async fn passwordless_options(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: Result<SignInForm, WebError>,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
-    options(state, req, body, Purpose::Passwordless).await
+    options(state, form, meta, Purpose::Passwordless).await
 }
 
 /// `/login/second-factor/options`: a ceremony for the passkeys of the user at the second step.
 pub async fn second_factor_options(
     state: Data,
-    req: HttpRequest,
-    body: web::Bytes,
+    form: Result<SignInForm, WebError>,
+    meta: Meta,
 ) -> Result<HttpResponse, WebError> {
-    options(state, req, body, Purpose::SecondStep).await
+    options(state, form, meta, Purpose::SecondStep).await
 }

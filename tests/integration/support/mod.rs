@@ -11,13 +11,14 @@ use chrono::Duration;
 use diesel::{Connection, RunQueryDsl};
 use std::net::TcpListener;
 
-use portcullis::app::{AppState, build_server};
+use portcullis::app::AppState;
 use portcullis::clock::Clock;
 use portcullis::config::{Config, Lifetimes};
 use portcullis::db::{self, DbConn};
 use portcullis::keys::secrets::{random_id, random_token, sha256_hex};
 use portcullis::sign_in::password;
 use portcullis::store::{clients, users};
+use portcullis::web::server::build_server;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -185,7 +186,7 @@ impl TestApp {
         let handle = server.handle();
         tokio::spawn(server);
         if opts.delivery_loop {
-            tokio::spawn(portcullis::app::delivery_loop(state.clone()));
+            tokio::spawn(portcullis::jobs::delivery_loop(state.clone()));
         }
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
