@@ -2,16 +2,12 @@
 //! hostile input. Each test asserts the exact defended behaviour.
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::flow::{authorize_url, urlencode};
 use crate::support::browser::{Browser, Landing};
-use crate::support::{ClientSpec, Options, PASSWORD, REDIRECT, TestApp, hidden};
-
-/// The address the attacker appears to come from, through a trusted proxy (127.0.0.1).
-fn behind_proxy(config: &mut portcullis::config::Config) {
-    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-}
+use crate::support::{
+    ClientSpec, Options, PASSWORD, REDIRECT, TestApp, behind_proxy, hidden, retry_after,
+};
 
 async fn app_behind_proxy() -> TestApp {
     let app = TestApp::spawn_with(Options {
@@ -24,20 +20,6 @@ async fn app_behind_proxy() -> TestApp {
     app
 }
 
-/// A browser whose requests appear to come from `ip`.
-fn browser_from(ip: &str) -> Browser {
-    let mut h = HeaderMap::new();
-    h.insert("x-forwarded-for", HeaderValue::from_str(ip).unwrap());
-    Browser {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(h)
-            .build()
-            .unwrap(),
-    }
-}
-
 /// One sign-in attempt; returns (status, Retry-After, body).
 async fn attempt(
     app: &TestApp,
@@ -45,39 +27,14 @@ async fn attempt(
     user: &str,
     password: &str,
 ) -> (StatusCode, Option<i64>, String) {
-    let page = b
-        .http
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = b
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("username", user),
-            ("password", password),
-            ("csrf_token", &hidden(&page, "csrf_token").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    (status, retry, r.text().await.unwrap())
+    let r = b.try_sign_in(app, user, password).await;
+    (r.status(), retry_after(&r), r.text().await.unwrap())
 }
 
 #[tokio::test]
 async fn brute_force_from_one_address_is_slowed_and_even_the_right_password_waits() {
     let app = app_behind_proxy().await;
-    let b = browser_from("203.0.113.7");
+    let b = Browser::from_address("203.0.113.7");
     for _ in 0..3 {
         let (status, retry, body) = attempt(&app, &b, "alice", "guess guess guess").await;
         assert_eq!(status, StatusCode::OK);
@@ -111,11 +68,11 @@ async fn brute_force_from_one_address_is_slowed_and_even_the_right_password_wait
 async fn attackers_on_many_addresses_cannot_lock_the_real_user_out_for_long() {
     let app = app_behind_proxy().await;
     for i in 0..40 {
-        let b = browser_from(&format!("198.51.100.{i}"));
+        let b = Browser::from_address(&format!("198.51.100.{i}"));
         attempt(&app, &b, "alice", "guess guess guess").await;
     }
     // The real user, from a fresh address: at most the short per-account delay.
-    let user = browser_from("192.0.2.10");
+    let user = Browser::from_address("192.0.2.10");
     let (status, retry, _) = attempt(&app, &user, "alice", PASSWORD).await;
     if status == StatusCode::TOO_MANY_REQUESTS {
         let wait = retry.expect("Retry-After");
@@ -131,7 +88,7 @@ async fn attackers_on_many_addresses_cannot_lock_the_real_user_out_for_long() {
 #[tokio::test]
 async fn credential_stuffing_across_accounts_throttles_the_address() {
     let app = app_behind_proxy().await;
-    let attacker = browser_from("203.0.113.99");
+    let attacker = Browser::from_address("203.0.113.99");
     let mut throttled_at = None;
     for i in 0..30 {
         let (status, retry, _) =
@@ -151,7 +108,13 @@ async fn credential_stuffing_across_accounts_throttles_the_address() {
     let (status, _, _) = attempt(&app, &attacker, "alice", PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     // Another address is not affected.
-    let (status, _, _) = attempt(&app, &browser_from("192.0.2.55"), "alice", PASSWORD).await;
+    let (status, _, _) = attempt(
+        &app,
+        &Browser::from_address("192.0.2.55"),
+        "alice",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
 
@@ -163,7 +126,7 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
     for i in 0..4 {
         attempt(
             &app,
-            &browser_from(&format!("10.9.9.{i}")),
+            &Browser::from_address(&format!("10.9.9.{i}")),
             "alice",
             "guess guess guess",
         )
@@ -171,7 +134,7 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
     }
     let (status, _, _) = attempt(
         &app,
-        &browser_from("10.9.9.200"),
+        &Browser::from_address("10.9.9.200"),
         "alice",
         "guess guess guess",
     )

@@ -2,29 +2,10 @@
 //! account before still gets through, a fresh one waits.
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::support::browser::Browser;
-use crate::support::{ClientSpec, Options, PASSWORD, TestApp, hidden};
-
-fn behind_proxy(config: &mut portcullis::config::Config) {
-    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-}
-
-/// A cookie-keeping browser whose requests appear to come from `ip` through the proxy.
-fn browser_from(ip: &str) -> Browser {
-    let mut h = HeaderMap::new();
-    h.insert("x-forwarded-for", HeaderValue::from_str(ip).unwrap());
-    Browser {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(h)
-            .build()
-            .unwrap(),
-    }
-}
+use crate::support::{ClientSpec, Options, PASSWORD, TestApp, behind_proxy, hidden, retry_after};
 
 /// One sign-in attempt from the sign-in page; returns the status and Retry-After.
 async fn attempt(
@@ -33,32 +14,8 @@ async fn attempt(
     user: &str,
     password: &str,
 ) -> (StatusCode, Option<i64>) {
-    let login = b
-        .http
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = b
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("username", user),
-            ("password", password),
-            ("csrf_token", &hidden(&login, "csrf_token").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    (r.status(), retry)
+    let r = b.try_sign_in(app, user, password).await;
+    (r.status(), retry_after(&r))
 }
 
 async fn locked_app() -> TestApp {
@@ -79,7 +36,7 @@ async fn lock_from_many_addresses(app: &TestApp, user: &str) {
     for i in 0..40 {
         attempt(
             app,
-            &browser_from(&format!("198.51.100.{i}")),
+            &Browser::from_address(&format!("198.51.100.{i}")),
             user,
             "guess guess",
         )
@@ -90,12 +47,18 @@ async fn lock_from_many_addresses(app: &TestApp, user: &str) {
 #[tokio::test]
 async fn a_device_that_signed_in_before_gets_through_a_lock_kept_up_from_many_addresses() {
     let app = locked_app().await;
-    let device = browser_from("192.0.2.10");
+    let device = Browser::from_address("192.0.2.10");
     let device_cookie = device_cookie_of(&app, &device, "alice").await;
     // The session ends; the device cookie stays.
     app.advance(3600);
     lock_from_many_addresses(&app, "alice").await;
-    let (status, retry) = attempt(&app, &browser_from("192.0.2.11"), "alice", PASSWORD).await;
+    let (status, retry) = attempt(
+        &app,
+        &Browser::from_address("192.0.2.11"),
+        "alice",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(
         status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -109,7 +72,13 @@ async fn a_device_that_signed_in_before_gets_through_a_lock_kept_up_from_many_ad
     );
     // The same from another address, with nothing but the device cookie.
     lock_from_many_addresses(&app, "alice").await;
-    let (status, _) = attempt(&app, &browser_from("192.0.2.11"), "alice", PASSWORD).await;
+    let (status, _) = attempt(
+        &app,
+        &Browser::from_address("192.0.2.11"),
+        "alice",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let (status, _) =
         attempt_with_cookie(&app, "192.0.2.12", &device_cookie, "alice", PASSWORD).await;
@@ -119,7 +88,7 @@ async fn a_device_that_signed_in_before_gets_through_a_lock_kept_up_from_many_ad
 #[tokio::test]
 async fn a_device_cookie_does_not_lift_the_limits_of_its_address_or_help_another_account() {
     let app = locked_app().await;
-    let device = browser_from("192.0.2.10");
+    let device = Browser::from_address("192.0.2.10");
     let device_cookie = device_cookie_of(&app, &device, "alice").await;
     app.advance(3600);
     // Bob's account is locked from many addresses: alice's device cookie does not open it.
@@ -158,35 +127,22 @@ async fn a_passkey_signs_in_while_the_password_is_locked() {
     )
     .await;
     lock_from_many_addresses(&app, "alice").await;
-    let (status, _) = attempt(&app, &browser_from("192.0.2.20"), "alice", PASSWORD).await;
+    let (status, _) = attempt(
+        &app,
+        &Browser::from_address("192.0.2.20"),
+        "alice",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let b = browser_from("192.0.2.20");
+    let b = Browser::from_address("192.0.2.20");
     let (_, path) = crate::passkeys::passwordless(&b, &app, &mut key).await;
     assert_eq!(path, "/account");
 }
 
 /// Signs `b` in as `user`; returns the device cookie it got (`name=value`).
 async fn device_cookie_of(app: &TestApp, b: &Browser, user: &str) -> String {
-    let login = b
-        .http
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = b
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("username", user),
-            ("password", PASSWORD),
-            ("csrf_token", &hidden(&login, "csrf_token").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = b.try_sign_in(app, user, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     r.headers()
         .get_all("set-cookie")
@@ -206,7 +162,7 @@ async fn attempt_with_cookie(
     user: &str,
     password: &str,
 ) -> (StatusCode, Option<i64>) {
-    let b = browser_from(ip);
+    let b = Browser::from_address(ip);
     let login = b.http.get(app.url("/login")).send().await.unwrap();
     let csrf_cookie = login
         .headers()
@@ -233,10 +189,5 @@ async fn attempt_with_cookie(
         .send()
         .await
         .unwrap();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    (r.status(), retry)
+    (r.status(), retry_after(&r))
 }

@@ -2,13 +2,12 @@
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::flow::urlencode;
 use crate::support::browser::Browser;
-use crate::support::{ClientSpec, Options, PASSWORD, REDIRECT, TestApp, hidden, param};
+use crate::support::{ClientSpec, Options, PASSWORD, REDIRECT, TestApp, param};
 
 fn alerts(app: &TestApp) -> Vec<String> {
     portcullis::store::audit_log::page(&mut app.conn(), 0, 100_000)
@@ -36,40 +35,11 @@ async fn app() -> TestApp {
 }
 
 fn browser(ip: &str, agent: &str) -> Browser {
-    let mut h = HeaderMap::new();
-    h.insert("x-forwarded-for", HeaderValue::from_str(ip).unwrap());
-    h.insert("user-agent", HeaderValue::from_str(agent).unwrap());
-    Browser {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(h)
-            .build()
-            .unwrap(),
-    }
+    Browser::with_headers(&[("x-forwarded-for", ip), ("user-agent", agent)])
 }
 
 async fn sign_in(app: &TestApp, b: &Browser, user: &str, password: &str) -> StatusCode {
-    let page = b
-        .http
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    b.http
-        .post(app.url("/login"))
-        .form(&[
-            ("username", user),
-            ("password", password),
-            ("csrf_token", &hidden(&page, "csrf_token").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
+    b.try_sign_in(app, user, password).await.status()
 }
 
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";

@@ -36,6 +36,63 @@ impl Browser {
         }
     }
 
+    /// A browser whose every request carries these headers (a user agent, or `X-Forwarded-For`
+    /// to appear behind the trusted proxy as another address).
+    pub fn with_headers(headers: &[(&str, &str)]) -> Browser {
+        super::init();
+        let mut h = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                reqwest::header::HeaderValue::from_str(value).expect("header value"),
+            );
+        }
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .default_headers(h)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// A browser that appears to come from `ip` (through the trusted proxy, `behind_proxy`).
+    pub fn from_address(ip: &str) -> Browser {
+        Browser::with_headers(&[("x-forwarded-for", ip)])
+    }
+
+    /// Opens the sign-in page and posts its form with these credentials; the raw answer.
+    pub async fn try_sign_in(
+        &self,
+        app: &TestApp,
+        user: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = self
+            .http
+            .get(app.url("/login"))
+            .send()
+            .await
+            .expect("sign-in page")
+            .text()
+            .await
+            .expect("body");
+        self.http
+            .post(app.url("/login"))
+            .form(&[
+                ("username", user),
+                ("password", password),
+                (
+                    "csrf_token",
+                    &hidden(&page, "csrf_token").expect("csrf token"),
+                ),
+            ])
+            .send()
+            .await
+            .expect("sign-in post")
+    }
+
     /// Follows redirects within our server; stops at the client's redirect URI or at a page.
     pub async fn follow(&self, app: &TestApp, mut url: String) -> Landing {
         for _ in 0..10 {

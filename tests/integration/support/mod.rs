@@ -323,6 +323,20 @@ impl ClientSpec {
 }
 
 /// Extracts the value of a hidden input from a page.
+/// Trusts the loopback peer as a proxy, so tests can send `X-Forwarded-For` as attackers on
+/// other addresses would appear.
+pub fn behind_proxy(config: &mut Config) {
+    config.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
+}
+
+/// The `Retry-After` seconds of an answer, if it has them.
+pub fn retry_after(r: &reqwest::Response) -> Option<i64> {
+    r.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 pub fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
