@@ -1,9 +1,9 @@
 //! Portcullis: an OAuth 2.0 / OpenID Connect identity provider.
 
-pub mod account;
+pub(crate) mod account;
 pub mod app;
 pub mod audit;
-pub mod bootstrap;
+pub(crate) mod bootstrap;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -12,14 +12,14 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod keys;
-pub mod maintenance;
-pub mod metrics;
+pub(crate) mod maintenance;
+pub(crate) mod metrics;
 pub mod oauth;
-pub mod oidc;
-pub mod private_files;
+pub(crate) mod oidc;
+pub(crate) mod private_files;
 pub mod protocol;
-pub mod rate_limit;
-pub mod retry;
+pub(crate) mod rate_limit;
+pub(crate) mod retry;
 pub mod sign_in;
 pub mod store;
 #[cfg(test)]

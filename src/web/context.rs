@@ -62,8 +62,8 @@ impl FromRequest for Visitor {
 /// A browser with a signed-in user; anyone else is sent to the sign-in page.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
+    /// A session whose `user_id()` is set.
     pub session: BrowserSession,
-    pub user_id: String,
 }
 
 impl FromRequest for SignedIn {
@@ -73,12 +73,10 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let visitor = Visitor::from_request(req, payload);
         Box::pin(async move {
-            let session = visitor.await?.0.ok_or(WebError::SignInRequired)?;
-            let user_id = session
-                .user_id()
-                .map(str::to_string)
-                .ok_or(WebError::SignInRequired)?;
-            Ok(SignedIn { session, user_id })
+            match visitor.await?.0 {
+                Some(session) if session.user_id().is_some() => Ok(SignedIn { session }),
+                _ => Err(WebError::SignInRequired),
+            }
         })
     }
 }

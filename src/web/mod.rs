@@ -1,20 +1,20 @@
 //! HTTP: extract, call one use case, render. The only layer that knows actix.
 
-pub mod account;
-pub mod context;
-pub mod cors;
-pub mod csrf;
-pub mod device_cookie;
-pub mod errors;
-pub mod extractors;
-pub mod oauth;
-pub mod oidc;
-pub mod pages;
-pub mod rate_limit;
-pub mod redirects;
-pub mod routes;
-pub mod security_headers;
+pub(crate) mod account;
+pub(crate) mod context;
+pub(crate) mod cors;
+pub(crate) mod csrf;
+pub(crate) mod device_cookie;
+pub(crate) mod errors;
+pub(crate) mod extractors;
+pub(crate) mod oauth;
+pub(crate) mod oidc;
+pub(crate) mod pages;
+pub(crate) mod rate_limit;
+pub(crate) mod redirects;
+pub(crate) mod routes;
+pub(crate) mod security_headers;
 pub mod server;
-pub mod session_cookie;
-pub mod tls;
-pub mod webauthn;
+pub(crate) mod session_cookie;
+pub(crate) mod tls;
+pub(crate) mod webauthn;
