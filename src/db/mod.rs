@@ -5,10 +5,11 @@ pub mod server_lock;
 
 use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::migration::MigrationSource;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, CustomizeConnection, ManageConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, RunQueryDsl};
+use diesel::{Connection, QueryableByName, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::InternalError;
@@ -173,7 +174,7 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
         .connect()
         .map_err(|e| InternalError::new(format!("cannot open the database{place}: {e}")))?;
     if let DbConn::Sqlite(c) = &mut first {
-        c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;")
+        c.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
             .map_err(|e| InternalError::new(format!("cannot open the database{place}: {e}")))?;
     }
     run_migrations(&mut first).map_err(|e| match url {
@@ -196,9 +197,23 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
 
 /// Applies every embedded migration not yet applied.
 pub fn run_migrations(conn: &mut DbConn) -> Result<(), InternalError> {
-    let result = match conn {
-        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    type Failure = Box<dyn std::error::Error + Send + Sync>;
+    // Instances started together take turns: the first migrates, the others wait and then
+    // find nothing pending. PostgreSQL: a session advisory lock around the run; SQLite: the
+    // whole run in one immediate transaction (each migration becomes a savepoint in it).
+    let result: Result<(), Failure> = match conn {
+        DbConn::Pg(c) => (|| {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({LOCK_MIGRATIONS})")).execute(c)?;
+            let run = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({LOCK_MIGRATIONS})"))
+                .execute(c)?;
+            run
+        })(),
+        DbConn::Sqlite(c) => c.immediate_transaction(|c| {
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| -> Failure { e })
+        }),
     };
     result.map_err(|e| InternalError::new(format!("migration failed: {e}")))
 }
@@ -239,11 +254,30 @@ pub fn trivial_transaction(conn: &mut DbConn) -> Result<(), diesel::result::Erro
 
 /// True when a migration embedded in this binary has not been applied.
 pub fn pending_migrations(conn: &mut DbConn) -> Result<bool, InternalError> {
-    let r = match conn {
-        DbConn::Pg(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
-        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
-    };
-    r.map_err(|e| InternalError::new(format!("migration check failed: {e}")))
+    // Read-only (readiness probes call this): the versions recorded as applied, against the
+    // embedded ones. diesel's own check creates its table first, which is DDL on every probe.
+    #[derive(QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let applied: std::collections::HashSet<String> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Applied>(conn)?
+            .into_iter()
+            .map(|a| a.version)
+            .collect();
+    let embedded = |names: Vec<String>| names.into_iter().any(|v| !applied.contains(&v));
+    let versions = match conn {
+        DbConn::Pg(_) => MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+            .map(|m| m.iter().map(|m| m.name().version().to_string()).collect()),
+        DbConn::Sqlite(_) => {
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                .map(|m| m.iter().map(|m| m.name().version().to_string()).collect())
+        }
+    }
+    .map_err(|e| InternalError::new(format!("migration check failed: {e}")))?;
+    Ok(embedded(versions))
 }
 
 /// Serialises a critical section across instances for the rest of the transaction: a
@@ -259,6 +293,8 @@ pub fn lock(conn: &mut DbConn, key: i64) -> Result<(), diesel::result::Error> {
 /// Lock keys for `lock`.
 pub const LOCK_AUDIT: i64 = 7_263_001;
 pub const LOCK_SIGNING_KEYS: i64 = 7_263_002;
+/// Held (for the session) while migrations run.
+pub const LOCK_MIGRATIONS: i64 = 7_263_003;
 
 /// A connection borrowed from the pool.
 pub type PooledConn = r2d2::PooledConnection<Manager>;
@@ -277,6 +313,18 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_database_without_the_last_migration_has_one_pending() {
+        let mut c = crate::testkit::db();
+        diesel::sql_query(
+            "DELETE FROM __diesel_schema_migrations WHERE version = \
+             (SELECT MAX(version) FROM __diesel_schema_migrations)",
+        )
+        .execute(&mut c)
+        .unwrap();
+        assert!(pending_migrations(&mut c).unwrap());
     }
 
     #[test]

@@ -25,13 +25,28 @@ pub fn find(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<Op
         .optional()
 }
 
-/// Replaces the stored consent (call inside a transaction).
+/// Stores the consent, replacing the user's earlier one for the client in one statement
+/// (two approvals at the same moment both succeed; the later one stands).
 pub fn put(conn: &mut DbConn, c: &Consent) -> QueryResult<()> {
-    diesel::delete(consents::table.find((&c.user_id, &c.client_id))).execute(conn)?;
-    diesel::insert_into(consents::table)
-        .values(c)
-        .execute(conn)
-        .map(|_| ())
+    macro_rules! upsert {
+        ($conn:expr) => {
+            diesel::insert_into(consents::table)
+                .values(c)
+                .on_conflict((consents::user_id, consents::client_id))
+                .do_update()
+                .set((
+                    consents::scopes.eq(&c.scopes),
+                    consents::claims.eq(&c.claims),
+                    consents::updated_at.eq(c.updated_at),
+                ))
+                .execute($conn)
+        };
+    }
+    match conn {
+        DbConn::Pg(pg) => upsert!(pg),
+        DbConn::Sqlite(sqlite) => upsert!(sqlite),
+    }
+    .map(|_| ())
 }
 
 pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Consent>> {

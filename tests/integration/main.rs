@@ -15,6 +15,7 @@ mod cli_clients;
 mod cli_safety;
 mod cli_users;
 mod client_auth;
+mod cluster;
 mod conformance;
 mod cors;
 mod cors_browser;

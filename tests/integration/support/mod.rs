@@ -45,7 +45,7 @@ pub fn init() {
 }
 
 /// A fresh PostgreSQL database, dropped when the test ends.
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
@@ -77,6 +77,26 @@ pub fn admin_database_url() -> Option<String> {
         url.query_pairs_mut().append_pair("sslmode", "disable");
     }
     Some(url.to_string())
+}
+
+/// A new, empty database on the suite's backend: a PostgreSQL database dropped with the
+/// returned guard, or a SQLite file in `dir`.
+pub fn fresh_database(dir: &std::path::Path) -> (String, Option<PgDatabase>) {
+    let Some(admin_url) = admin_database_url() else {
+        return (
+            format!("sqlite://{}", dir.join("portcullis.db").display()),
+            None,
+        );
+    };
+    let name = format!("portcullis_test_{}", random_id());
+    let mut c = diesel::pg::PgConnection::establish(&admin_url)
+        .expect("PORTCULLIS_TEST_DATABASE_URL must point at a reachable PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+    url.set_path(&name);
+    (url.to_string(), Some(PgDatabase { admin_url, name }))
 }
 
 /// Where the test database lives, announced once per run.
@@ -144,29 +164,9 @@ impl TestApp {
             }
         });
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg) = match (&opts.database_url, admin_database_url()) {
-            (Some(u), _) => (u.clone(), None),
-            (None, Some(admin_url)) => {
-                let name = format!("portcullis_test_{}", random_id());
-                let mut c = diesel::pg::PgConnection::establish(&admin_url)
-                    .expect("PORTCULLIS_TEST_DATABASE_URL must point at a reachable PostgreSQL");
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut c)
-                    .expect("create test database");
-                let mut url = url::Url::parse(&admin_url).expect("postgres URL");
-                url.set_path(&name);
-                (
-                    url.to_string(),
-                    Some(PgDatabase {
-                        admin_url: admin_url.clone(),
-                        name,
-                    }),
-                )
-            }
-            (None, None) => (
-                format!("sqlite://{}", dir.path().join("portcullis.db").display()),
-                None,
-            ),
+        let (database_url, pg) = match &opts.database_url {
+            Some(u) => (u.clone(), None),
+            None => fresh_database(dir.path()),
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();

@@ -1,0 +1,106 @@
+//! Several instances on one database (PostgreSQL in CI, SQLite otherwise): they start together,
+//! and what one user does at the same moment in two browsers is answered, never a 500.
+
+use crate::flow::authorize_url;
+use crate::support::browser::{Browser, Landing};
+use crate::support::{ClientSpec, Options, PASSWORD, TestApp, fresh_database};
+
+#[test]
+fn instances_started_together_on_an_empty_database_all_start_and_migrate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = fresh_database(dir.path());
+    let parsed = portcullis::db::DbUrl::parse(&url).unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let (parsed, barrier) = (parsed.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                portcullis::db::connect(&parsed, 2).map(|_| ())
+            })
+        })
+        .collect();
+    for s in starts {
+        s.join()
+            .expect("the start did not panic")
+            .expect("every instance starts");
+    }
+    let pool = portcullis::db::connect(&parsed, 1).unwrap();
+    let mut c = pool.get().unwrap();
+    assert!(!portcullis::db::pending_migrations(&mut c).unwrap());
+}
+
+/// A browser signed in as `user`, at the consent page of a fresh request; returns the page.
+async fn at_consent(app: &TestApp, b: &Browser, user: &str) -> String {
+    let Landing::Page(_, path, page) = b
+        .follow(app, authorize_url(app, "openid profile", ""))
+        .await
+    else {
+        panic!("expected the sign-in page");
+    };
+    assert_eq!(path, "/login");
+    match b.submit_login(app, &page, user, PASSWORD).await {
+        Landing::Page(status, path, body) if path == "/consent" => {
+            assert_eq!(status, 200);
+            body
+        }
+        other => panic!("expected the consent page, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_user_approving_in_two_browsers_at_once_gets_a_code_in_both() {
+    let app = TestApp::spawn_with(Options::default()).await;
+    app.add_client(ClientSpec::confidential("app"));
+    for round in 0..6 {
+        let user = format!("user{round}");
+        app.add_user(&user, None, None);
+        let (a, b) = (Browser::new(), Browser::new());
+        let page_a = at_consent(&app, &a, &user).await;
+        let page_b = at_consent(&app, &b, &user).await;
+        let (la, lb) = tokio::join!(
+            a.submit_consent(&app, &page_a, "allow"),
+            b.submit_consent(&app, &page_b, "allow")
+        );
+        for landing in [la, lb] {
+            match landing {
+                Landing::Client(_, q) => assert!(
+                    q.iter().any(|(k, _)| k == "code"),
+                    "round {round}: no code in {q:?}"
+                ),
+                other => panic!("round {round}: expected a code at the client, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readiness_check_for_pending_migrations_runs_on_a_read_only_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = fresh_database(dir.path());
+    let parsed = portcullis::db::DbUrl::parse(&url).unwrap();
+    drop(portcullis::db::connect(&parsed, 1).unwrap());
+    // A connection on which the database refuses every write, DDL included.
+    let mut c = match &parsed {
+        portcullis::db::DbUrl::Postgres(u) => {
+            let mut c = portcullis::db::DbConn::Pg(
+                <diesel::pg::PgConnection as diesel::Connection>::establish(u).unwrap(),
+            );
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query("SET default_transaction_read_only = on"),
+                &mut c,
+            )
+            .unwrap();
+            c
+        }
+        portcullis::db::DbUrl::Sqlite(p) => {
+            let mut c = portcullis::db::DbConn::Sqlite(
+                <diesel::sqlite::SqliteConnection as diesel::Connection>::establish(p).unwrap(),
+            );
+            diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA query_only = ON"), &mut c)
+                .unwrap();
+            c
+        }
+    };
+    assert!(!portcullis::db::pending_migrations(&mut c).unwrap());
+}
