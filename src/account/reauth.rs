@@ -34,24 +34,24 @@ pub fn reauthenticate(
     now: NaiveDateTime,
 ) -> Result<Reauth, InternalError> {
     let keys = device::throttle_keys(ctx, &user.username, Some(&user.id), origin, now);
-    let blocked = db::transaction(conn, |c| {
-        let blocked = throttle::blocked(c, &ctx.config.throttle, &keys, now)?;
-        if let Some(retry_after) = blocked {
-            audit::record(
-                c,
-                ctx.meta,
-                now,
-                Event::new("reauthenticate", "blocked")
-                    .user(&user.id)
-                    .actor(&user.id)
-                    .details(json!({"retry_after": retry_after})),
-            )?;
+    // Counted before the password is checked, so parallel guesses see each other.
+    let claimed_wait = match throttle::claim(conn, &ctx.config.throttle, &keys, now)? {
+        throttle::Claim::Granted { wait } => wait,
+        throttle::Claim::Blocked(retry_after) => {
+            db::transaction(conn, |c| {
+                audit::record(
+                    c,
+                    ctx.meta,
+                    now,
+                    Event::new("reauthenticate", "blocked")
+                        .user(&user.id)
+                        .actor(&user.id)
+                        .details(json!({"retry_after": retry_after})),
+                )
+            })?;
+            return Ok(Reauth::Throttled(retry_after));
         }
-        Ok::<_, InternalError>(blocked)
-    })?;
-    if let Some(s) = blocked {
-        return Ok(Reauth::Throttled(s));
-    }
+    };
     let stored = user
         .password_hash
         .clone()
@@ -59,10 +59,11 @@ pub fn reauthenticate(
     let ok = presented.len() <= 4096 && password::verify(&stored, presented);
     db::transaction(conn, |c| {
         if ok {
+            throttle::succeeded_claimed(c, &ctx.config.throttle, &keys)?;
             sessions::set_password_at(c, &session.id_hash, now)?;
             return Ok(Reauth::Ok);
         }
-        let wait = throttle::failed(c, &ctx.config.throttle, &keys, now)?;
+        let wait = throttle::failed_claimed(c, &ctx.config.throttle, &keys, claimed_wait, now)?;
         audit::record(
             c,
             ctx.meta,

@@ -50,35 +50,35 @@ pub fn attempt(
     let lt = ctx.config.lifetimes.clone();
     let tcfg = &ctx.config.throttle;
     let session = a.sender.previous().cloned();
-    let (keys, blocked) = db::transaction(c, |c| {
-        // The account a device cookie must name (looked up only when one was sent).
-        let account = match &a.origin.device {
-            Some(_) => users::find_by_username(c, a.username.trim())?.map(|u| u.id),
-            None => None,
-        };
-        let keys = device::throttle_keys(ctx, &a.username, account.as_deref(), &a.origin, now);
-        let blocked = throttle::blocked(c, tcfg, &keys, now)?;
-        Ok::<_, InternalError>((keys, blocked))
-    })?;
     if !a.sender.verified() {
         return Ok(Outcome::BadCsrf);
     }
+    // The account a device cookie must name (looked up only when one was sent).
+    let account = match &a.origin.device {
+        Some(_) => users::find_by_username(c, a.username.trim())?.map(|u| u.id),
+        None => None,
+    };
+    let keys = device::throttle_keys(ctx, &a.username, account.as_deref(), &a.origin, now);
     let csrf = session.as_ref().map(|s| s.csrf_token.clone());
-    if let Some(retry_after) = blocked {
-        ctx.metrics.sign_in("blocked");
-        db::transaction(c, |c| {
-            audit::record(
-                c,
-                ctx.meta,
-                now,
-                Event::new("sign_in", "blocked").details(json!({
-                    "username": audit::mask(&a.username),
-                    "retry_after": retry_after,
-                })),
-            )
-        })?;
-        return Ok(Outcome::Throttled { retry_after, csrf });
-    }
+    // Counted before the password is checked, so parallel guesses see each other.
+    let claimed_wait = match throttle::claim(c, tcfg, &keys, now)? {
+        throttle::Claim::Granted { wait } => wait,
+        throttle::Claim::Blocked(retry_after) => {
+            ctx.metrics.sign_in("blocked");
+            db::transaction(c, |c| {
+                audit::record(
+                    c,
+                    ctx.meta,
+                    now,
+                    Event::new("sign_in", "blocked").details(json!({
+                        "username": audit::mask(&a.username),
+                        "retry_after": retry_after,
+                    })),
+                )
+            })?;
+            return Ok(Outcome::Throttled { retry_after, csrf });
+        }
+    };
     let too_long = a.username.len() > 256 || a.password.expose().len() > 4096;
     let checked = if too_long {
         Err(password::BadCredentials)
@@ -87,7 +87,7 @@ pub fn attempt(
     };
     db::transaction(c, |c| match checked {
         Ok(user) if second_factor::factors(c, &user.id)?.any() => {
-            throttle::succeeded(c, &keys)?;
+            throttle::succeeded_claimed(c, tcfg, &keys)?;
             let opened =
                 sessions::begin_second_factor(c, session.as_ref(), &user.id, &a.origin, now, &lt)?;
             audit::record(
@@ -107,7 +107,7 @@ pub fn attempt(
             }))
         }
         Ok(user) => {
-            throttle::succeeded(c, &keys)?;
+            throttle::succeeded_claimed(c, tcfg, &keys)?;
             let proof = sessions::Proof {
                 amr: &["pwd"],
                 password_at: Some(now),
@@ -125,7 +125,7 @@ pub fn attempt(
             Ok(Outcome::SignedIn(landing))
         }
         Err(password::BadCredentials) => {
-            let wait = throttle::failed(c, tcfg, &keys, now)?;
+            let wait = throttle::failed_claimed(c, tcfg, &keys, claimed_wait, now)?;
             ctx.metrics.sign_in("failure");
             audit::record(
                 c,

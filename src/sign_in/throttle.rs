@@ -96,6 +96,123 @@ pub fn blocked(
     Ok((wait > 0).then_some(wait))
 }
 
+/// Whether an attempt may be made, decided before it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Go ahead; the attempt is already counted as a failure on the judging keys, and `wait`
+    /// is the delay that count set (what a failure answers with).
+    Granted { wait: i64 },
+    /// A key blocks it: wait this many seconds.
+    Blocked(i64),
+}
+
+/// Claims an attempt before its (slow) check: each judging counter is counted up in one
+/// statement unless it blocks, and sets its delay at once, so parallel attempts see each
+/// other and get no more checks than the same attempts one after another. All keys or none:
+/// a blocked key rolls the others back. After the check, `failed_claimed` or
+/// `succeeded_claimed` settles the claim.
+pub fn claim(
+    conn: &mut DbConn,
+    cfg: &Throttling,
+    k: &Keys,
+    now: NaiveDateTime,
+) -> Result<Claim, InternalError> {
+    if !cfg.enabled {
+        return Ok(Claim::Granted { wait: 0 });
+    }
+    enum Stop {
+        Blocked,
+        Db(diesel::result::Error),
+    }
+    impl From<diesel::result::Error> for Stop {
+        fn from(e: diesel::result::Error) -> Stop {
+            Stop::Db(e)
+        }
+    }
+    let window_start = now - Duration::seconds(cfg.window);
+    let claimed = crate::db::transaction(conn, |c| {
+        let mut wait = 0i64;
+        for (key, schedule) in judging(cfg, k) {
+            let failures = throttles::claim(c, key, now, window_start)?.ok_or(Stop::Blocked)?;
+            let delay = schedule.delay(failures);
+            throttles::block_until(c, key, (delay > 0).then(|| now + Duration::seconds(delay)))?;
+            wait = wait.max(delay);
+        }
+        Ok(wait)
+    });
+    match claimed {
+        Ok(wait) => Ok(Claim::Granted { wait }),
+        Err(Stop::Blocked) => Ok(Claim::Blocked(blocked(conn, cfg, k, now)?.unwrap_or(1))),
+        Err(Stop::Db(e)) => Err(e.into()),
+    }
+}
+
+/// A claimed attempt that failed: the judging keys counted it already; the per-account
+/// counter of a known device counts it now. How long the next attempt must wait, if at all.
+pub fn failed_claimed(
+    conn: &mut DbConn,
+    cfg: &Throttling,
+    k: &Keys,
+    wait: i64,
+    now: NaiveDateTime,
+) -> Result<Option<i64>, InternalError> {
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    for (key, schedule, judges) in counting(cfg, k) {
+        if !judges {
+            count(conn, cfg, key, schedule, now)?;
+        }
+    }
+    Ok((wait > 0).then_some(wait))
+}
+
+/// A claimed attempt that was right: the account's counters are cleared (`succeeded`) and the
+/// address gets its claimed failure back, with the delay its remaining count calls for.
+pub fn succeeded_claimed(
+    conn: &mut DbConn,
+    cfg: &Throttling,
+    k: &Keys,
+) -> Result<(), InternalError> {
+    succeeded(conn, k)?;
+    if cfg.enabled
+        && let Some((failures, last)) = throttles::give_back(conn, &k.ip)?
+    {
+        let delay = cfg.ip.delay(failures);
+        throttles::block_until(
+            conn,
+            &k.ip,
+            (delay > 0).then(|| last + Duration::seconds(delay)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Counts a failure under one key; the delay it sets.
+fn count(
+    conn: &mut DbConn,
+    cfg: &Throttling,
+    key: &str,
+    schedule: &Schedule,
+    now: NaiveDateTime,
+) -> Result<i64, InternalError> {
+    let window_start = now - Duration::seconds(cfg.window);
+    let prev = throttles::find(conn, key)?.filter(|t| t.last_failure_at >= window_start);
+    let failures = prev.as_ref().map(|t| t.failures + 1).unwrap_or(1);
+    let delay = schedule.delay(failures);
+    throttles::put(
+        conn,
+        &Throttle {
+            key: key.to_string(),
+            failures,
+            first_failure_at: prev.map(|t| t.first_failure_at).unwrap_or(now),
+            last_failure_at: now,
+            blocked_until: (delay > 0).then(|| now + Duration::seconds(delay)),
+        },
+    )?;
+    Ok(delay)
+}
+
 /// Counts a failure on every key; returns how long the next attempt must wait, if at all.
 pub fn failed(
     conn: &mut DbConn,
@@ -108,23 +225,10 @@ pub fn failed(
     }
     let mut wait = 0i64;
     for (key, schedule, judges) in counting(cfg, k) {
-        let window_start = now - Duration::seconds(cfg.window);
-        let prev = throttles::find(conn, key)?.filter(|t| t.last_failure_at >= window_start);
-        let failures = prev.as_ref().map(|t| t.failures + 1).unwrap_or(1);
-        let delay = schedule.delay(failures);
+        let delay = count(conn, cfg, key, schedule, now)?;
         if judges {
             wait = wait.max(delay);
         }
-        throttles::put(
-            conn,
-            &Throttle {
-                key: key.to_string(),
-                failures,
-                first_failure_at: prev.map(|t| t.first_failure_at).unwrap_or(now),
-                last_failure_at: now,
-                blocked_until: (delay > 0).then(|| now + Duration::seconds(delay)),
-            },
-        )?;
     }
     Ok((wait > 0).then_some(wait))
 }
@@ -147,4 +251,82 @@ pub fn succeeded(conn: &mut DbConn, k: &Keys) -> Result<(), InternalError> {
         throttles::delete(conn, d)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::testkit::{db, t0};
+
+    fn keys_for(user: &str, ip: &str) -> Keys {
+        keys(&MasterKey::from_bytes([7u8; 32]), user, Some(ip))
+    }
+
+    fn count_of(conn: &mut DbConn, key: &str) -> i32 {
+        throttles::find(conn, key)
+            .unwrap()
+            .map_or(0, |t| t.failures)
+    }
+
+    #[test]
+    fn a_claim_counts_the_attempt_before_it_is_checked_and_the_fourth_sets_the_delay() {
+        let (mut c, cfg) = (db(), Throttling::default());
+        let k = keys_for("alice", "192.0.2.1");
+        for _ in 0..3 {
+            assert_eq!(
+                claim(&mut c, &cfg, &k, t0()).unwrap(),
+                Claim::Granted { wait: 0 }
+            );
+        }
+        assert_eq!(
+            claim(&mut c, &cfg, &k, t0()).unwrap(),
+            Claim::Granted { wait: 1 },
+            "the fourth is checked and its failure waits a second"
+        );
+        assert_eq!(claim(&mut c, &cfg, &k, t0()).unwrap(), Claim::Blocked(1));
+        assert_eq!(
+            count_of(&mut c, &k.account_ip),
+            4,
+            "a blocked attempt is not counted"
+        );
+    }
+
+    #[test]
+    fn a_key_that_blocks_rolls_back_the_claims_on_the_other_keys() {
+        let (mut c, cfg) = (db(), Throttling::default());
+        let k = keys_for("alice", "192.0.2.1");
+        throttles::put(
+            &mut c,
+            &Throttle {
+                key: k.account.clone(),
+                failures: 9,
+                first_failure_at: t0(),
+                last_failure_at: t0(),
+                blocked_until: Some(t0() + Duration::seconds(30)),
+            },
+        )
+        .unwrap();
+        assert_eq!(claim(&mut c, &cfg, &k, t0()).unwrap(), Claim::Blocked(30));
+        assert_eq!(count_of(&mut c, &k.account_ip), 0);
+        assert_eq!(count_of(&mut c, &k.ip), 0);
+    }
+
+    #[test]
+    fn a_right_password_clears_the_account_and_gives_the_address_its_claim_back() {
+        let (mut c, cfg) = (db(), Throttling::default());
+        let other = keys_for("bob", "192.0.2.1");
+        claim(&mut c, &cfg, &other, t0()).unwrap();
+        let k = keys_for("alice", "192.0.2.1");
+        claim(&mut c, &cfg, &k, t0()).unwrap();
+        assert_eq!(count_of(&mut c, &k.ip), 2);
+        succeeded_claimed(&mut c, &cfg, &k).unwrap();
+        assert_eq!(
+            count_of(&mut c, &k.ip),
+            1,
+            "bob's failure stays on the address"
+        );
+        assert_eq!(count_of(&mut c, &k.account_ip), 0);
+        assert_eq!(count_of(&mut c, &k.account), 0);
+    }
 }

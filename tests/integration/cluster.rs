@@ -104,3 +104,45 @@ fn the_readiness_check_for_pending_migrations_runs_on_a_read_only_connection() {
     };
     assert!(!portcullis::db::pending_migrations(&mut c).unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_get_no_more_password_checks_than_one_after_another() {
+    let app = TestApp::spawn_with(Options {
+        configure: Box::new(|c| c.rate_limit.enabled = false),
+        ..Default::default()
+    })
+    .await;
+    app.add_user("alice", None, None);
+    // Default schedule for one account from one address: 3 free failures, and the 4th sets
+    // a delay. One after another, 4 attempts are checked and the rest wait.
+    let free = app.state.config.throttle.account_ip.free;
+    let browsers: Vec<Browser> = (0..12).map(|_| Browser::new()).collect();
+    let answers = futures_util::future::join_all(
+        browsers
+            .iter()
+            .map(|b| b.try_sign_in(&app, "alice", "wrong password")),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    let checked = portcullis::store::audit_log::page(&mut app.conn(), 0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "sign_in" && e.outcome == "failure")
+        .count();
+    assert_eq!(
+        checked,
+        usize::try_from(free).unwrap() + 1,
+        "password checks made (answers {statuses:?})"
+    );
+    // The checked ones within the free attempts are told they failed; the rest wait.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        usize::try_from(free).unwrap(),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        12 - usize::try_from(free).unwrap(),
+        "{statuses:?}"
+    );
+}
