@@ -1,7 +1,7 @@
 //! Background work every instance runs: back-channel and webhook deliveries, the key
 //! schedule, checkpoints and the purge.
 
-use crate::app::{run, web_data};
+use crate::app::{run, run_conn, web_data};
 use crate::error::InternalError;
 use crate::keys::signing;
 
@@ -11,7 +11,8 @@ use crate::keys::signing;
 /// ends; any number of instances may run it (deliveries are leased, purges are idempotent).
 pub async fn delivery_loop(state: web_data::Data) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-    let mut purge = tokio::time::interval(std::time::Duration::from_secs(600));
+    // Every instance asks each minute; the one that takes the due run purges (`maintenance`).
+    let mut purge = tokio::time::interval(std::time::Duration::from_secs(60));
     let mut checkpoint = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -34,8 +35,13 @@ pub async fn delivery_loop(state: web_data::Data) {
                 continue;
             }
             _ = purge.tick() => {
-                match run(&state, |c, ctx, now| crate::maintenance::purge(c, ctx.config, now)).await {
-                    Ok(p) => tracing::debug!(?p, "purged expired rows"),
+                match run_conn(&state, |c, ctx, now| {
+                    crate::maintenance::purge_if_due(c, ctx.config, now)
+                })
+                .await
+                {
+                    Ok(Some(p)) => tracing::debug!(?p, "purged expired rows"),
+                    Ok(None) => {}
                     Err(e) => tracing::error!(error = %e, "purge failed"),
                 }
                 continue;

@@ -196,10 +196,25 @@ pub fn checkpoint(
 
 /// Retention: deletes the entries older than `before` up to the newest signed checkpoint
 /// taken before it, which stays as the new anchor, so the rest still verifies.
-pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, InternalError> {
-    match audit_log::checkpoint_before(conn, before)? {
-        Some(c) => Ok(audit_log::delete_through(conn, c.seq)?),
-        None => Ok(0),
+pub fn prune(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Result<usize, InternalError> {
+    let Some(end) = audit_log::checkpoint_before(conn, before)? else {
+        return Ok(0);
+    };
+    // From checkpoint to checkpoint, about `limit` entries a step, each in its own short
+    // transaction: the chain always starts right after a signed checkpoint.
+    let mut total = 0;
+    loop {
+        let deleted = crate::db::transaction(conn, |c| {
+            let Some(first) = audit_log::first_seq(c)?.filter(|f| *f <= end.seq) else {
+                return Ok::<_, InternalError>(0);
+            };
+            let to = audit_log::checkpoint_step(c, first, first.saturating_add(limit), end.seq)?;
+            Ok(audit_log::delete_through(c, to)?)
+        })?;
+        if deleted == 0 {
+            return Ok(total);
+        }
+        total += deleted;
     }
 }
 

@@ -265,7 +265,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    job_runs (name) {
+        name -> Text,
+        next_run_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    job_runs,
     pushed_requests,
     totp_credentials,
     passkeys,

@@ -149,11 +149,41 @@ pub fn checkpoint_before(
 }
 
 /// Deletes entries up to `seq` and the checkpoints before it (the one at `seq` stays).
+/// Deletes the entries up to `seq` and the checkpoints before it (the one at `seq` stays
+/// and anchors what follows).
 pub fn delete_through(conn: &mut DbConn, seq: i64) -> QueryResult<usize> {
     use crate::db::schema::audit_checkpoints;
     diesel::delete(audit_checkpoints::table.filter(audit_checkpoints::seq.lt(seq)))
         .execute(conn)?;
     diesel::delete(audit_log::table.filter(audit_log::seq.le(seq))).execute(conn)
+}
+
+/// The first entry's number, if any.
+pub fn first_seq(conn: &mut DbConn) -> QueryResult<Option<i64>> {
+    audit_log::table
+        .select(diesel::dsl::min(audit_log::seq))
+        .first(conn)
+}
+
+/// The checkpoint a pruning step from `first` deletes through: the last one at most `reach`
+/// (and at most `end`), or, when none is that close, the next one after `first`.
+pub fn checkpoint_step(conn: &mut DbConn, first: i64, reach: i64, end: i64) -> QueryResult<i64> {
+    use crate::db::schema::audit_checkpoints;
+    let within = audit_checkpoints::table
+        .filter(audit_checkpoints::seq.ge(first))
+        .filter(audit_checkpoints::seq.le(reach.min(end)));
+    if let Some(s) = within
+        .select(diesel::dsl::max(audit_checkpoints::seq))
+        .first::<Option<i64>>(conn)?
+    {
+        return Ok(s);
+    }
+    Ok(audit_checkpoints::table
+        .filter(audit_checkpoints::seq.ge(first))
+        .filter(audit_checkpoints::seq.le(end))
+        .select(diesel::dsl::min(audit_checkpoints::seq))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(end))
 }
 
 pub fn resign_checkpoint(

@@ -48,8 +48,14 @@ pub fn mark_used(conn: &mut DbConn, code_hash: &str) -> QueryResult<usize> {
 }
 
 /// Deletes codes that expired before `before` (kept a while so replays are still recognised).
-pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(auth_codes::table.filter(auth_codes::expires_at.le(before))).execute(conn)
+/// Deletes up to `limit` codes that expired before `before`.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    let batch = auth_codes::table
+        .select(auth_codes::code_hash)
+        .filter(auth_codes::expires_at.le(before))
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(auth_codes::table.filter(auth_codes::code_hash.eq_any(batch))).execute(conn)
 }
 
 /// Deletes a client's codes not yet exchanged (they would mint tokens under its old settings).

@@ -56,8 +56,14 @@ pub fn set_consented(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
         .execute(conn)
 }
 
-pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(auth_requests::table.filter(auth_requests::expires_at.le(now))).execute(conn)
+/// Deletes up to `limit` expired requests.
+pub fn purge(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    let batch = auth_requests::table
+        .select(auth_requests::id)
+        .filter(auth_requests::expires_at.le(now))
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(auth_requests::table.filter(auth_requests::id.eq_any(batch))).execute(conn)
 }
 
 /// Requests still waiting that came from `client_ip` (`None`: from unknown addresses): how

@@ -89,15 +89,23 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Delivery>> {
 }
 
 /// Deletes deliveries made, or given up after `max_attempts`, before `before`.
-pub fn purge(conn: &mut DbConn, before: NaiveDateTime, max_attempts: i32) -> QueryResult<usize> {
-    diesel::delete(
-        logout_deliveries::table.filter(
+pub fn purge(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+    max_attempts: i32,
+    limit: i64,
+) -> QueryResult<usize> {
+    let batch = logout_deliveries::table
+        .select(logout_deliveries::id)
+        .filter(
             logout_deliveries::created_at.le(before).and(
                 logout_deliveries::delivered
                     .eq(true)
                     .or(logout_deliveries::attempts.ge(max_attempts)),
             ),
-        ),
-    )
-    .execute(conn)
+        )
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(logout_deliveries::table.filter(logout_deliveries::id.eq_any(batch)))
+        .execute(conn)
 }

@@ -280,7 +280,12 @@ pub fn ceremony_take(conn: &mut DbConn, id: &str) -> QueryResult<Option<Ceremony
     Ok((deleted == 1).then_some(c))
 }
 
-pub fn ceremonies_purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.le(now)))
+pub fn ceremonies_purge(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    let batch = webauthn_ceremonies::table
+        .select(webauthn_ceremonies::id)
+        .filter(webauthn_ceremonies::expires_at.le(now))
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(webauthn_ceremonies::table.filter(webauthn_ceremonies::id.eq_any(batch)))
         .execute(conn)
 }

@@ -5,6 +5,7 @@ pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;
 pub mod consents;
+pub mod job_runs;
 pub mod logout_deliveries;
 pub mod mfa;
 pub mod password_history;

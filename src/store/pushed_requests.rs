@@ -41,8 +41,14 @@ pub fn take(conn: &mut DbConn, id: &str, client_id: &str) -> QueryResult<bool> {
     Ok(deleted == 1)
 }
 
-pub fn purge(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(pushed_requests::table.filter(pushed_requests::expires_at.le(now))).execute(conn)
+/// Deletes up to `limit` expired pushed requests.
+pub fn purge(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    let batch = pushed_requests::table
+        .select(pushed_requests::id)
+        .filter(pushed_requests::expires_at.le(now))
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(pushed_requests::table.filter(pushed_requests::id.eq_any(batch))).execute(conn)
 }
 
 /// Pushed requests of `client_id` still waiting: how many, and when the first of them expires.

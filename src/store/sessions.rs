@@ -75,15 +75,18 @@ pub fn purge(
     conn: &mut DbConn,
     now: NaiveDateTime,
     idle_before: NaiveDateTime,
+    limit: i64,
 ) -> QueryResult<usize> {
-    diesel::delete(
-        sessions::table.filter(
+    let batch = sessions::table
+        .select(sessions::id_hash)
+        .filter(
             sessions::expires_at
                 .le(now)
                 .or(sessions::last_seen_at.le(idle_before)),
-        ),
-    )
-    .execute(conn)
+        )
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(sessions::table.filter(sessions::id_hash.eq_any(batch))).execute(conn)
 }
 
 pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Session>> {

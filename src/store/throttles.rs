@@ -123,6 +123,11 @@ pub fn delete(conn: &mut DbConn, key: &str) -> QueryResult<usize> {
 }
 
 /// Forgets counters whose last failure is older than `before`.
-pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(throttles::table.filter(throttles::last_failure_at.lt(before))).execute(conn)
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    let batch = throttles::table
+        .select(throttles::key)
+        .filter(throttles::last_failure_at.lt(before))
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(throttles::table.filter(throttles::key.eq_any(batch))).execute(conn)
 }

@@ -119,18 +119,21 @@ pub fn keep_successor(
 }
 
 /// Erases the sealed answers of rotations at or before `rotated_before` (their window is over).
-pub fn erase_successors(conn: &mut DbConn, rotated_before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(
-        tokens::table
-            .filter(tokens::successor_sealed.is_not_null())
-            .filter(
-                tokens::rotated_at
-                    .le(rotated_before)
-                    .or(tokens::rotated_at.is_null()),
-            ),
-    )
-    .set(tokens::successor_sealed.eq(None::<String>))
-    .execute(conn)
+pub fn erase_successors(
+    conn: &mut DbConn,
+    rotated_before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    // A kept answer always has `rotated_at` (both are written by the rotation).
+    let batch = tokens::table
+        .select(tokens::token_hash)
+        .filter(tokens::rotated_at.le(rotated_before))
+        .filter(tokens::successor_sealed.is_not_null())
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::update(tokens::table.filter(tokens::token_hash.eq_any(batch)))
+        .set(tokens::successor_sealed.eq(None::<String>))
+        .execute(conn)
 }
 
 /// Revokes every token of a family and erases any sealed answer it kept.
@@ -177,8 +180,14 @@ pub fn revoke_one(conn: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
 }
 
 /// Deletes tokens that expired before `before`.
-pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(tokens::table.filter(tokens::expires_at.le(before))).execute(conn)
+/// Deletes up to `limit` tokens that expired before `before`.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    let batch = tokens::table
+        .select(tokens::token_hash)
+        .filter(tokens::expires_at.le(before))
+        .limit(limit)
+        .load::<String>(conn)?;
+    diesel::delete(tokens::table.filter(tokens::token_hash.eq_any(batch))).execute(conn)
 }
 
 pub fn revoke_for_user_client(

@@ -1,0 +1,9 @@
+DROP TABLE job_runs;
+DROP INDEX logout_deliveries_created_at;
+DROP INDEX throttles_last_failure_at;
+DROP INDEX tokens_rotated_at;
+DROP INDEX tokens_expires_at;
+DROP INDEX auth_codes_expires_at;
+DROP INDEX auth_requests_expires_at;
+DROP INDEX sessions_last_seen_at;
+DROP INDEX sessions_expires_at;
