@@ -59,6 +59,8 @@ pub struct AppState {
     pub master: crate::keys::master::MasterKey,
     /// Passkey ceremonies for the issuer's host (shared by all workers).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// When this instance last compared its keys with the database (`refresh_keys`).
+    keys_checked_at: std::sync::Mutex<chrono::NaiveDateTime>,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl AppState {
         let address_limiter = Arc::new(crate::rate_limit::address_limiter(&config.rate_limit));
         let webauthn = crate::sign_in::passkeys::relying_party(&config.issuer).map(Arc::new);
         Ok(AppState {
+            keys_checked_at: std::sync::Mutex::new(now),
             webauthn,
             no_meta: RequestMeta::default(),
             metrics: crate::metrics::Metrics::new(),
@@ -128,6 +131,33 @@ impl AppState {
             Err(poisoned) => *poisoned.into_inner() = fresh,
         }
         Ok(())
+    }
+
+    /// True when the keys were last compared with the database a second or more ago (by the
+    /// state's clock); marks them as compared now.
+    pub fn keys_due_for_check(&self) -> bool {
+        let now = self.clock.naive();
+        let mut at = match self.keys_checked_at.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if now - *at < chrono::Duration::seconds(1) {
+            return false;
+        }
+        *at = now;
+        true
+    }
+
+    /// Rereads the keys when another instance changed them (a cheap look at each key's id and
+    /// state first). True when they changed.
+    pub fn refresh_keys(&self, conn: &mut DbConn) -> Result<bool, InternalError> {
+        let rows = crate::store::signing_keys::states(conn)?;
+        let now = signing::fingerprint_of(rows.iter().map(|(k, s)| (k.as_str(), s.as_str())));
+        if now == self.published().keys.fingerprint {
+            return Ok(false);
+        }
+        self.reload_keys(conn)?;
+        Ok(true)
     }
 
     /// The context of a use case, with the keys it was handed.

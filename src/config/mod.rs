@@ -314,7 +314,17 @@ impl Config {
             sections::bounded("key_rotation_days", d, 1, sections::MAX_DAYS, "days")?;
         }
         if let Some(d) = file.key_publish_delay {
-            sections::bounded("key_publish_delay", d, 0, sections::MAX_SECONDS, "seconds")?;
+            // Shorter, and a client that fetched the JWKS just before a key was published
+            // could meet a token signed by it before its cached JWKS expires.
+            let min = crate::keys::signing::MIN_PUBLISH_DELAY;
+            sections::bounded("key_publish_delay", d, min, sections::MAX_SECONDS, "seconds")
+                .map_err(|e| {
+                    format!(
+                        "{e} (at least the JWKS cache time, {} s, plus {} s for every instance to publish it)",
+                        crate::keys::signing::JWKS_MAX_AGE,
+                        crate::keys::signing::KEY_PROPAGATION
+                    )
+                })?;
             config.key_publish_delay = d;
         }
         if let Some(d) = file.detection {
@@ -690,6 +700,7 @@ mod tests {
             format!("audit_retention_days = {huge}\n"),
             format!("password_max_age_days = {huge}\n"),
             format!("key_publish_delay = {huge}\n"),
+            "key_publish_delay = 60\n".to_string(),
         ] {
             assert!(load_with(&file, &[]).is_err(), "{file}");
         }

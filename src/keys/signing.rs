@@ -40,6 +40,22 @@ impl fmt::Debug for ActiveKey {
     }
 }
 
+/// How long clients may cache the JWKS (its `Cache-Control: max-age`).
+pub const JWKS_MAX_AGE: i64 = 300;
+/// How soon every instance serves keys another one published: each looks at most once a
+/// second when asked for them (`AppState::refresh_keys`), with room for slow requests.
+pub const KEY_PROPAGATION: i64 = 5;
+/// The shortest `key_publish_delay`.
+pub const MIN_PUBLISH_DELAY: i64 = JWKS_MAX_AGE + KEY_PROPAGATION;
+
+/// What identifies a set of key rows: each key's id and state. Another instance's rotation
+/// changes it.
+pub fn fingerprint_of<'a>(rows: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut v: Vec<String> = rows.map(|(kid, state)| format!("{kid}:{state}")).collect();
+    v.sort();
+    v.join(",")
+}
+
 /// The keys this instance signs with and publishes.
 #[derive(Debug, Clone)]
 pub struct KeySet {
@@ -53,6 +69,8 @@ pub struct KeySet {
     pub jwks_json: Arc<String>,
     /// The `alg` values of the active keys, for discovery.
     pub algs: Vec<String>,
+    /// The key rows this set was built from (`fingerprint_of`).
+    pub fingerprint: String,
 }
 
 impl KeySet {
@@ -172,7 +190,9 @@ pub fn load(
     }
     let algs = signers.iter().map(|k| k.alg.clone()).collect();
     let jwks_json = serde_json::to_string(&json!({ "keys": published }))?;
+    let fingerprint = fingerprint_of(rows.iter().map(|k| (k.kid.as_str(), k.state.as_str())));
     Ok(KeySet {
+        fingerprint,
         active,
         signers: Arc::new(signers),
         verifiers: Arc::new(verifiers),

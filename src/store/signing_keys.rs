@@ -45,6 +45,13 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<SigningKey>> {
         .load(conn)
 }
 
+/// Each key's id and state (small: a few rows), to tell whether the set changed.
+pub fn states(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+    signing_keys::table
+        .select((signing_keys::kid, signing_keys::state))
+        .load(conn)
+}
+
 /// Promotes the `next` key `kid` to active; the row count says whether this caller did it.
 pub fn promote(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(

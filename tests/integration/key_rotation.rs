@@ -230,3 +230,36 @@ async fn es256_and_eddsa_id_tokens_verify_with_the_relying_party() {
     algs.sort();
     assert_eq!(algs, vec!["ES256", "EdDSA", "RS256"]);
 }
+
+#[tokio::test]
+async fn a_key_published_by_one_instance_is_in_the_jwks_of_another_within_seconds() {
+    fn one_master_key(c: &mut portcullis::config::Config) {
+        c.master_key = Some((
+            portcullis::keys::master::MasterKey::from_bytes([9u8; 32]),
+            portcullis::keys::master::Source::Environment,
+        ));
+    }
+    let a = TestApp::spawn_with(crate::support::Options {
+        configure: Box::new(one_master_key),
+        ..Default::default()
+    })
+    .await;
+    let b = TestApp::spawn_with(crate::support::Options {
+        database_url: Some(a.database_url.clone()),
+        configure: Box::new(one_master_key),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(kids(&b).await.len(), 3);
+    let next = signing::rotate(&mut a.conn(), &a.state.master, a.clock.naive())
+        .unwrap()
+        .unwrap();
+    tick(&a).await;
+    assert!(kids(&a).await.contains(&next.kid));
+    // Instance b runs no key schedule of its own here; it looks again once a second.
+    b.advance(2);
+    assert!(
+        kids(&b).await.contains(&next.kid),
+        "the other instance publishes the new key without waiting for its own schedule"
+    );
+}

@@ -82,6 +82,8 @@ async fn handle(
     confirmed: bool,
 ) -> Result<HttpResponse, WebError> {
     let csrf = visitor.0.as_ref().map(|s| s.csrf_token().to_string());
+    // An `id_token_hint` may be signed by a key another instance just activated.
+    crate::web::oidc::discovery::fresh_keys(&state).await?;
     let outcome = run_as(&state, meta.0, move |c, ctx, now| {
         logout::end_session(c, ctx, &pairs, visitor.0.as_deref(), confirmed, now)
     })
