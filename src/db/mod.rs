@@ -187,8 +187,12 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
     } else {
         max_size.min(8)
     };
+    // Connections are opened as load needs them, up to `size`, and an idle instance keeps
+    // one: N instances hold about N connections until they are busy.
     r2d2::Pool::builder()
         .max_size(size)
+        .min_idle(Some(1))
+        .idle_timeout(Some(std::time::Duration::from_secs(60)))
         .connection_timeout(std::time::Duration::from_secs(5))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)

@@ -146,3 +146,12 @@ async fn parallel_wrong_passwords_get_no_more_password_checks_than_one_after_ano
         "{statuses:?}"
     );
 }
+
+#[test]
+fn a_new_pool_opens_one_connection_not_its_maximum() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = fresh_database(dir.path());
+    let pool = portcullis::db::connect(&portcullis::db::DbUrl::parse(&url).unwrap(), 8).unwrap();
+    // Idle, it keeps one; more are opened as load needs them (and closed after a minute idle).
+    assert_eq!(pool.state().connections, 1);
+}
