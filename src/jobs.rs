@@ -2,7 +2,7 @@
 //! schedule, checkpoints and the purge.
 
 use crate::app::{run, web_data};
-use crate::error::InternalError;
+use crate::error::{InternalError, chain};
 use crate::keys::signing;
 
 /// Background work: delivers queued back-channel logouts at once when woken and every few
@@ -26,23 +26,23 @@ pub async fn delivery_loop(state: web_data::Data) {
                 })
                 .await
                 {
-                    tracing::error!(error = %e, "audit checkpoint failed");
+                    tracing::error!(error = %chain(&e), "audit checkpoint failed");
                 }
                 if let Err(e) = rotate_keys(&state).await {
-                    tracing::error!(error = %e, "signing key schedule failed");
+                    tracing::error!(error = %chain(&e), "signing key schedule failed");
                 }
                 continue;
             }
             _ = purge.tick() => {
                 match run(&state, |c, ctx, now| crate::maintenance::purge(c, ctx.config, now)).await {
                     Ok(p) => tracing::debug!(?p, "purged expired rows"),
-                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                    Err(e) => tracing::error!(error = %chain(&e), "purge failed"),
                 }
                 continue;
             }
         }
         if let Err(e) = deliver_due(&state).await {
-            tracing::error!(error = %e, "back-channel logout delivery failed");
+            tracing::error!(error = %chain(&e), "back-channel logout delivery failed");
         }
     }
 }

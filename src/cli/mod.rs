@@ -95,7 +95,7 @@ pub struct CliError(pub String);
 
 impl From<InternalError> for CliError {
     fn from(e: InternalError) -> Self {
-        CliError(e.to_string())
+        CliError(crate::error::chain(&e).to_string())
     }
 }
 

@@ -244,7 +244,7 @@ pub fn sign_jwt(
     let signature = signer
         .key
         .sign(&jws, signing_input.as_bytes())
-        .map_err(|e| InternalError::new(format!("signing failed: {e}")))?;
+        .map_err(|e| InternalError::with("signing failed", e))?;
     Ok(format!(
         "{signing_input}.{}",
         URL_SAFE_NO_PAD.encode(signature)

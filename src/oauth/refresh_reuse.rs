@@ -226,7 +226,7 @@ pub fn keep(
     };
     let plain = Zeroizing::new(
         serde_json::to_vec(&kept)
-            .map_err(|e| InternalError::new(format!("cannot encode a refresh answer: {e}")))?,
+            .map_err(|e| InternalError::with("cannot encode a refresh answer", e))?,
     );
     let sealed = at_rest::seal(ctx.master, SEAL_PURPOSE, &hash, &plain)
         .ok_or_else(|| InternalError::new("cannot seal a refresh answer"))?;

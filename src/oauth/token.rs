@@ -240,8 +240,8 @@ fn run_flow(
         (result, id_token, expires_in)
     };
     let flags = flags.into_inner();
-    if let Some(msg) = flags.internal {
-        return Err(InternalError::new(msg));
+    if let Some(e) = flags.internal {
+        return Err(e);
     }
     let conn = shared.into_inner();
     if flags.code_replayed {
@@ -275,7 +275,7 @@ fn run_flow(
                     "the grant is invalid, expired or already used",
                 ));
             }
-            return Err(InternalError::new(format!("token flow failed: {e:?}")));
+            return Err(InternalError::with("the token flow failed", e));
         }
     };
     let reply = convert(response, &flags, id_token, expires_in);

@@ -23,7 +23,7 @@ pub fn hash(password: &str) -> Result<String, InternalError> {
     Argon2::default()
         .hash_password(normalize(password).as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| InternalError::new(format!("password hashing failed: {e}")))
+        .map_err(|e| InternalError::with("password hashing failed", e))
 }
 
 pub fn verify(hash: &str, password: &str) -> bool {

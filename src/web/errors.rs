@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 use std::fmt;
 
-use crate::error::InternalError;
+use crate::error::{InternalError, chain};
 use crate::keys::secrets::random_id;
 use crate::oauth::errors::TokenError;
 
@@ -28,7 +28,7 @@ pub enum WebError {
 impl fmt::Display for WebError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WebError::Internal(e) => write!(f, "internal error: {e}"),
+            WebError::Internal(e) => write!(f, "internal error: {}", chain(e)),
             WebError::Page(s, m) => write!(f, "{s}: {m}"),
             WebError::SignInRequired => f.write_str("not signed in"),
             WebError::RefusedForm => f.write_str("form refused"),
@@ -79,9 +79,7 @@ pub fn script_refusal(status: StatusCode, message: &str) -> HttpResponse {
 /// A page whose template failed to render: logged with a reference and answered with the
 /// 500 page, never an empty 200.
 pub fn template_failed(e: askama::Error) -> WebError {
-    WebError::Internal(InternalError::new(format!(
-        "a page template failed to render: {e}"
-    )))
+    WebError::Internal(InternalError::with("a page template failed to render", e))
 }
 
 /// A page's HTML, or the error that answers 500 when its template fails.
@@ -150,7 +148,7 @@ impl ResponseError for WebError {
         match self {
             WebError::Internal(e) => {
                 let reference = random_id();
-                tracing::error!(reference = %reference, error = %e, "internal error");
+                tracing::error!(reference = %reference, error = %chain(e), "internal error");
                 error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The server could not complete your request. Please try again later.",
