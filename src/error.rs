@@ -84,6 +84,26 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// Lets `?` turn the failures an `InternalError` is made from into a domain error that carries
+/// it (the domain error has `From<InternalError>`).
+macro_rules! internal_error_sources {
+    ($domain:ty) => {
+        impl From<diesel::result::Error> for $domain {
+            fn from(e: diesel::result::Error) -> Self {
+                $crate::error::InternalError::from(e).into()
+            }
+        }
+
+        impl From<serde_json::Error> for $domain {
+            fn from(e: serde_json::Error) -> Self {
+                $crate::error::InternalError::from(e).into()
+            }
+        }
+    };
+}
+
+pub(crate) use internal_error_sources;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

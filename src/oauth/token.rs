@@ -15,8 +15,8 @@ use crate::audit::{self, Event};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
-use crate::oauth::client_auth::{self, ClientAuthError};
-use crate::oauth::errors::TokenError;
+use crate::oauth::client_auth;
+use crate::oauth::errors::{GRANT_INVALID, OAuthError, TokenError};
 use crate::oauth::primitives::{
     Approved, DbAuthorizer, DbIssuer, Flags, FlowEndpoint, OidcExtension, OneClient,
 };
@@ -24,92 +24,54 @@ use crate::protocol::grant_data::GrantData;
 use crate::protocol::scope;
 use crate::store::clients::Client;
 
-/// What the token endpoint answers.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TokenReply {
-    Success(Map<String, Value>),
-    Error {
-        error: TokenError,
-        description: String,
-        /// Set for 401 answers.
-        www_authenticate: Option<String>,
-    },
-}
-
-impl TokenReply {
-    pub fn err(error: TokenError, description: &str) -> TokenReply {
-        TokenReply::Error {
-            error,
-            description: description.to_string(),
-            www_authenticate: None,
-        }
-    }
-}
+/// A successful token response: `access_token`, `token_type`, `expires_in` and, as granted,
+/// `refresh_token`, `scope` and `id_token`.
+pub type TokenResponse = Map<String, Value>;
 
 /// Handles one token request: the form body as pairs, and the Authorization header if any.
+/// A refusal may have written what must stay (see `transaction_keeping_refusals`).
 pub fn token(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     pairs: &[(String, String)],
     authorization: Option<&str>,
     now: NaiveDateTime,
-) -> Result<TokenReply, InternalError> {
-    let form: BTreeMap<String, String> = match client_auth::single_valued(pairs) {
-        Ok(f) => f,
-        Err(k) => {
-            return Ok(TokenReply::err(
-                TokenError::InvalidRequest,
-                &format!("parameter {k} is repeated"),
-            ));
-        }
-    };
+) -> Result<TokenResponse, OAuthError> {
+    let form = single_valued(pairs)?;
     let (client, creds) =
-        match client_auth::authenticate_audited(conn, ctx, "token", authorization, &form, now)? {
-            Ok(pair) => pair,
-            Err(e) => return Ok(client_auth_error(e)),
-        };
+        client_auth::authenticate_audited(conn, ctx, "token", authorization, &form, now)?;
     let grant_type = match form.get("grant_type") {
         Some(g) if !g.is_empty() => g.clone(),
-        _ => {
-            return Ok(TokenReply::err(
-                TokenError::InvalidRequest,
-                "grant_type is required",
-            ));
-        }
+        _ => return Err(OAuthError::InvalidRequest("grant_type is required".into())),
     };
     if !matches!(
         grant_type.as_str(),
         "authorization_code" | "refresh_token" | "client_credentials"
     ) {
-        return Ok(TokenReply::err(
-            TokenError::UnsupportedGrantType,
-            "this grant type is not supported",
-        ));
+        return Err(OAuthError::UnsupportedGrantType);
     }
     if !client.grant_type_list().contains(&grant_type) {
-        return Ok(TokenReply::err(
-            TokenError::UnauthorizedClient,
+        return Err(OAuthError::UnauthorizedClient(
             "the client may not use this grant type",
         ));
     }
     // A retry of a refresh within the reuse window gets the answer its rotation gave.
     let refresh_form = (grant_type == "refresh_token").then(|| form.clone());
     if let Some(f) = &refresh_form
-        && let Some(reply) = crate::oauth::refresh_reuse::retry(conn, ctx, &client, f, now)?
+        && let Some(body) = crate::oauth::refresh_reuse::retry(conn, ctx, &client, f, now)?
     {
-        return Ok(reply);
+        return Ok(body);
     }
     let granted = if grant_type == "client_credentials" {
         if client.public {
-            return Ok(TokenReply::err(
-                TokenError::UnauthorizedClient,
+            return Err(OAuthError::UnauthorizedClient(
                 "public clients cannot use client_credentials",
             ));
         }
-        match client_credentials_scope(&client, form.get("scope").map(String::as_str)) {
-            Ok(s) => Some(s),
-            Err(reply) => return Ok(reply),
-        }
+        Some(client_credentials_scope(
+            &client,
+            form.get("scope").map(String::as_str),
+        )?)
     } else {
         None
     };
@@ -134,11 +96,17 @@ pub fn token(
         urlbody: body,
         auth,
     };
-    let reply = run_flow(conn, ctx, &client, &grant_type, granted, request, now)?;
-    if let (Some(f), TokenReply::Success(body)) = (&refresh_form, &reply) {
-        crate::oauth::refresh_reuse::keep(conn, ctx, f, body)?;
+    let answer = run_flow(conn, ctx, &client, &grant_type, granted, request, now)?;
+    if let Some(f) = &refresh_form {
+        crate::oauth::refresh_reuse::keep(conn, ctx, f, &answer)?;
     }
-    Ok(reply)
+    Ok(answer)
+}
+
+/// The form of a token-side request: each parameter at most once.
+fn single_valued(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>, OAuthError> {
+    client_auth::single_valued(pairs)
+        .map_err(|k| OAuthError::InvalidRequest(format!("parameter {k} is repeated").into()))
 }
 
 /// The scope of a client-credentials token: what was asked, limited to what the client is
@@ -146,31 +114,29 @@ pub fn token(
 fn client_credentials_scope(
     client: &Client,
     requested: Option<&str>,
-) -> Result<String, TokenReply> {
+) -> Result<String, OAuthError> {
     let registered: Vec<String> = client
         .scope_list()
         .into_iter()
         .filter(|s| !scope::USER_SCOPES.contains(&s.as_str()))
         .collect();
     let wanted = match requested {
-        Some(r) => scope::parse(r).map_err(|m| TokenReply::err(TokenError::InvalidScope, &m))?,
+        Some(r) => scope::parse(r).map_err(|m| OAuthError::InvalidScope(m.into()))?,
         None => Vec::new(),
     };
     let chosen: Vec<String> = if wanted.is_empty() {
         registered
     } else {
         if let Some(bad) = wanted.iter().find(|w| !registered.contains(w)) {
-            return Err(TokenReply::err(
-                TokenError::InvalidScope,
-                &format!("scope {bad} is not registered for this client"),
+            return Err(OAuthError::InvalidScope(
+                format!("scope {bad} is not registered for this client").into(),
             ));
         }
         wanted
     };
     if chosen.is_empty() {
-        return Err(TokenReply::err(
-            TokenError::InvalidScope,
-            "the client has no scope it may use with client_credentials",
+        return Err(OAuthError::InvalidScope(
+            "the client has no scope it may use with client_credentials".into(),
         ));
     }
     Ok(scope::join(&chosen))
@@ -184,7 +150,7 @@ fn run_flow(
     granted: Option<String>,
     request: Request,
     now: NaiveDateTime,
-) -> Result<TokenReply, InternalError> {
+) -> Result<TokenResponse, OAuthError> {
     let flags = RefCell::new(Flags::default());
     let shared = RefCell::new(conn);
     let (result, id_token, expires_in) = {
@@ -241,7 +207,7 @@ fn run_flow(
     };
     let flags = flags.into_inner();
     if let Some(e) = flags.internal {
-        return Err(e);
+        return Err(e.into());
     }
     let conn = shared.into_inner();
     if flags.code_replayed {
@@ -270,20 +236,17 @@ fn run_flow(
         Ok(r) => r,
         Err(e) => {
             if flags.bad_grant {
-                return Ok(TokenReply::err(
-                    TokenError::InvalidGrant,
-                    "the grant is invalid, expired or already used",
-                ));
+                return Err(OAuthError::InvalidGrant(GRANT_INVALID));
             }
-            return Err(InternalError::with("the token flow failed", e));
+            return Err(InternalError::with("the token flow failed", e).into());
         }
     };
-    let reply = convert(response, &flags, id_token, expires_in);
-    if let TokenReply::Success(_) = &reply {
+    let answer = convert(response, &flags, id_token, expires_in);
+    if answer.is_ok() {
         ctx.metrics.token(grant_type);
     }
-    let (event, outcome, details) = match &reply {
-        TokenReply::Success(body) => (
+    let (event, outcome, details) = match &answer {
+        Ok(body) => (
             if grant_type == "refresh_token" {
                 "token.refresh"
             } else {
@@ -292,10 +255,10 @@ fn run_flow(
             "success",
             json!({"grant_type": grant_type, "scope": body.get("scope")}),
         ),
-        TokenReply::Error { error, .. } => (
+        Err(e) => (
             "token.issue",
             "failure",
-            json!({"grant_type": grant_type, "error": error.code()}),
+            json!({"grant_type": grant_type, "error": e.code()}),
         ),
     };
     audit::record(
@@ -309,11 +272,16 @@ fn run_flow(
     if outcome == "failure" {
         audit::detect::after_token_error(conn, ctx, now, &client.client_id)?;
     }
-    Ok(reply)
+    answer
 }
 
 /// Turns oxide-auth's answer into ours, correcting its error codes.
-fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64) -> TokenReply {
+fn convert(
+    r: Response,
+    flags: &Flags,
+    id_token: Option<String>,
+    expires_in: i64,
+) -> Result<TokenResponse, OAuthError> {
     let body: Map<String, Value> = r
         .body
         .as_ref()
@@ -336,31 +304,29 @@ fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64
             if let Some(t) = id_token {
                 out.insert("id_token".into(), json!(t));
             }
-            TokenReply::Success(out)
+            Ok(out)
         }
-        Status::Unauthorized => client_auth_error(ClientAuthError::Failed { basic: true }),
+        Status::Unauthorized => Err(OAuthError::InvalidClient { basic: true }),
+        _ if flags.pkce_failed => Err(OAuthError::InvalidGrant(
+            "the PKCE code_verifier does not match",
+        )),
+        _ if flags.bad_grant => Err(OAuthError::InvalidGrant(GRANT_INVALID)),
         _ => {
             let code = body
                 .get("error")
                 .and_then(Value::as_str)
                 .unwrap_or("invalid_request");
-            let error = if flags.pkce_failed {
-                return TokenReply::err(
-                    TokenError::InvalidGrant,
-                    "the PKCE code_verifier does not match",
-                );
-            } else if flags.bad_grant {
-                TokenError::InvalidGrant
-            } else {
-                TokenError::from_code(code).unwrap_or(TokenError::InvalidRequest)
-            };
-            let description = match error {
-                TokenError::InvalidGrant => "the grant is invalid, expired or already used",
-                TokenError::InvalidScope => "the requested scope exceeds what was granted",
-                TokenError::UnsupportedGrantType => "this grant type is not supported",
-                _ => "the request is missing a parameter or malformed",
-            };
-            TokenReply::err(error, description)
+            // oxide-auth's grant flows answer 400 only with these codes.
+            Err(match TokenError::from_code(code) {
+                Some(TokenError::InvalidGrant) => OAuthError::InvalidGrant(GRANT_INVALID),
+                Some(TokenError::InvalidScope) => {
+                    OAuthError::InvalidScope("the requested scope exceeds what was granted".into())
+                }
+                Some(TokenError::UnsupportedGrantType) => OAuthError::UnsupportedGrantType,
+                _ => OAuthError::InvalidRequest(
+                    "the request is missing a parameter or malformed".into(),
+                ),
+            })
         }
     }
 }
@@ -368,8 +334,8 @@ fn convert(r: Response, flags: &Flags, id_token: Option<String>, expires_in: i64
 /// A token-side request's authenticated client and its single-valued form.
 pub type AuthenticatedForm = (Client, BTreeMap<String, String>);
 
-/// The form of a token-side request (single-valued) and its authenticated client, or the
-/// error answer.
+/// The form of a token-side request (single-valued) and its authenticated client. A refused
+/// client is audited first.
 pub fn authenticated_form(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
@@ -377,30 +343,9 @@ pub fn authenticated_form(
     pairs: &[(String, String)],
     authorization: Option<&str>,
     now: NaiveDateTime,
-) -> Result<Result<AuthenticatedForm, TokenReply>, InternalError> {
-    let form = match client_auth::single_valued(pairs) {
-        Ok(f) => f,
-        Err(k) => {
-            return Ok(Err(TokenReply::err(
-                TokenError::InvalidRequest,
-                &format!("parameter {k} is repeated"),
-            )));
-        }
-    };
-    match client_auth::authenticate_audited(conn, ctx, endpoint, authorization, &form, now)? {
-        Ok((client, _)) => Ok(Ok((client, form))),
-        Err(e) => Ok(Err(client_auth_error(e))),
-    }
-}
-
-pub fn client_auth_error(e: ClientAuthError) -> TokenReply {
-    match e {
-        ClientAuthError::Malformed(m) => TokenReply::err(TokenError::InvalidRequest, m),
-        // 401 with a Basic challenge whichever way the client tried (RFC 6749 §5.2 allows it).
-        ClientAuthError::Failed { .. } | ClientAuthError::WrongMethod { .. } => TokenReply::Error {
-            error: TokenError::InvalidClient,
-            description: "client authentication failed".into(),
-            www_authenticate: Some("Basic realm=\"portcullis\"".into()),
-        },
-    }
+) -> Result<AuthenticatedForm, OAuthError> {
+    let form = single_valued(pairs)?;
+    let (client, _) =
+        client_auth::authenticate_audited(conn, ctx, endpoint, authorization, &form, now)?;
+    Ok((client, form))
 }
