@@ -99,6 +99,12 @@ impl From<InternalError> for CliError {
     }
 }
 
+impl From<crate::sign_in::password::PasswordError> for CliError {
+    fn from(e: crate::sign_in::password::PasswordError) -> Self {
+        CliError(crate::error::chain(&e).to_string())
+    }
+}
+
 impl From<diesel::result::Error> for CliError {
     fn from(e: diesel::result::Error) -> Self {
         CliError(format!("database: {e}"))
