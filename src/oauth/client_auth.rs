@@ -323,25 +323,9 @@ mod tests {
 
     fn client(method: &str, public: bool) -> Client {
         Client {
-            client_id: "c".into(),
-            name: "C".into(),
-            secret_hash: None,
             public,
-            redirect_uris: "[]".into(),
-            post_logout_redirect_uris: "[]".into(),
-            scopes: "openid".into(),
-            grant_types: "[]".into(),
             auth_method: method.into(),
-            skip_consent: false,
-            require_mfa: false,
-            backchannel_logout_uri: None,
-            id_token_alg: "RS256".into(),
-            created_at: chrono::NaiveDateTime::default(),
-            web_origins: "[]".into(),
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            requests_per_minute: None,
-            updated_at: None,
+            ..crate::testkit::client("c")
         }
     }
 

@@ -167,3 +167,42 @@ pub fn transaction_keeping_refusals<T>(
         Answer::Refused(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::audit::{self, Event};
+    use crate::context::RequestMeta;
+    use crate::store::audit_log;
+    use crate::testkit::{db, t0};
+
+    /// Writes one audit entry, then answers `answer`.
+    fn audited_then(c: &mut DbConn, answer: OAuthError) -> Result<(), OAuthError> {
+        audit::record(c, &RequestMeta::default(), t0(), Event::new("x", "y"))?;
+        Err(answer)
+    }
+
+    #[test]
+    fn a_refusal_keeps_what_the_use_case_wrote() {
+        let mut conn = db();
+        let refused = transaction_keeping_refusals(&mut conn, |c| {
+            audited_then(c, OAuthError::InvalidClient { basic: true })
+        })
+        .unwrap_err();
+        assert!(matches!(refused, OAuthError::InvalidClient { basic: true }));
+        assert_eq!(audit_log::tail(&mut conn, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_internal_error_rolls_back_what_the_use_case_wrote() {
+        let mut conn = db();
+        let failed = transaction_keeping_refusals(&mut conn, |c| {
+            audited_then(c, InternalError::new("broken").into())
+        })
+        .unwrap_err();
+        assert!(matches!(failed, OAuthError::Internal(_)));
+        assert!(audit_log::tail(&mut conn, 10).unwrap().is_empty());
+    }
+}

@@ -349,3 +349,314 @@ pub fn authenticated_form(
         client_auth::authenticate_audited(conn, ctx, endpoint, authorization, &form, now)?;
     Ok((client, form))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::db::DbConn;
+    use crate::keys::secrets::sha256_hex;
+    use crate::oauth::authorize::{self, Outcome};
+    use crate::oauth::errors::transaction_keeping_refusals;
+    use crate::sign_in::sessions::{self, Origin, Proof};
+    use crate::store::sessions::Session;
+    use crate::store::{audit_log, clients, tokens};
+    use crate::testkit::{Env, db, user};
+
+    /// The time of these requests: a fixed moment long after any test run. oxide-auth checks
+    /// a code's and a refresh token's expiry against the system clock, so the flows' own time
+    /// must be ahead of it.
+    fn now() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(4_102_444_800, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    const REDIRECT: &str = "https://app.example/cb";
+    const SECRET: &str = "the-client-secret";
+    /// A PKCE verifier and its S256 challenge (RFC 7636 appendix B).
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    /// A confidential client that authenticates with a Basic header (secret hashed with
+    /// SHA-256, as stored) and may use codes and refresh tokens.
+    fn register(conn: &mut DbConn, client_id: &str) {
+        clients::insert(
+            conn,
+            &Client {
+                secret_hash: Some(sha256_hex(SECRET)),
+                public: false,
+                redirect_uris: serde_json::to_string(&[REDIRECT]).unwrap(),
+                scopes: "openid offline_access".into(),
+                grant_types: r#"["authorization_code","refresh_token"]"#.into(),
+                auth_method: "client_secret_basic".into(),
+                skip_consent: true,
+                ..crate::testkit::client(client_id)
+            },
+        )
+        .unwrap();
+    }
+
+    /// A fresh database with the client `app` registered, and a context to run in.
+    fn with_app() -> (DbConn, Env) {
+        let mut conn = db();
+        register(&mut conn, "app");
+        (conn, Env::new())
+    }
+
+    fn basic(client_id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{client_id}:{secret}")))
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A signed-in user: their session.
+    fn signed_in(conn: &mut DbConn, env: &Env) -> Session {
+        let uid = user(conn, "alice", now());
+        let proof = Proof {
+            amr: &["pwd"],
+            password_at: Some(now()),
+        };
+        let lifetimes = &env.config.lifetimes;
+        sessions::sign_in(
+            conn,
+            None,
+            &uid,
+            proof,
+            &Origin::default(),
+            now(),
+            lifetimes,
+        )
+        .unwrap()
+        .session
+    }
+
+    /// A code issued to `client_id` for the signed-in user, bound to `challenge` if any.
+    fn code_for(
+        conn: &mut DbConn,
+        env: &Env,
+        session: &Session,
+        client_id: &str,
+        challenge: Option<&str>,
+    ) -> String {
+        let mut request = pairs(&[
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid offline_access"),
+        ]);
+        if let Some(c) = challenge {
+            request.extend(pairs(&[
+                ("code_challenge", c),
+                ("code_challenge_method", "S256"),
+            ]));
+        }
+        let outcome = authorize::start(conn, env.ctx(), &request, Some(session), now()).unwrap();
+        let Outcome::Respond(answer) = outcome else {
+            panic!("no code was issued: {outcome:?}");
+        };
+        answer
+            .params
+            .into_iter()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v)
+            .expect("the answer carries a code")
+    }
+
+    /// The token endpoint as the handler runs it: one transaction that a refusal keeps.
+    fn token_request(
+        conn: &mut DbConn,
+        env: &Env,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, OAuthError> {
+        let authorization = basic(client_id, secret);
+        let form = pairs(form);
+        transaction_keeping_refusals(conn, |c| {
+            token(c, env.ctx(), &form, Some(&authorization), now())
+        })
+    }
+
+    fn exchange(
+        conn: &mut DbConn,
+        env: &Env,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ];
+        form.extend(verifier.map(|v| ("code_verifier", v)));
+        token_request(conn, env, "app", SECRET, &form)
+    }
+
+    fn refresh_as(
+        conn: &mut DbConn,
+        env: &Env,
+        client_id: &str,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        token_request(
+            conn,
+            env,
+            client_id,
+            SECRET,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+    }
+
+    fn field<'a>(body: &'a TokenResponse, key: &str) -> &'a str {
+        body.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no {key} in {body:?}"))
+    }
+
+    fn revoked(conn: &mut DbConn, token: &str) -> bool {
+        tokens::find(conn, &sha256_hex(token))
+            .unwrap()
+            .expect("the token is stored")
+            .revoked
+    }
+
+    fn audited(conn: &mut DbConn, event: &str, outcome: &str) -> bool {
+        audit_log::tail(conn, 100)
+            .unwrap()
+            .iter()
+            .any(|e| e.event == event && e.outcome == outcome)
+    }
+
+    #[test]
+    fn a_code_exchanged_twice_is_an_invalid_grant_the_second_time_and_revokes_the_first_tokens() {
+        let (mut conn, env) = with_app();
+        let session = signed_in(&mut conn, &env);
+        let code = code_for(&mut conn, &env, &session, "app", None);
+        let first = exchange(&mut conn, &env, &code, None).unwrap();
+        let (access, refresh) = (
+            field(&first, "access_token"),
+            field(&first, "refresh_token"),
+        );
+        assert!(!revoked(&mut conn, access) && !revoked(&mut conn, refresh));
+
+        let again = exchange(&mut conn, &env, &code, None).unwrap_err();
+
+        assert!(
+            matches!(again, OAuthError::InvalidGrant(GRANT_INVALID)),
+            "{again:?}"
+        );
+        assert!(revoked(&mut conn, access), "the first access token");
+        assert!(revoked(&mut conn, refresh), "the first refresh token");
+        assert!(audited(&mut conn, "code.replay", "attack"));
+    }
+
+    #[test]
+    fn a_wrong_pkce_verifier_is_an_invalid_grant_and_issues_nothing() {
+        let (mut conn, env) = with_app();
+        let session = signed_in(&mut conn, &env);
+        let code = code_for(&mut conn, &env, &session, "app", Some(CHALLENGE));
+        let wrong = "x".repeat(VERIFIER.len());
+
+        let refused = exchange(&mut conn, &env, &code, Some(&wrong)).unwrap_err();
+
+        assert!(
+            matches!(
+                refused,
+                OAuthError::InvalidGrant("the PKCE code_verifier does not match")
+            ),
+            "{refused:?}"
+        );
+        assert!(audited(&mut conn, "token.issue", "failure"));
+        assert!(!audited(&mut conn, "token.issue", "success"));
+    }
+
+    #[test]
+    fn the_right_pkce_verifier_gets_the_tokens() {
+        let (mut conn, env) = with_app();
+        let session = signed_in(&mut conn, &env);
+        let code = code_for(&mut conn, &env, &session, "app", Some(CHALLENGE));
+
+        let tokens = exchange(&mut conn, &env, &code, Some(VERIFIER)).unwrap();
+
+        assert_eq!(field(&tokens, "token_type"), "Bearer");
+        assert!(!field(&tokens, "id_token").is_empty());
+    }
+
+    #[test]
+    fn a_refresh_token_presented_by_another_client_is_an_invalid_grant_and_stays_usable() {
+        let (mut conn, env) = with_app();
+        register(&mut conn, "other");
+        let session = signed_in(&mut conn, &env);
+        let code = code_for(&mut conn, &env, &session, "app", None);
+        let issued = exchange(&mut conn, &env, &code, None).unwrap();
+        let refresh = field(&issued, "refresh_token");
+
+        let refused = refresh_as(&mut conn, &env, "other", refresh).unwrap_err();
+
+        assert!(
+            matches!(refused, OAuthError::InvalidGrant(GRANT_INVALID)),
+            "{refused:?}"
+        );
+        assert!(!revoked(&mut conn, refresh));
+        let rotated = refresh_as(&mut conn, &env, "app", refresh).unwrap();
+        assert_ne!(field(&rotated, "refresh_token"), refresh);
+    }
+
+    #[test]
+    fn a_reused_refresh_token_is_an_invalid_grant_and_its_family_stays_revoked() {
+        let (mut conn, mut env) = with_app();
+        // No reuse window: the second use of a rotated token is reuse at once.
+        env.config.lifetimes.refresh_reuse_window = 0;
+        let session = signed_in(&mut conn, &env);
+        let code = code_for(&mut conn, &env, &session, "app", None);
+        let issued = exchange(&mut conn, &env, &code, None).unwrap();
+        let first = field(&issued, "refresh_token");
+        let rotated = refresh_as(&mut conn, &env, "app", first).unwrap();
+
+        let reused = refresh_as(&mut conn, &env, "app", first).unwrap_err();
+
+        assert!(
+            matches!(reused, OAuthError::InvalidGrant(GRANT_INVALID)),
+            "{reused:?}"
+        );
+        assert!(revoked(&mut conn, field(&rotated, "access_token")));
+        assert!(revoked(&mut conn, field(&rotated, "refresh_token")));
+        assert!(audited(&mut conn, "token.reuse", "attack"));
+    }
+
+    #[test]
+    fn failed_client_authentication_is_invalid_client_by_basic_and_its_audit_is_kept() {
+        let (mut conn, env) = with_app();
+
+        let form = [("grant_type", "refresh_token"), ("refresh_token", "x")];
+        let refused = token_request(&mut conn, &env, "app", "not-the-secret", &form).unwrap_err();
+
+        assert!(
+            matches!(refused, OAuthError::InvalidClient { basic: true }),
+            "{refused:?}"
+        );
+        assert!(audited(&mut conn, "client.auth", "failure"));
+    }
+
+    #[test]
+    fn a_grant_type_the_client_did_not_register_is_unauthorized_client() {
+        let (mut conn, env) = with_app();
+
+        let form = [("grant_type", "client_credentials")];
+        let refused = token_request(&mut conn, &env, "app", SECRET, &form).unwrap_err();
+
+        assert!(
+            matches!(refused, OAuthError::UnauthorizedClient(_)),
+            "{refused:?}"
+        );
+    }
+}

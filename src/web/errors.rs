@@ -345,3 +345,63 @@ mod page_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod oauth_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn answer(e: OAuthError) -> HttpResponse {
+        WebError::from(e).error_response()
+    }
+
+    fn header_of(r: &HttpResponse, name: header::HeaderName) -> Option<&str> {
+        r.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn a_refused_client_is_answered_401_with_a_basic_challenge_however_it_presented_itself() {
+        for basic in [true, false] {
+            let r = answer(OAuthError::InvalidClient { basic });
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                header_of(&r, header::WWW_AUTHENTICATE),
+                Some("Basic realm=\"portcullis\"")
+            );
+            assert_eq!(header_of(&r, header::CACHE_CONTROL), Some("no-store"));
+        }
+    }
+
+    #[test]
+    fn other_refusals_are_400_without_a_challenge() {
+        for e in [
+            OAuthError::InvalidGrant(crate::oauth::errors::GRANT_INVALID),
+            OAuthError::InvalidRequest("token is required".into()),
+            OAuthError::UnsupportedGrantType,
+            OAuthError::UnauthorizedClient("the client may not use this grant type"),
+            OAuthError::InvalidScope("scope x is not registered for this client".into()),
+        ] {
+            let r = answer(e);
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(header_of(&r, header::WWW_AUTHENTICATE), None);
+        }
+    }
+
+    #[test]
+    fn a_client_over_its_budget_is_told_when_to_come_back() {
+        let r = answer(OAuthError::RateLimited { retry_after: 7 });
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header_of(&r, header::RETRY_AFTER), Some("7"));
+    }
+
+    #[test]
+    fn an_internal_error_inside_an_oauth_error_is_the_500_page() {
+        let e = WebError::from(OAuthError::Internal(InternalError::new("broken")));
+        assert!(matches!(e, WebError::Internal(_)));
+        assert_eq!(
+            e.error_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
