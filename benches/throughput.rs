@@ -17,7 +17,8 @@ use portcullis::app::AppState;
 use portcullis::clock::Clock;
 use portcullis::config::{Config, Lifetimes};
 use portcullis::keys::secrets::{random_id, random_token, sha256_hex};
-use portcullis::oauth::token::{TokenReply, token};
+use portcullis::oauth::errors::transaction_keeping_refusals;
+use portcullis::oauth::token::token;
 use portcullis::protocol::grant_data::GrantData;
 use portcullis::store::{clients, tokens, users};
 use portcullis::web::server::build_server;
@@ -140,7 +141,7 @@ fn main() {
         let mut conn = state.pool.get().unwrap();
         let now = state.clock.naive();
         let keys = state.published().keys;
-        let reply = portcullis::db::transaction(&mut conn, |c| {
+        let body = transaction_keeping_refusals(&mut conn, |c| {
             token(
                 c,
                 state.ctx_with(&keys, &state.no_meta),
@@ -149,10 +150,7 @@ fn main() {
                 now,
             )
         })
-        .unwrap();
-        let TokenReply::Success(body) = reply else {
-            panic!("refresh failed: {reply:?}")
-        };
+        .unwrap_or_else(|e| panic!("refresh failed: {e:?}"));
         refresh = body["refresh_token"].as_str().unwrap().to_string();
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }

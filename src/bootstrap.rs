@@ -59,7 +59,10 @@ pub fn ensure_admin(
     let (pw, generated) = match given_password {
         Some(p) => {
             password::check_policy(policy, &p, &["admin", "Administrator"]).map_err(|m| {
-                InternalError::new(format!("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD: {m}"))
+                InternalError::with(
+                    "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                    password::PasswordError::Policy(m),
+                )
             })?;
             (p, false)
         }

@@ -2,7 +2,7 @@
 //! schedule, checkpoints and the purge.
 
 use crate::app::{run, run_conn, web_data};
-use crate::error::InternalError;
+use crate::error::{InternalError, chain};
 use crate::keys::signing;
 
 /// Background work: delivers queued back-channel logouts at once when woken and every few
@@ -27,10 +27,10 @@ pub async fn delivery_loop(state: web_data::Data) {
                 })
                 .await
                 {
-                    tracing::error!(error = %e, "audit checkpoint failed");
+                    tracing::error!(error = %chain(&e), "audit checkpoint failed");
                 }
                 if let Err(e) = rotate_keys(&state).await {
-                    tracing::error!(error = %e, "signing key schedule failed");
+                    tracing::error!(error = %chain(&e), "signing key schedule failed");
                 }
                 continue;
             }
@@ -42,13 +42,13 @@ pub async fn delivery_loop(state: web_data::Data) {
                 {
                     Ok(Some(p)) => tracing::debug!(?p, "purged expired rows"),
                     Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                    Err(e) => tracing::error!(error = %chain(&e), "purge failed"),
                 }
                 continue;
             }
         }
         if let Err(e) = deliver_due(&state).await {
-            tracing::error!(error = %e, "back-channel logout delivery failed");
+            tracing::error!(error = %chain(&e), "back-channel logout delivery failed");
         }
     }
 }

@@ -241,8 +241,10 @@ pub fn change_password(
         reauth::Reauth::Wrong => return Ok(PasswordOutcome::WrongCurrent),
         reauth::Reauth::Throttled(s) => return Ok(PasswordOutcome::Throttled(s)),
     }
-    if let Err(m) = password::change(conn, &ctx.config.password, &user, change.new, now)? {
-        return Ok(PasswordOutcome::Refused(m));
+    match password::change(conn, &ctx.config.password, &user, change.new, now) {
+        Ok(()) => {}
+        Err(password::PasswordError::Internal(e)) => return Err(e),
+        Err(refused) => return Ok(PasswordOutcome::Refused(refused.to_string())),
     }
     let removed = db::transaction(conn, |c| {
         crate::audit::record(

@@ -87,7 +87,7 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(5))
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| InternalError::new(format!("HTTP client: {e}")))?;
+            .map_err(|e| InternalError::with("building the HTTP client", e))?;
         let client_limiter = Arc::new(crate::rate_limit::client_limiter());
         let address_limiter = Arc::new(crate::rate_limit::address_limiter(&config.rate_limit));
         let webauthn = crate::sign_in::passkeys::relying_party(&config.issuer).map(Arc::new);

@@ -19,7 +19,7 @@ pub async fn argon2_permit(
         .clone()
         .acquire_owned()
         .await
-        .map_err(|e| InternalError::new(e.to_string()))
+        .map_err(|e| InternalError::with("waiting for an Argon2 permit", e))
 }
 
 /// Runs a use case on the blocking pool inside one database transaction.
@@ -96,7 +96,7 @@ where
         })
     })
     .await
-    .map_err(|e| E::from(InternalError::new(format!("blocking task: {e}"))))?
+    .map_err(|e| E::from(InternalError::with("blocking task", e)))?
 }
 
 /// The message a panic carried, when it was a string.

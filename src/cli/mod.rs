@@ -95,7 +95,13 @@ pub struct CliError(pub String);
 
 impl From<InternalError> for CliError {
     fn from(e: InternalError) -> Self {
-        CliError(e.to_string())
+        CliError(crate::error::chain(&e).to_string())
+    }
+}
+
+impl From<crate::sign_in::password::PasswordError> for CliError {
+    fn from(e: crate::sign_in::password::PasswordError) -> Self {
+        CliError(crate::error::chain(&e).to_string())
     }
 }
 

@@ -131,7 +131,7 @@ pub fn serve(config: Config) -> Result<(), CliError> {
             })
             .await;
             if let Err(e) = anchored {
-                tracing::error!(error = %e, "the checkpoint at stop failed");
+                tracing::error!(error = %crate::error::chain(&e), "the checkpoint at stop failed");
             }
             result
         })

@@ -250,7 +250,7 @@ pub fn run(config: &Config, cmd: UserCommand, json: bool) -> Result<(), CliError
             let pw = read_password_stdin()?;
             let mut conn = open(config)?;
             let u = find(&mut conn, &username)?;
-            password::change(&mut conn, &config.password, &u, &pw, now)?.map_err(CliError)?;
+            password::change(&mut conn, &config.password, &u, &pw, now)?;
             tx(&mut conn, |c| {
                 crate::cli::audit_change(
                     c,

@@ -148,7 +148,7 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
         && !parent.as_os_str().is_empty()
     {
         crate::private_files::create_dir_all(parent)
-            .map_err(|e| InternalError::new(format!("cannot create {}: {e}", parent.display())))?;
+            .map_err(|e| InternalError::io(format!("cannot create {}", parent.display()), e))?;
     }
     // A new database file is created 0600 before SQLite opens it (an empty file is a new
     // database); SQLite gives its -wal and -shm files the database file's permissions.
@@ -159,7 +159,7 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
         match crate::private_files::create_new(std::path::Path::new(path)) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(InternalError::new(format!("cannot create {path}: {e}"))),
+            Err(e) => return Err(InternalError::io(format!("cannot create {path}"), e)),
         }
     }
     // SQLite's own messages ("attempt to write a readonly database") name no file.
@@ -170,15 +170,16 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
         DbUrl::Postgres(_) => String::new(),
     };
     let manager = Manager { url: url.clone() };
+    let cannot_open = format!("cannot open the database{place}");
     let mut first = manager
         .connect()
-        .map_err(|e| InternalError::new(format!("cannot open the database{place}: {e}")))?;
+        .map_err(|e| InternalError::with(cannot_open.as_str(), e))?;
     if let DbConn::Sqlite(c) = &mut first {
         c.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
-            .map_err(|e| InternalError::new(format!("cannot open the database{place}: {e}")))?;
+            .map_err(|e| InternalError::with(cannot_open.as_str(), e))?;
     }
     run_migrations(&mut first).map_err(|e| match url {
-        DbUrl::Sqlite(_) => InternalError::new(format!("{e}{place}")),
+        DbUrl::Sqlite(_) => InternalError::with(format!("cannot migrate the database{place}"), e),
         DbUrl::Postgres(_) => e,
     })?;
     drop(first);
@@ -196,7 +197,7 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
         .connection_timeout(std::time::Duration::from_secs(5))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)
-        .map_err(|e| InternalError::new(format!("cannot open the database pool: {e}")))
+        .map_err(|e| InternalError::with("cannot open the database pool", e))
 }
 
 /// Applies every embedded migration not yet applied.
@@ -219,7 +220,7 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), InternalError> {
                 .map_err(|e| -> Failure { e })
         }),
     };
-    result.map_err(|e| InternalError::new(format!("migration failed: {e}")))
+    result.map_err(|e| InternalError::with("migration failed", e))
 }
 
 /// Runs `f` in one transaction; SQLite takes the write lock up front so read-then-write never
@@ -280,7 +281,7 @@ pub fn pending_migrations(conn: &mut DbConn) -> Result<bool, InternalError> {
                 .map(|m| m.iter().map(|m| m.name().version().to_string()).collect())
         }
     }
-    .map_err(|e| InternalError::new(format!("migration check failed: {e}")))?;
+    .map_err(|e| InternalError::with("migration check failed", e))?;
     Ok(embedded(versions))
 }
 

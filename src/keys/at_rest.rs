@@ -14,13 +14,16 @@ use crate::keys::master::MasterKey;
 /// Values written by this version start with this tag.
 const VERSION: &str = "v1";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
     /// Not a value this version wrote.
+    #[error("not a value this version sealed")]
     Malformed,
     /// Sealed under another master key (its id is given).
+    #[error("sealed under another master key ({0})")]
     OtherKey(String),
     /// Wrong purpose or row, or the ciphertext was altered.
+    #[error("refused: sealed for another purpose or row, or altered")]
     Rejected,
 }
 

@@ -145,10 +145,13 @@ fn open_key(
         &row.private_pem,
     )
     .map_err(|e| {
-        InternalError::new(format!(
-            "signing key {} cannot be opened ({e:?}): is this the master key it was sealed with?",
-            row.kid
-        ))
+        InternalError::with(
+            format!(
+                "signing key {} cannot be opened (is this the master key it was sealed with?)",
+                row.kid
+            ),
+            e,
+        )
     })?;
     AnyKey::from_material(&row.alg, &row.kid, &material).map_err(InternalError::new)
 }
@@ -264,7 +267,7 @@ pub fn sign_jwt(
     let signature = signer
         .key
         .sign(&jws, signing_input.as_bytes())
-        .map_err(|e| InternalError::new(format!("signing failed: {e}")))?;
+        .map_err(|e| InternalError::with("signing failed", e))?;
     Ok(format!(
         "{signing_input}.{}",
         URL_SAFE_NO_PAD.encode(signature)
@@ -380,10 +383,13 @@ pub fn reseal_all(
     for k in signing_keys::list(conn)? {
         let Some(sealed) = at_rest::reseal(old, new, SEAL_PURPOSE, &k.kid, &k.private_pem)
             .map_err(|e| {
-                InternalError::new(format!(
-                    "signing key {} does not open with the previous master key ({e:?})",
-                    k.kid
-                ))
+                InternalError::with(
+                    format!(
+                        "signing key {} does not open with the previous master key",
+                        k.kid
+                    ),
+                    e,
+                )
             })?
         else {
             continue;

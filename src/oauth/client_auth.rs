@@ -10,7 +10,9 @@ use crate::audit::{self, Event};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
+use crate::error::internal_error_sources;
 use crate::keys::secrets::verify_hashed;
+use crate::oauth::errors::OAuthError;
 use crate::store::clients::{self, Client};
 
 /// How the client presented itself (`Debug` never shows the secret).
@@ -33,15 +35,50 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// Why client authentication failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientAuthError {
     /// Malformed or ambiguous credentials: `invalid_request`.
+    #[error("malformed client credentials: {0}")]
     Malformed(&'static str),
     /// Unknown client, wrong or missing secret: `invalid_client`.
+    #[error("client authentication failed")]
     Failed { basic: bool },
     /// Credentials presented another way than the client's registered
     /// `token_endpoint_auth_method`: `invalid_client`.
+    #[error("authentication method not registered for the client")]
     WrongMethod { basic: bool },
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+internal_error_sources!(ClientAuthError);
+
+impl ClientAuthError {
+    /// Why, for the audit trail (never what was presented). `known`: the presented client is
+    /// registered.
+    fn audit_reason(&self, known: bool) -> &'static str {
+        match self {
+            ClientAuthError::Malformed(m) => m,
+            ClientAuthError::WrongMethod { .. } => {
+                "authentication method not registered for the client"
+            }
+            ClientAuthError::Failed { .. } if known => "wrong or missing credentials",
+            ClientAuthError::Failed { .. } => "unknown or missing client",
+            ClientAuthError::Internal(_) => "internal error",
+        }
+    }
+}
+
+impl From<ClientAuthError> for OAuthError {
+    fn from(e: ClientAuthError) -> Self {
+        match e {
+            ClientAuthError::Malformed(m) => OAuthError::InvalidRequest(m.into()),
+            ClientAuthError::Failed { basic } | ClientAuthError::WrongMethod { basic } => {
+                OAuthError::InvalidClient { basic }
+            }
+            ClientAuthError::Internal(e) => OAuthError::Internal(e),
+        }
+    }
 }
 
 /// True when credentials presented this way are what the client registered: a secret in the
@@ -153,26 +190,22 @@ pub fn authenticate_request(
     authorization: Option<&str>,
     form: &BTreeMap<String, String>,
     now: NaiveDateTime,
-) -> Result<Result<(Client, Credentials), ClientAuthError>, InternalError> {
-    let creds = match credentials(authorization, form) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(e)),
-    };
+) -> Result<(Client, Credentials), ClientAuthError> {
+    let creds = credentials(authorization, form)?;
     let Some(client) = clients::find(conn, &creds.client_id)? else {
-        return Ok(Err(ClientAuthError::Failed { basic: creds.basic }));
+        return Err(ClientAuthError::Failed { basic: creds.basic });
     };
     if !method_allowed(&client, &creds) {
-        return Ok(Err(ClientAuthError::WrongMethod { basic: creds.basic }));
+        return Err(ClientAuthError::WrongMethod { basic: creds.basic });
     }
-    if let Err(e) = authenticate(&client, &creds, now) {
-        return Ok(Err(e));
-    }
-    Ok(Ok((client, creds)))
+    authenticate(&client, &creds, now)?;
+    Ok((client, creds))
 }
 
-/// `authenticate_request` at a token-side `endpoint`, with every failure audited
+/// `authenticate_request` at a token-side `endpoint`, with every refusal audited
 /// (`client.auth`, failure, the endpoint and why; never what was presented) and, when the
-/// presented client is registered, counted by the token-error detector.
+/// presented client is registered, counted by the token-error detector. The audit is written
+/// on `conn` before the refusal returns: the caller keeps it (`transaction_keeping_refusals`).
 pub fn authenticate_audited(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
@@ -180,25 +213,18 @@ pub fn authenticate_audited(
     authorization: Option<&str>,
     form: &BTreeMap<String, String>,
     now: NaiveDateTime,
-) -> Result<Result<(Client, Credentials), ClientAuthError>, InternalError> {
-    let result = authenticate_request(conn, authorization, form, now)?;
-    let Err(e) = &result else {
-        return Ok(result);
+) -> Result<(Client, Credentials), ClientAuthError> {
+    let refused = match authenticate_request(conn, authorization, form, now) {
+        Err(e) if !matches!(e, ClientAuthError::Internal(_)) => e,
+        answered => return answered,
     };
     let known = match credentials(authorization, form) {
         Ok(c) => clients::find(conn, &c.client_id)?.map(|c| c.client_id),
         Err(_) => None,
     };
-    let reason = match (e, &known) {
-        (ClientAuthError::Malformed(m), _) => *m,
-        (ClientAuthError::WrongMethod { .. }, _) => {
-            "authentication method not registered for the client"
-        }
-        (ClientAuthError::Failed { .. }, Some(_)) => "wrong or missing credentials",
-        (ClientAuthError::Failed { .. }, None) => "unknown or missing client",
-    };
+    let reason = refused.audit_reason(known.is_some());
     record_failure(conn, ctx, endpoint, known.as_deref(), reason, now)?;
-    Ok(result)
+    Err(refused)
 }
 
 /// Audits a refused client at a token-side `endpoint` (`client.auth`, failure) and, for a
@@ -297,25 +323,9 @@ mod tests {
 
     fn client(method: &str, public: bool) -> Client {
         Client {
-            client_id: "c".into(),
-            name: "C".into(),
-            secret_hash: None,
             public,
-            redirect_uris: "[]".into(),
-            post_logout_redirect_uris: "[]".into(),
-            scopes: "openid".into(),
-            grant_types: "[]".into(),
             auth_method: method.into(),
-            skip_consent: false,
-            require_mfa: false,
-            backchannel_logout_uri: None,
-            id_token_alg: "RS256".into(),
-            created_at: chrono::NaiveDateTime::default(),
-            web_origins: "[]".into(),
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            requests_per_minute: None,
-            updated_at: None,
+            ..crate::testkit::client("c")
         }
     }
 
@@ -368,9 +378,10 @@ mod tests {
 
     #[test]
     fn missing_client_is_invalid_client() {
-        assert_eq!(
-            credentials(None, &form(&[])).unwrap_err(),
-            ClientAuthError::Failed { basic: false }
+        let refused = credentials(None, &form(&[])).unwrap_err();
+        assert!(
+            matches!(refused, ClientAuthError::Failed { basic: false }),
+            "{refused:?}"
         );
     }
 }

@@ -5,11 +5,10 @@ use serde_json::{Map, Value, json};
 
 use crate::context::Ctx;
 use crate::db::DbConn;
-use crate::error::InternalError;
 use crate::keys::secrets::sha256_hex;
-use crate::oauth::client_auth::{self, ClientAuthError};
-use crate::oauth::errors::TokenError;
-use crate::oauth::token::{TokenReply, authenticated_form, client_auth_error};
+use crate::oauth::client_auth;
+use crate::oauth::errors::OAuthError;
+use crate::oauth::token::authenticated_form;
 use crate::store::{tokens, users};
 
 /// `{"active": false}` for anything expired, revoked, rotated, unknown or another client's.
@@ -19,12 +18,8 @@ pub fn introspect(
     pairs: &[(String, String)],
     authorization: Option<&str>,
     now: NaiveDateTime,
-) -> Result<Result<Map<String, Value>, TokenReply>, InternalError> {
-    let (client, form) =
-        match authenticated_form(conn, ctx, "introspect", pairs, authorization, now)? {
-            Ok(x) => x,
-            Err(reply) => return Ok(Err(reply)),
-        };
+) -> Result<Map<String, Value>, OAuthError> {
+    let (client, form) = authenticated_form(conn, ctx, "introspect", pairs, authorization, now)?;
     // RFC 7662 §2.1: the caller must authenticate, and a public client cannot.
     if client.public {
         client_auth::record_failure(
@@ -35,29 +30,24 @@ pub fn introspect(
             "public clients cannot use introspection",
             now,
         )?;
-        return Ok(Err(client_auth_error(ClientAuthError::Failed {
-            basic: false,
-        })));
+        return Err(OAuthError::InvalidClient { basic: false });
     }
     let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
-        return Ok(Err(TokenReply::err(
-            TokenError::InvalidRequest,
-            "token is required",
-        )));
+        return Err(OAuthError::InvalidRequest("token is required".into()));
     };
     let mut inactive = Map::new();
     inactive.insert("active".into(), json!(false));
     let Some(row) = tokens::find(conn, &sha256_hex(token))? else {
-        return Ok(Ok(inactive));
+        return Ok(inactive);
     };
     let live = !row.revoked && !row.rotated && row.expires_at > now;
     if !live || row.client_id != client.client_id {
-        return Ok(Ok(inactive));
+        return Ok(inactive);
     }
     let user = match &row.user_id {
         Some(id) => match users::find(conn, id)? {
             Some(u) if !u.disabled => Some(u),
-            _ => return Ok(Ok(inactive)),
+            _ => return Ok(inactive),
         },
         None => None,
     };
@@ -86,5 +76,5 @@ pub fn introspect(
             m.insert("sub".into(), json!(row.client_id));
         }
     }
-    Ok(Ok(m))
+    Ok(m)
 }

@@ -11,8 +11,9 @@ use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::secrets::{random_token, sha256_hex};
-use crate::oauth::authorize::{self, Outcome};
-use crate::oauth::token::{self, TokenReply};
+use crate::oauth::authorize::{self, Refused};
+use crate::oauth::errors::OAuthError;
+use crate::oauth::token;
 use crate::protocol::params;
 use crate::store::pushed_requests::{self, PushedRequest};
 
@@ -24,27 +25,25 @@ pub const LIFETIME: i64 = 60;
 /// Client credentials are for this endpoint, never for the stored request.
 const CREDENTIALS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
 
+/// A stored pushed request: the reference the browser brings to `/authorize`, and for how
+/// many seconds it is good.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParReply {
-    Created {
-        request_uri: String,
-        expires_in: i64,
-    },
-    Error {
-        code: String,
-        description: String,
-        /// Set for 401 answers (client authentication failed).
-        www_authenticate: Option<String>,
-    },
-    /// The client has too many pushed requests waiting: try again in this many seconds.
-    Busy { retry_after: i64 },
+pub struct Pushed {
+    pub request_uri: String,
+    pub expires_in: i64,
 }
 
-fn invalid(description: &str) -> ParReply {
-    ParReply::Error {
-        code: "invalid_request".into(),
-        description: description.into(),
-        www_authenticate: None,
+/// A pushed request `/authorize` would refuse is refused when it is pushed, with the same
+/// code (an untrusted one is an `invalid_request`).
+impl From<Refused> for OAuthError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Untrusted(m) => OAuthError::InvalidRequest(m.into()),
+            Refused::AtRedirect {
+                error, description, ..
+            } => OAuthError::InvalidAuthorization { error, description },
+            Refused::Internal(e) => OAuthError::Internal(e),
+        }
     }
 }
 
@@ -55,57 +54,26 @@ pub fn push(
     pairs: &[(String, String)],
     authorization: Option<&str>,
     now: NaiveDateTime,
-) -> Result<ParReply, InternalError> {
-    let (client, form) =
-        match token::authenticated_form(conn, ctx, "par", pairs, authorization, now)? {
-            Ok(x) => x,
-            Err(TokenReply::Error {
-                error,
-                description,
-                www_authenticate,
-            }) => {
-                return Ok(ParReply::Error {
-                    code: error.code().into(),
-                    description,
-                    www_authenticate,
-                });
-            }
-            Err(TokenReply::Success(_)) => return Ok(invalid("client authentication failed")),
-        };
+) -> Result<Pushed, OAuthError> {
+    let (client, form) = token::authenticated_form(conn, ctx, "par", pairs, authorization, now)?;
     if form.contains_key("request_uri") {
-        return Ok(invalid("request_uri cannot be pushed"));
+        return Err(OAuthError::InvalidRequest(
+            "request_uri cannot be pushed".into(),
+        ));
     }
     let mut request: Vec<(String, String)> = form
         .into_iter()
         .filter(|(k, _)| !CREDENTIALS.contains(&k.as_str()) && k != "client_id")
         .collect();
     request.push(("client_id".into(), client.client_id.clone()));
-    let valid = match authorize::validate(conn, ctx, &request, now)? {
-        Ok(v) => v,
-        Err(Outcome::Respond(r)) => {
-            let get = |k: &str| {
-                r.params
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
-            return Ok(ParReply::Error {
-                code: get("error"),
-                description: get("error_description"),
-                www_authenticate: None,
-            });
-        }
-        Err(Outcome::ErrorPage(m)) => return Ok(invalid(&m)),
-        Err(_) => return Ok(invalid("the request is not valid")),
-    };
+    let valid = authorize::validate(conn, ctx, &request, now)?;
     let limit = i64::from(ctx.config.rate_limit.pushed_requests_per_client);
     if limit > 0 {
         let (live, soonest) = pushed_requests::live_for_client(conn, &client.client_id, now)?;
         if live >= limit {
             tracing::warn!(client_id = %client.client_id, live, "too many pushed authorization requests");
             let wait = soonest.map_or(1, |t| t.signed_duration_since(now).num_seconds());
-            return Ok(ParReply::Busy {
+            return Err(OAuthError::TooManyPushed {
                 retry_after: wait.max(1),
             });
         }
@@ -126,7 +94,7 @@ pub fn push(
         now,
         Event::new("par.push", "success").client(&client.client_id),
     )?;
-    Ok(ParReply::Created {
+    Ok(Pushed {
         request_uri: format!("{URI_PREFIX}{reference}"),
         expires_in: LIFETIME,
     })

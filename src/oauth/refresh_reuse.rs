@@ -26,8 +26,8 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::at_rest;
 use crate::keys::secrets::sha256_hex;
-use crate::oauth::errors::TokenError;
-use crate::oauth::token::TokenReply;
+use crate::oauth::errors::{GRANT_INVALID, OAuthError};
+use crate::oauth::token::TokenResponse;
 use crate::protocol::scope;
 use crate::store::clients::Client;
 use crate::store::tokens::{self, Token};
@@ -101,14 +101,15 @@ pub fn successor_state(
 
 /// Before the refresh grant runs: locks the presented token's row and, when the request is a
 /// retry within the window, answers with what its rotation answered. `None`: run the grant
-/// (which rotates a fresh token, or detects reuse as always).
+/// (which rotates a fresh token, or detects reuse as always). A retry refused is audited
+/// before the refusal returns.
 pub fn retry(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     client: &Client,
     form: &BTreeMap<String, String>,
     now: NaiveDateTime,
-) -> Result<Option<TokenReply>, InternalError> {
+) -> Result<Option<TokenResponse>, OAuthError> {
     let window = ctx.config.lifetimes.refresh_reuse_window;
     let Some(presented) = form.get("refresh_token").filter(|_| window > 0) else {
         return Ok(None);
@@ -178,16 +179,17 @@ pub fn retry(
                 "seconds_after_rotation": after,
             })),
     )?;
-    Ok(Some(TokenReply::Success(body)))
+    Ok(Some(body))
 }
 
+/// Audits a refused retry and refuses it as an invalid grant.
 fn refused(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     client: &Client,
     now: NaiveDateTime,
     reason: &str,
-) -> Result<Option<TokenReply>, InternalError> {
+) -> Result<Option<TokenResponse>, OAuthError> {
     audit::record(
         conn,
         ctx.meta,
@@ -196,10 +198,7 @@ fn refused(
             .client(&client.client_id)
             .details(json!({"grant_type": "refresh_token", "reason": reason})),
     )?;
-    Ok(Some(TokenReply::err(
-        TokenError::InvalidGrant,
-        "the grant is invalid, expired or already used",
-    )))
+    Err(OAuthError::InvalidGrant(GRANT_INVALID))
 }
 
 /// After a rotation answered `body`: keeps the answer, sealed, on the rotated token's row for
@@ -226,7 +225,7 @@ pub fn keep(
     };
     let plain = Zeroizing::new(
         serde_json::to_vec(&kept)
-            .map_err(|e| InternalError::new(format!("cannot encode a refresh answer: {e}")))?,
+            .map_err(|e| InternalError::with("cannot encode a refresh answer", e))?,
     );
     let sealed = at_rest::seal(ctx.master, SEAL_PURPOSE, &hash, &plain)
         .ok_or_else(|| InternalError::new("cannot seal a refresh answer"))?;

@@ -4,10 +4,9 @@ use chrono::NaiveDateTime;
 
 use crate::context::Ctx;
 use crate::db::DbConn;
-use crate::error::InternalError;
 use crate::keys::secrets::sha256_hex;
-use crate::oauth::errors::TokenError;
-use crate::oauth::token::{TokenReply, authenticated_form};
+use crate::oauth::errors::OAuthError;
+use crate::oauth::token::authenticated_form;
 use crate::store::tokens;
 
 /// Revokes `token` if the authenticated client owns it. Unknown tokens, other clients' tokens
@@ -18,24 +17,18 @@ pub fn revoke(
     pairs: &[(String, String)],
     authorization: Option<&str>,
     now: NaiveDateTime,
-) -> Result<Result<(), TokenReply>, InternalError> {
-    let (client, form) = match authenticated_form(conn, ctx, "revoke", pairs, authorization, now)? {
-        Ok(x) => x,
-        Err(reply) => return Ok(Err(reply)),
-    };
+) -> Result<(), OAuthError> {
+    let (client, form) = authenticated_form(conn, ctx, "revoke", pairs, authorization, now)?;
     let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
-        return Ok(Err(TokenReply::err(
-            TokenError::InvalidRequest,
-            "token is required",
-        )));
+        return Err(OAuthError::InvalidRequest("token is required".into()));
     };
     // token_type_hint only speeds up the lookup elsewhere; one hashed lookup covers both kinds.
     let Some(row) = tokens::find(conn, &sha256_hex(token))? else {
-        return Ok(Ok(()));
+        return Ok(());
     };
     if row.client_id != client.client_id {
         tracing::warn!(client_id = %client.client_id, "client tried to revoke another client's token");
-        return Ok(Ok(()));
+        return Ok(());
     }
     crate::audit::record(
         conn,
@@ -51,5 +44,5 @@ pub fn revoke(
     } else {
         tokens::revoke_one(conn, &row.token_hash)?;
     }
-    Ok(Ok(()))
+    Ok(())
 }

@@ -261,25 +261,8 @@ mod tests {
 
     fn client(id: &str, origins: &[&str]) -> Client {
         Client {
-            client_id: id.into(),
-            name: id.into(),
-            secret_hash: None,
-            public: true,
-            redirect_uris: "[]".into(),
-            post_logout_redirect_uris: "[]".into(),
-            scopes: "openid".into(),
-            grant_types: "[]".into(),
-            auth_method: "none".into(),
-            skip_consent: false,
-            require_mfa: false,
-            backchannel_logout_uri: None,
-            id_token_alg: "RS256".into(),
-            created_at: NaiveDateTime::default(),
             web_origins: serde_json::to_string(origins).unwrap(),
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            requests_per_minute: None,
-            updated_at: None,
+            ..crate::testkit::client(id)
         }
     }
 

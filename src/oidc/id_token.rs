@@ -48,7 +48,7 @@ pub fn mint(
     now: NaiveDateTime,
 ) -> Result<String, InternalError> {
     let issuer = IssuerUrl::new(ctx.config.issuer.clone())
-        .map_err(|e| InternalError::new(format!("issuer URL: {e}")))?;
+        .map_err(|e| InternalError::with("issuer URL", e))?;
     let iat = DateTime::<Utc>::from_naive_utc_and_offset(now, Utc);
     let exp = DateTime::<Utc>::from_naive_utc_and_offset(
         crate::protocol::params::after(now, ctx.config.lifetimes.id_token),
@@ -91,6 +91,6 @@ pub fn mint(
         Some(&AccessToken::new(access_token.to_string())),
         None,
     )
-    .map_err(|e| InternalError::new(format!("signing the ID token failed: {e}")))?;
+    .map_err(|e| InternalError::with("signing the ID token", e))?;
     Ok(token.to_string())
 }

@@ -114,7 +114,8 @@ pub fn end_session(
                     "The post-logout redirect URI is not registered for this application.".into(),
                 ));
             }
-            let mut url = Url::parse(uri).map_err(|e| InternalError::new(e.to_string()))?;
+            let mut url = Url::parse(uri)
+                .map_err(|e| InternalError::with("a registered post-logout redirect URI", e))?;
             if let Some(state) = p.get("state") {
                 url.query_pairs_mut().append_pair("state", state);
             }

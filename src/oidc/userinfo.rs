@@ -4,26 +4,32 @@ use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
 use crate::db::DbConn;
-use crate::error::InternalError;
+use crate::error::{InternalError, internal_error_sources};
 use crate::keys::secrets::sha256_hex;
 use crate::oidc::claims;
 use crate::protocol::scope;
 use crate::store::{tokens, users};
 
-#[derive(Debug)]
+/// Why the userinfo endpoint refuses a bearer token, or the internal failure that stopped it.
+#[derive(Debug, thiserror::Error)]
 pub enum UserinfoError {
+    /// No access token was presented.
+    #[error("no access token")]
+    TokenMissing,
+    /// An access token was presented both in the header and in the body.
+    #[error("more than one access token")]
+    TokenRepeated,
     /// Unknown, expired or revoked token, or the user is gone or disabled.
+    #[error("invalid_token")]
     InvalidToken,
     /// The token was not issued with the `openid` scope.
+    #[error("insufficient_scope")]
     InsufficientScope,
-    Internal(InternalError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
 }
 
-impl From<diesel::result::Error> for UserinfoError {
-    fn from(e: diesel::result::Error) -> Self {
-        UserinfoError::Internal(e.into())
-    }
-}
+internal_error_sources!(UserinfoError);
 
 pub fn userinfo(
     conn: &mut DbConn,

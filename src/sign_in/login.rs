@@ -81,12 +81,12 @@ pub fn attempt(
     };
     let too_long = a.username.len() > 256 || a.password.expose().len() > 4096;
     let checked = if too_long {
-        Err(password::BadCredentials)
+        password::Checked::BadCredentials
     } else {
         password::authenticate(c, ctx.dummy_hash, &a.username, a.password.expose(), now)?
     };
     db::transaction(c, |c| match checked {
-        Ok(user) if second_factor::factors(c, &user.id)?.any() => {
+        password::Checked::Valid(user) if second_factor::factors(c, &user.id)?.any() => {
             throttle::succeeded_claimed(c, tcfg, &keys)?;
             let opened =
                 sessions::begin_second_factor(c, session.as_ref(), &user.id, &a.origin, now, &lt)?;
@@ -106,7 +106,7 @@ pub fn attempt(
                 device: None,
             }))
         }
-        Ok(user) => {
+        password::Checked::Valid(user) => {
             throttle::succeeded_claimed(c, tcfg, &keys)?;
             let proof = sessions::Proof {
                 amr: &["pwd"],
@@ -124,7 +124,7 @@ pub fn attempt(
             )?;
             Ok(Outcome::SignedIn(landing))
         }
-        Err(password::BadCredentials) => {
+        password::Checked::BadCredentials => {
             let wait = throttle::failed_claimed(c, tcfg, &keys, claimed_wait, now)?;
             ctx.metrics.sign_in("failure");
             audit::record(

@@ -143,7 +143,7 @@ pub fn begin_registration(
             &display,
             Some(exclude),
         )
-        .map_err(|e| InternalError::new(format!("passkey registration: {e}")))?;
+        .map_err(|e| InternalError::with("passkey registration", e))?;
     // Ask for a discoverable credential where the authenticator can make one, so the same
     // passkey also signs in without a password (webauthn-rs discourages them by default).
     let mut options = serde_json::to_value(&options)?;
@@ -248,7 +248,7 @@ pub fn begin_authentication(
     }
     let (options, state) = wa
         .start_passkey_authentication(&keys)
-        .map_err(|e| InternalError::new(format!("passkey authentication: {e}")))?;
+        .map_err(|e| InternalError::with("passkey authentication", e))?;
     let options = serde_json::to_string(&options)?;
     store(conn, AUTHENTICATE, sid, Some(user_id), &state, options, now).map(Some)
 }
@@ -262,7 +262,7 @@ pub fn begin_discoverable(
 ) -> Result<Started, InternalError> {
     let (options, state) = wa
         .start_discoverable_authentication()
-        .map_err(|e| InternalError::new(format!("passkey authentication: {e}")))?;
+        .map_err(|e| InternalError::with("passkey authentication", e))?;
     let options = serde_json::to_string(&options)?;
     store(conn, DISCOVER, sid, None, &state, options, now)
 }

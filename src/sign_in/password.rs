@@ -5,7 +5,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use crate::config::PasswordPolicy;
 use crate::db::DbConn;
-use crate::error::InternalError;
+use crate::error::{InternalError, internal_error_sources};
 use crate::keys::secrets::random_token;
 use crate::store::password_history;
 use crate::store::users::{self, User};
@@ -23,7 +23,7 @@ pub fn hash(password: &str) -> Result<String, InternalError> {
     Argon2::default()
         .hash_password(normalize(password).as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| InternalError::new(format!("password hashing failed: {e}")))
+        .map_err(|e| InternalError::with("password hashing failed", e))
 }
 
 pub fn verify(hash: &str, password: &str) -> bool {
@@ -114,21 +114,34 @@ pub fn check_policy(
     Ok(())
 }
 
+/// Why a new password is refused, or the internal failure that stopped the change.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The policy refuses it; the message says why and is safe to show.
+    #[error("{0}")]
+    Policy(String),
+    /// It is one of the account's last `history` passwords.
+    #[error("the password was one of the last {history} passwords of this account")]
+    Reused { history: i64 },
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+internal_error_sources!(PasswordError);
+
 /// Sets a user's password after the policy and the history check; ends every session and
-/// token of the user. `Ok(Err(reason))` when the password is refused.
+/// token of the user. A refused password changes nothing.
 pub fn change(
     conn: &mut DbConn,
     policy: &PasswordPolicy,
     user: &User,
     new_password: &str,
     now: chrono::NaiveDateTime,
-) -> Result<Result<(), String>, InternalError> {
+) -> Result<(), PasswordError> {
     let mut inputs: Vec<&str> = vec![user.username.as_str()];
     inputs.extend(user.email.as_deref());
     inputs.extend(user.name.as_deref());
-    if let Err(m) = check_policy(policy, new_password, &inputs) {
-        return Ok(Err(m));
-    }
+    check_policy(policy, new_password, &inputs).map_err(PasswordError::Policy)?;
     let recent = password_history::recent(conn, &user.id, policy.history)?;
     let reused = user
         .password_hash
@@ -136,10 +149,9 @@ pub fn change(
         .chain(recent.iter().map(|p| &p.password_hash))
         .any(|h| verify(h, new_password));
     if reused {
-        return Ok(Err(format!(
-            "the password was one of the last {} passwords of this account",
-            policy.history
-        )));
+        return Err(PasswordError::Reused {
+            history: policy.history,
+        });
     }
     let hashed = hash(new_password)?;
     crate::db::transaction(conn, |c| {
@@ -149,7 +161,7 @@ pub fn change(
         crate::store::tokens::revoke_for_user(c, &user.id)?;
         Ok::<_, InternalError>(())
     })?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Whether the user's password is older than `max_age_days` (a user with no recorded password
@@ -197,9 +209,14 @@ pub fn dummy_hash() -> Result<String, InternalError> {
     hash(&random_token())
 }
 
-/// The same answer for an unknown user, a wrong password and a disabled account.
-#[derive(Debug, PartialEq, Eq)]
-pub struct BadCredentials;
+/// What a username and password prove.
+#[derive(Debug)]
+pub enum Checked {
+    /// The password is the user's, and the account may sign in.
+    Valid(User),
+    /// The same answer for an unknown user, a wrong password and a disabled account.
+    BadCredentials,
+}
 
 /// Checks a username and password. Unknown users cost one Argon2 verification too.
 pub fn authenticate(
@@ -208,7 +225,7 @@ pub fn authenticate(
     username: &str,
     password: &str,
     now: chrono::NaiveDateTime,
-) -> Result<Result<User, BadCredentials>, InternalError> {
+) -> Result<Checked, InternalError> {
     let user = users::find_by_username(conn, username.trim())?;
     let stored = user
         .as_ref()
@@ -220,9 +237,9 @@ pub fn authenticate(
             if !stored.starts_with(CURRENT_PARAMS) {
                 users::set_password(conn, &u.id, &hash(password)?, now)?;
             }
-            Ok(Ok(u))
+            Ok(Checked::Valid(u))
         }
-        _ => Ok(Err(BadCredentials)),
+        _ => Ok(Checked::BadCredentials),
     }
 }
 
@@ -277,6 +294,50 @@ mod tests {
         assert!(check_policy(&p, "grüße aus köln am rhein", &[]).is_ok());
         let old = hash("correct\u{200D}horse battery staple").unwrap();
         assert!(verify(&old, "correct\u{200D}horse battery staple"));
+    }
+
+    #[test]
+    fn a_new_password_the_policy_refuses_is_a_policy_error_and_changes_nothing() {
+        let mut conn = crate::testkit::db();
+        let now = crate::testkit::t0();
+        let id = crate::testkit::user(&mut conn, "alice", now);
+        let user = users::find(&mut conn, &id).unwrap().unwrap();
+        let refused = change(
+            &mut conn,
+            &PasswordPolicy::default(),
+            &user,
+            "password1234",
+            now,
+        )
+        .unwrap_err();
+        assert!(matches!(refused, PasswordError::Policy(_)), "{refused:?}");
+        let after = users::find(&mut conn, &id).unwrap().unwrap();
+        assert_eq!(after.password_hash, None);
+    }
+
+    #[test]
+    fn the_current_password_again_is_refused_as_reused_with_the_history_length() {
+        let mut conn = crate::testkit::db();
+        let now = crate::testkit::t0();
+        let id = crate::testkit::user(&mut conn, "alice", now);
+        let current = hash("correct horse battery staple").unwrap();
+        users::set_password(&mut conn, &id, &current, now).unwrap();
+        let user = users::find(&mut conn, &id).unwrap().unwrap();
+        let policy = PasswordPolicy::default();
+        let refused = change(
+            &mut conn,
+            &policy,
+            &user,
+            "correct horse battery staple",
+            now,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(refused, PasswordError::Reused { history } if history == policy.history),
+            "{refused:?}"
+        );
+        let after = users::find(&mut conn, &id).unwrap().unwrap();
+        assert_eq!(after.password_hash.as_deref(), Some(current.as_str()));
     }
 
     #[test]

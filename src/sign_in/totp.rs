@@ -44,9 +44,10 @@ pub fn reseal_all(
     for t in crate::store::mfa::totp_all(conn)? {
         let Some(sealed) =
             at_rest::reseal(old, new, SEAL_PURPOSE, &t.user_id, &t.secret).map_err(|e| {
-                crate::error::InternalError::new(format!(
-                    "a TOTP secret does not open with the previous master key ({e:?})"
-                ))
+                crate::error::InternalError::with(
+                    "a TOTP secret does not open with the previous master key",
+                    e,
+                )
             })?
         else {
             continue;

@@ -4,42 +4,62 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
-use std::fmt;
+use std::borrow::Cow;
 
-use crate::error::InternalError;
+use crate::error::{InternalError, chain};
 use crate::keys::secrets::random_id;
-use crate::oauth::errors::TokenError;
+use crate::oauth::errors::OAuthError;
+use crate::oidc::userinfo::UserinfoError;
+use crate::web::rate_limit::too_many;
 
 /// What a handler can fail with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WebError {
     /// Logged once with a reference; the user sees a generic page.
-    Internal(InternalError),
+    #[error("internal error")]
+    Internal(#[source] InternalError),
     /// A page-level refusal with a message safe to show.
+    #[error("{0}: {1}")]
     Page(StatusCode, String),
     /// A page for signed-in users, asked for by someone who is not: to the sign-in page.
+    #[error("not signed in")]
     SignInRequired,
     /// A form that came from elsewhere or in the wrong encoding.
+    #[error("form refused")]
     RefusedForm,
     /// A form whose CSRF token does not match the session's.
+    #[error("form token does not match")]
     ExpiredForm,
-}
-
-impl fmt::Display for WebError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WebError::Internal(e) => write!(f, "internal error: {e}"),
-            WebError::Page(s, m) => write!(f, "{s}: {m}"),
-            WebError::SignInRequired => f.write_str("not signed in"),
-            WebError::RefusedForm => f.write_str("form refused"),
-            WebError::ExpiredForm => f.write_str("form token does not match"),
-        }
-    }
+    /// A refused token-side request (`/token`, `/revoke`, `/introspect`, `/par`): OAuth JSON.
+    /// Never an internal error (those are `Internal`).
+    #[error(transparent)]
+    OAuth(OAuthError),
+    /// A refused bearer token at `/userinfo`. Never an internal error.
+    #[error(transparent)]
+    Bearer(UserinfoError),
 }
 
 impl From<InternalError> for WebError {
     fn from(e: InternalError) -> Self {
         WebError::Internal(e)
+    }
+}
+
+impl From<OAuthError> for WebError {
+    fn from(e: OAuthError) -> Self {
+        match e {
+            OAuthError::Internal(e) => WebError::Internal(e),
+            refused => WebError::OAuth(refused),
+        }
+    }
+}
+
+impl From<UserinfoError> for WebError {
+    fn from(e: UserinfoError) -> Self {
+        match e {
+            UserinfoError::Internal(e) => WebError::Internal(e),
+            refused => WebError::Bearer(refused),
+        }
     }
 }
 
@@ -79,9 +99,7 @@ pub fn script_refusal(status: StatusCode, message: &str) -> HttpResponse {
 /// A page whose template failed to render: logged with a reference and answered with the
 /// 500 page, never an empty 200.
 pub fn template_failed(e: askama::Error) -> WebError {
-    WebError::Internal(InternalError::new(format!(
-        "a page template failed to render: {e}"
-    )))
+    WebError::Internal(InternalError::with("a page template failed to render", e))
 }
 
 /// A page's HTML, or the error that answers 500 when its template fails.
@@ -143,20 +161,14 @@ impl ResponseError for WebError {
             WebError::Page(s, _) => *s,
             WebError::SignInRequired => StatusCode::SEE_OTHER,
             WebError::RefusedForm | WebError::ExpiredForm => StatusCode::FORBIDDEN,
+            WebError::OAuth(e) => oauth_refusal(e).0,
+            WebError::Bearer(e) => bearer_refusal(e).0,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            WebError::Internal(e) => {
-                let reference = random_id();
-                tracing::error!(reference = %reference, error = %e, "internal error");
-                error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete your request. Please try again later.",
-                    Some(&reference),
-                )
-            }
+            WebError::Internal(e) => internal_error_page(e),
             WebError::Page(status, message) => error_page(*status, message, None),
             WebError::SignInRequired => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/login"))
@@ -164,30 +176,101 @@ impl ResponseError for WebError {
                 .finish(),
             WebError::RefusedForm => refused_form(),
             WebError::ExpiredForm => expired_form(),
+            WebError::OAuth(OAuthError::Internal(e)) => internal_error_page(e),
+            WebError::OAuth(e) => {
+                let (status, description) = oauth_refusal(e);
+                match e {
+                    OAuthError::RateLimited { retry_after } => too_many(*retry_after),
+                    OAuthError::TooManyPushed { retry_after } => {
+                        oauth_too_many(&description, *retry_after)
+                    }
+                    // 401 with a Basic challenge whichever way the client tried: RFC 6749 §5.2
+                    // asks for it after a Basic header and allows it otherwise.
+                    OAuthError::InvalidClient { .. } => {
+                        oauth_json_error(status, e.code(), &description, Some(BASIC_CHALLENGE))
+                    }
+                    _ => oauth_json_error(status, e.code(), &description, None),
+                }
+            }
+            WebError::Bearer(UserinfoError::Internal(e)) => internal_error_page(e),
+            WebError::Bearer(e) => {
+                let (status, code, description) = bearer_refusal(e);
+                bearer_error(status, code, description)
+            }
         }
     }
 }
 
-/// The OAuth JSON error of the token-side endpoints (RFC 6749 §5.2), never cached.
-pub fn oauth_json_error(
-    error: TokenError,
-    description: &str,
-    www_authenticate: Option<&str>,
-) -> HttpResponse {
-    oauth_json_error_code(error.code(), description, www_authenticate)
+/// The challenge of a refused client.
+const BASIC_CHALLENGE: &str = "Basic realm=\"portcullis\"";
+
+/// An internal error, logged once with its whole source chain and a reference that the 500
+/// page shows.
+fn internal_error_page(e: &InternalError) -> HttpResponse {
+    let reference = random_id();
+    tracing::error!(reference = %reference, error = %chain(e), "internal error");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The server could not complete your request. Please try again later.",
+        Some(&reference),
+    )
 }
 
-/// The same with any error code (the pushed-request endpoint answers authorization errors).
-pub fn oauth_json_error_code(
+/// The status and `error_description` of a refused token-side request.
+fn oauth_refusal(e: &OAuthError) -> (StatusCode, Cow<'_, str>) {
+    let bad = StatusCode::BAD_REQUEST;
+    match e {
+        OAuthError::InvalidRequest(d) | OAuthError::InvalidScope(d) => (bad, Cow::Borrowed(d)),
+        OAuthError::InvalidClient { .. } => (
+            StatusCode::UNAUTHORIZED,
+            "client authentication failed".into(),
+        ),
+        OAuthError::InvalidGrant(d) | OAuthError::UnauthorizedClient(d) => (bad, (*d).into()),
+        OAuthError::UnsupportedGrantType => (bad, "this grant type is not supported".into()),
+        OAuthError::InvalidAuthorization { description, .. } => (bad, description.into()),
+        OAuthError::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests for this client".into(),
+        ),
+        OAuthError::TooManyPushed { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "this client has too many pushed requests waiting".into(),
+        ),
+        OAuthError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
+    }
+}
+
+/// The status, error code and `error_description` of a refused bearer token (RFC 6750 §3.1):
+/// no code when no token was presented.
+fn bearer_refusal(e: &UserinfoError) -> (StatusCode, Option<&'static str>, &'static str) {
+    match e {
+        UserinfoError::TokenMissing => (StatusCode::UNAUTHORIZED, None, ""),
+        UserinfoError::TokenRepeated => (
+            StatusCode::BAD_REQUEST,
+            Some("invalid_request"),
+            "more than one access token was sent",
+        ),
+        UserinfoError::InvalidToken => (
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the access token is invalid, expired or revoked",
+        ),
+        UserinfoError::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            "the access token was not issued for openid",
+        ),
+        UserinfoError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None, ""),
+    }
+}
+
+/// The OAuth JSON error of the token-side endpoints (RFC 6749 §5.2), never cached.
+fn oauth_json_error(
+    status: StatusCode,
     code: &str,
     description: &str,
     www_authenticate: Option<&str>,
 ) -> HttpResponse {
-    let status = if www_authenticate.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::BAD_REQUEST
-    };
     let mut b = HttpResponse::build(status);
     b.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
@@ -210,7 +293,7 @@ pub fn ascii_description(s: &str) -> String {
 }
 
 /// A bearer-token failure at a protected resource (RFC 6750 §3).
-pub fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> HttpResponse {
+fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> HttpResponse {
     let challenge = match error {
         Some(e) => format!(
             "Bearer realm=\"portcullis\", error=\"{e}\", error_description=\"{}\"",
@@ -234,6 +317,7 @@ pub fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) 
 #[cfg(test)]
 mod page_tests {
     use super::*;
+    use std::fmt;
 
     /// A value whose formatting fails, as a broken template would.
     struct Unprintable;
@@ -255,6 +339,66 @@ mod page_tests {
         let Err(e) = page_html(&Broken { value: Unprintable }) else {
             panic!("a failing template must not give a page");
         };
+        assert_eq!(
+            e.error_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
+
+#[cfg(test)]
+mod oauth_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn answer(e: OAuthError) -> HttpResponse {
+        WebError::from(e).error_response()
+    }
+
+    fn header_of(r: &HttpResponse, name: header::HeaderName) -> Option<&str> {
+        r.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn a_refused_client_is_answered_401_with_a_basic_challenge_however_it_presented_itself() {
+        for basic in [true, false] {
+            let r = answer(OAuthError::InvalidClient { basic });
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                header_of(&r, header::WWW_AUTHENTICATE),
+                Some("Basic realm=\"portcullis\"")
+            );
+            assert_eq!(header_of(&r, header::CACHE_CONTROL), Some("no-store"));
+        }
+    }
+
+    #[test]
+    fn other_refusals_are_400_without_a_challenge() {
+        for e in [
+            OAuthError::InvalidGrant(crate::oauth::errors::GRANT_INVALID),
+            OAuthError::InvalidRequest("token is required".into()),
+            OAuthError::UnsupportedGrantType,
+            OAuthError::UnauthorizedClient("the client may not use this grant type"),
+            OAuthError::InvalidScope("scope x is not registered for this client".into()),
+        ] {
+            let r = answer(e);
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(header_of(&r, header::WWW_AUTHENTICATE), None);
+        }
+    }
+
+    #[test]
+    fn a_client_over_its_budget_is_told_when_to_come_back() {
+        let r = answer(OAuthError::RateLimited { retry_after: 7 });
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header_of(&r, header::RETRY_AFTER), Some("7"));
+    }
+
+    #[test]
+    fn an_internal_error_inside_an_oauth_error_is_the_500_page() {
+        let e = WebError::from(OAuthError::Internal(InternalError::new("broken")));
+        assert!(matches!(e, WebError::Internal(_)));
         assert_eq!(
             e.error_response().status(),
             StatusCode::INTERNAL_SERVER_ERROR

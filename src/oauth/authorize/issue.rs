@@ -67,8 +67,8 @@ pub(super) fn issue_code(
             }
         }
     };
-    if let Some(msg) = flags.borrow().internal.clone() {
-        return Err(InternalError::new(msg));
+    if let Some(e) = flags.borrow_mut().internal.take() {
+        return Err(e);
     }
     let Some(code) = code else {
         return Ok(valid.error(

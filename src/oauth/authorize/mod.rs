@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::context::Ctx;
 use crate::db::DbConn;
-use crate::error::InternalError;
+use crate::error::{InternalError, internal_error_sources};
 use crate::keys::secrets::random_token;
 use crate::oauth::errors::AuthorizeError;
 use crate::oauth::primitives::{
@@ -54,6 +54,37 @@ pub enum Outcome {
     PasswordExpired,
 }
 
+/// Why an authorization request as received is refused, or the internal failure that stopped
+/// its validation.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The client or redirect URI cannot be trusted: an HTML error page, never a redirect.
+    #[error("untrusted authorization request: {0}")]
+    Untrusted(String),
+    /// The redirect URI is trusted: the client is answered `error` there (`answer`).
+    #[error("{}: {description}", error.code())]
+    AtRedirect {
+        error: AuthorizeError,
+        description: String,
+        answer: AuthResponse,
+    },
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+internal_error_sources!(Refused);
+
+impl Refused {
+    /// What the endpoint does with a refused request; an internal error stays one.
+    pub fn into_outcome(self) -> Result<Outcome, InternalError> {
+        match self {
+            Refused::Untrusted(m) => Ok(Outcome::ErrorPage(m)),
+            Refused::AtRedirect { answer, .. } => Ok(Outcome::Respond(answer)),
+            Refused::Internal(e) => Err(e),
+        }
+    }
+}
+
 /// A request that passed validation.
 #[derive(Debug, Clone)]
 pub struct Valid {
@@ -75,15 +106,29 @@ pub struct Valid {
 }
 
 impl Valid {
+    /// The answer `e` at the request's redirect URI.
     pub fn error(&self, ctx: Ctx<'_>, e: AuthorizeError, description: &str) -> Outcome {
-        Outcome::Respond(error_response(
+        Outcome::Respond(self.error_answer(ctx, e, description))
+    }
+
+    /// The refusal of this request with `e`, answered at its redirect URI.
+    pub fn refuse(&self, ctx: Ctx<'_>, e: AuthorizeError, description: &str) -> Refused {
+        Refused::AtRedirect {
+            error: e,
+            description: description.to_string(),
+            answer: self.error_answer(ctx, e, description),
+        }
+    }
+
+    fn error_answer(&self, ctx: Ctx<'_>, e: AuthorizeError, description: &str) -> AuthResponse {
+        error_response(
             ctx,
             &self.redirect_uri,
             self.form_post,
             self.state.as_deref(),
             e,
             description,
-        ))
+        )
     }
 }
 
@@ -133,9 +178,9 @@ pub fn start(
         }
         crate::oauth::par::Resolved::Refused(m) => return Ok(Outcome::ErrorPage(m)),
     };
-    let valid = match validate(conn, ctx, pairs, now)? {
+    let valid = match validate(conn, ctx, pairs, now) {
         Ok(v) => v,
-        Err(outcome) => return Ok(outcome),
+        Err(refused) => return refused.into_outcome(),
     };
     let row = AuthRequest {
         id: random_token(),
@@ -197,9 +242,10 @@ pub fn load(
     };
     let params: BTreeMap<String, String> = serde_json::from_str(&row.params)?;
     let pairs: Vec<(String, String)> = params.into_iter().collect();
-    match validate(conn, ctx, &pairs, now)? {
+    match validate(conn, ctx, &pairs, now) {
         Ok(v) => Ok(Some((row, v))),
-        Err(_) => Ok(None),
+        Err(Refused::Internal(e)) => Err(e),
+        Err(Refused::Untrusted(_) | Refused::AtRedirect { .. }) => Ok(None),
     }
 }
 

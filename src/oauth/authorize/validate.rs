@@ -4,13 +4,13 @@
 use super::*;
 use crate::protocol::params::{self, MaxAge};
 
-/// Checks a request as received (GET query or POST body). `Err` carries the answer.
+/// Checks a request as received (GET query or POST body). A refusal may have been audited.
 pub fn validate(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     pairs: &[(String, String)],
     now: NaiveDateTime,
-) -> Result<Result<Valid, Outcome>, InternalError> {
+) -> Result<Valid, Refused> {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     let mut duplicated: Option<String> = None;
     for (k, v) in pairs {
@@ -18,7 +18,7 @@ pub fn validate(
             duplicated = Some(k.clone());
         }
     }
-    let page = |m: &str| Ok(Err(Outcome::ErrorPage(m.to_string())));
+    let page = |m: &str| Err(Refused::Untrusted(m.to_string()));
     if matches!(
         duplicated.as_deref(),
         Some("client_id") | Some("redirect_uri")
@@ -86,7 +86,7 @@ pub fn validate(
         claims: (Vec::new(), Vec::new()),
         params: BTreeMap::new(),
     };
-    let invalid = |v: &Valid, m: &str| Ok(Err(v.error(ctx, AuthorizeError::InvalidRequest, m)));
+    let invalid = |v: &Valid, m: &str| Err(v.refuse(ctx, AuthorizeError::InvalidRequest, m));
     if let Some(m) = params::out_of_bounds(pairs.iter().map(|(k, v)| (k, v))) {
         return invalid(&valid, &m);
     }
@@ -98,28 +98,28 @@ pub fn validate(
         Some(_) => return invalid(&valid, "unsupported response_mode"),
     }
     if params.contains_key("request") {
-        return Ok(Err(valid.error(
+        return Err(valid.refuse(
             ctx,
             AuthorizeError::RequestNotSupported,
             "request objects are not supported",
-        )));
+        ));
     }
     if params.contains_key("request_uri") {
-        return Ok(Err(valid.error(
+        return Err(valid.refuse(
             ctx,
             AuthorizeError::RequestUriNotSupported,
             "request_uri is not supported",
-        )));
+        ));
     }
     match params.get("response_type").map(String::as_str) {
         Some("code") => {}
         None | Some("") => return invalid(&valid, "response_type is required"),
         Some(_) => {
-            return Ok(Err(valid.error(
+            return Err(valid.refuse(
                 ctx,
                 AuthorizeError::UnsupportedResponseType,
                 "only response_type=code is supported",
-            )));
+            ));
         }
     }
     if !valid
@@ -128,15 +128,15 @@ pub fn validate(
         .iter()
         .any(|g| g == "authorization_code")
     {
-        return Ok(Err(valid.error(
+        return Err(valid.refuse(
             ctx,
             AuthorizeError::UnauthorizedClient,
             "the client may not use the authorization code grant",
-        )));
+        ));
     }
     let requested = match scope::parse(params.get("scope").map(String::as_str).unwrap_or("")) {
         Ok(s) => s,
-        Err(m) => return Ok(Err(valid.error(ctx, AuthorizeError::InvalidScope, &m))),
+        Err(m) => return Err(valid.refuse(ctx, AuthorizeError::InvalidScope, &m)),
     };
     let allowed = valid.client.scope_list();
     let refresh_allowed = valid
@@ -150,11 +150,11 @@ pub fn validate(
         .filter(|s| s != scope::OFFLINE_ACCESS || refresh_allowed)
         .collect();
     if valid.scopes.is_empty() {
-        return Ok(Err(valid.error(
+        return Err(valid.refuse(
             ctx,
             AuthorizeError::InvalidScope,
             "none of the requested scopes is available to this client",
-        )));
+        ));
     }
     match params.get("code_challenge_method").map(String::as_str) {
         None | Some("S256") => {}
@@ -227,7 +227,7 @@ pub fn validate(
         }
     }
     valid.params = params;
-    Ok(Ok(valid))
+    Ok(valid)
 }
 
 fn requested_openid(params: &BTreeMap<String, String>) -> bool {

@@ -17,8 +17,8 @@ pub struct DbIssuer<'a, 'c> {
 }
 
 impl DbIssuer<'_, '_> {
-    fn fail(&self, e: impl ToString) {
-        self.flags.borrow_mut().internal = Some(e.to_string());
+    fn fail(&self, e: impl Into<InternalError>) {
+        self.flags.borrow_mut().internal = Some(e.into());
     }
 
     /// Refuses the grant unless its user still exists and is not disabled (a grant without a

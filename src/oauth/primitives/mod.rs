@@ -21,6 +21,7 @@ use std::cell::RefCell;
 
 use crate::context::Ctx;
 use crate::db::DbConn;
+use crate::error::InternalError;
 use crate::keys::secrets::{random_id, random_token, sha256_hex};
 use crate::oauth::client_auth;
 use crate::oidc::id_token;
@@ -37,7 +38,7 @@ pub use issuer::DbIssuer;
 pub type SharedConn<'c> = RefCell<&'c mut DbConn>;
 
 /// What went wrong inside a primitive, for mapping oxide-auth's coarse errors to RFC codes.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Flags {
     /// A code or refresh token was unknown, expired, replayed or another client's.
     pub bad_grant: bool,
@@ -48,7 +49,7 @@ pub struct Flags {
     /// A rotated refresh token came back.
     pub refresh_reused: bool,
     /// A database or signing failure (the flow's error is then an internal one).
-    pub internal: Option<String>,
+    pub internal: Option<InternalError>,
 }
 
 /// A registrar that knows exactly one client, loaded before the flow runs.
@@ -168,7 +169,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
         };
         let mut conn = self.conn.borrow_mut();
         if let Err(e) = auth_codes::insert(&mut conn, &row) {
-            self.flags.borrow_mut().internal = Some(e.to_string());
+            self.flags.borrow_mut().internal = Some(e.into());
             return Err(());
         }
         self.issued_code = Some(code.clone());
@@ -186,7 +187,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
                 return Ok(None);
             }
             Err(e) => {
-                self.flags.borrow_mut().internal = Some(e.to_string());
+                self.flags.borrow_mut().internal = Some(e.into());
                 return Err(());
             }
         };
@@ -200,7 +201,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
         let consumed = match auth_codes::mark_used(&mut conn, &hash) {
             Ok(n) => n == 1,
             Err(e) => {
-                self.flags.borrow_mut().internal = Some(e.to_string());
+                self.flags.borrow_mut().internal = Some(e.into());
                 return Err(());
             }
         };
@@ -208,7 +209,7 @@ impl Authorizer for DbAuthorizer<'_, '_> {
             self.flags.borrow_mut().bad_grant = true;
             self.flags.borrow_mut().code_replayed = true;
             if let Err(e) = tokens::revoke_family(&mut conn, &row.family_id) {
-                self.flags.borrow_mut().internal = Some(e.to_string());
+                self.flags.borrow_mut().internal = Some(e.into());
                 return Err(());
             }
             tracing::warn!(client_id = %row.client_id, "authorization code replayed; its tokens were revoked");

@@ -5,47 +5,44 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use chrono::NaiveDateTime;
 
-use crate::app::{run_as, web_data::Data};
+use crate::app::{execute, run_conn_as, web_data::Data};
 use crate::context::Ctx;
 use crate::db::DbConn;
-use crate::error::InternalError;
 use crate::oauth::client_auth;
-use crate::oauth::errors::TokenError;
-use crate::oauth::token::{self, TokenReply};
+use crate::oauth::errors::{OAuthError, transaction_keeping_refusals};
+use crate::oauth::token;
 use crate::oauth::web_origin;
 use crate::rate_limit;
 use crate::web::cors;
-use crate::web::errors::{WebError, oauth_json_error};
+use crate::web::errors::WebError;
 use crate::web::extractors::{authorization, form_pairs, is_form};
-use crate::web::rate_limit::too_many;
 
 /// A token-side request's form pairs and Authorization header.
 pub type TokenRequest = (Vec<(String, String)>, Option<String>);
 
 /// What every token-side endpoint checks first: a form body. Gives the form pairs and the
-/// Authorization header, or the answer.
-pub fn preflight(req: &HttpRequest, body: &web::Bytes) -> Result<TokenRequest, Box<HttpResponse>> {
+/// Authorization header.
+pub fn preflight(req: &HttpRequest, body: &web::Bytes) -> Result<TokenRequest, OAuthError> {
     if !is_form(req) {
-        return Err(Box::new(oauth_json_error(
-            TokenError::InvalidRequest,
-            "the body must be application/x-www-form-urlencoded",
-            None,
-        )));
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
     }
     Ok((form_pairs(body), authorization(req)))
 }
 
 /// Runs a token-side use case (form pairs, Authorization header) after the preflight and the
-/// per-client rate limit, in one transaction, audited with the request's origin; `Err` is the
-/// refusal. The CORS verdict for a presented `Origin` (the named client's web origins) is
-/// recorded on the request for whatever answer goes out. The limit is keyed on the client as authentication reads it, and only registered
-/// clients get a bucket of their own: every other request shares one.
+/// per-client rate limit, in one transaction that a refusal keeps
+/// (`transaction_keeping_refusals`), audited with the request's origin. The CORS verdict for a
+/// presented `Origin` (the named client's web origins) is recorded on the request first, for
+/// whatever answer goes out. The limit is keyed on the client as authentication reads it, and
+/// only registered clients get a bucket of their own: every other request shares one.
 pub async fn token_side<T, F>(
     state: &Data,
     req: &HttpRequest,
     body: &web::Bytes,
     f: F,
-) -> Result<Result<T, HttpResponse>, WebError>
+) -> Result<T, WebError>
 where
     T: Send + 'static,
     F: FnOnce(
@@ -54,31 +51,25 @@ where
             &[(String, String)],
             Option<&str>,
             NaiveDateTime,
-        ) -> Result<T, InternalError>
+        ) -> Result<T, OAuthError>
         + Send
         + 'static,
 {
-    let (pairs, auth) = match preflight(req, body) {
-        Ok(x) => x,
-        Err(refused) => return Ok(Err(*refused)),
-    };
+    let (pairs, auth) = preflight(req, body)?;
+    let meta = crate::web::extractors::meta(req, &state.config);
+    if let Some(origin) = cors::origin(req) {
+        let (pairs, auth) = (pairs.clone(), auth.clone());
+        let verdict = run_conn_as(state, meta.clone(), move |c, _ctx, _now| {
+            web_origin::for_token_request(c, &origin, auth.as_deref(), &pairs)
+        })
+        .await?;
+        cors::record(req, verdict);
+    }
     let limiter = state.client_limiter.clone();
     let enabled = state.config.rate_limit.enabled;
     let default_budget = state.config.rate_limit.client_requests_per_minute;
-    let origin = cors::origin(req);
-    let (verdict, outcome) = run_as(
-        state,
-        crate::web::extractors::meta(req, &state.config),
-        move |c, ctx, now| {
-            let verdict = match &origin {
-                Some(o) => Some(web_origin::for_token_request(
-                    c,
-                    o,
-                    auth.as_deref(),
-                    &pairs,
-                )?),
-                None => None,
-            };
+    let answer = execute(state, meta, move |c, ctx, now| {
+        transaction_keeping_refusals(c, |c| {
             if enabled {
                 let named = client_auth::named_client(c, auth.as_deref(), &pairs)?;
                 let budget = named
@@ -87,20 +78,17 @@ where
                     .and_then(|n| u32::try_from(n).ok())
                     .unwrap_or(default_budget);
                 let key = rate_limit::client_key(named.map(|c| c.client_id));
-                if let Some(wait) =
+                if let Some(retry_after) =
                     rate_limit::client_over_limit(&limiter, enabled, Some(key), budget)
                 {
-                    return Ok((verdict, Err(wait)));
+                    return Err(OAuthError::RateLimited { retry_after });
                 }
             }
-            f(c, ctx, &pairs, auth.as_deref(), now).map(|t| (verdict, Ok(t)))
-        },
-    )
+            f(c, ctx, &pairs, auth.as_deref(), now)
+        })
+    })
     .await?;
-    if let Some(v) = verdict {
-        cors::record(req, v);
-    }
-    Ok(outcome.map_err(too_many))
+    Ok(answer)
 }
 
 pub async fn token(
@@ -108,23 +96,14 @@ pub async fn token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    Ok(match token_side(&state, &req, &body, token::token).await? {
-        Ok(reply) => answer(reply),
-        Err(refused) => refused,
-    })
+    let tokens = token_side(&state, &req, &body, token::token).await?;
+    Ok(json_answer(&tokens))
 }
 
-/// A token-side answer as HTTP: JSON, never cached; errors per RFC 6749 §5.2.
-pub fn answer(reply: TokenReply) -> HttpResponse {
-    match reply {
-        TokenReply::Success(body) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(body),
-        TokenReply::Error {
-            error,
-            description,
-            www_authenticate,
-        } => oauth_json_error(error, &description, www_authenticate.as_deref()),
-    }
+/// A token-side answer as HTTP: JSON, never cached.
+pub fn json_answer(body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
 }

@@ -6,23 +6,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::app::web_data::Data;
 use crate::oauth::{introspection, revocation};
 use crate::web::errors::WebError;
-use crate::web::oauth::token::{answer, token_side};
+use crate::web::oauth::token::token_side;
 
 pub async fn revoke(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let outcome = match token_side(&state, &req, &body, revocation::revoke).await? {
-        Ok(o) => o,
-        Err(refused) => return Ok(refused),
-    };
-    Ok(match outcome {
-        Ok(()) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
-        Err(r) => answer(r),
-    })
+    token_side(&state, &req, &body, revocation::revoke).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }
 
 pub async fn introspect(
@@ -30,14 +24,8 @@ pub async fn introspect(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let outcome = match token_side(&state, &req, &body, introspection::introspect).await? {
-        Ok(o) => o,
-        Err(refused) => return Ok(refused),
-    };
-    Ok(match outcome {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(body),
-        Err(r) => answer(r),
-    })
+    let answer = token_side(&state, &req, &body, introspection::introspect).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer))
 }
