@@ -56,3 +56,140 @@ pub fn user(conn: &mut DbConn, username: &str, now: NaiveDateTime) -> String {
     .unwrap();
     id
 }
+
+/// The redirect URI of the clients made here.
+pub const REDIRECT_URI: &str = "https://app.example/cb";
+
+/// The address requests of the fixture's context come from.
+pub const IP: &str = "192.0.2.10";
+
+/// A confidential client (secret "secret") allowed the code and refresh grants and the scopes
+/// `openid profile email offline_access`, asking for consent, not yet stored.
+pub fn client_row(client_id: &str, now: NaiveDateTime) -> crate::store::clients::Client {
+    crate::store::clients::Client {
+        client_id: client_id.into(),
+        name: format!("App {client_id}"),
+        secret_hash: Some(crate::keys::secrets::sha256_hex("secret")),
+        public: false,
+        redirect_uris: serde_json::json!([REDIRECT_URI]).to_string(),
+        post_logout_redirect_uris: "[]".into(),
+        scopes: "openid profile email offline_access".into(),
+        grant_types: r#"["authorization_code","refresh_token"]"#.into(),
+        auth_method: "client_secret_basic".into(),
+        skip_consent: false,
+        require_mfa: false,
+        backchannel_logout_uri: None,
+        id_token_alg: crate::keys::signing::RS256.into(),
+        created_at: now,
+        web_origins: "[]".into(),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        requests_per_minute: None,
+        updated_at: None,
+    }
+}
+
+/// Stores `client_row(client_id)`; returns it.
+pub fn client(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> crate::store::clients::Client {
+    let row = client_row(client_id, now);
+    crate::store::clients::insert(conn, &row).unwrap();
+    row
+}
+
+/// Signs `user_id` in with the methods `amr` (e.g. `["pwd"]`, or `["pwd", "otp", "mfa"]`).
+pub fn signed_in(
+    conn: &mut DbConn,
+    user_id: &str,
+    amr: &[&str],
+    now: NaiveDateTime,
+) -> crate::store::sessions::Session {
+    use crate::sign_in::sessions;
+    let proof = sessions::Proof {
+        amr,
+        password_at: Some(now),
+    };
+    let lifetimes = crate::config::Lifetimes::default();
+    sessions::sign_in(
+        conn,
+        None,
+        user_id,
+        proof,
+        &sessions::Origin::default(),
+        now,
+        &lifetimes,
+    )
+    .unwrap()
+    .session
+}
+
+/// The entries of `event` in the audit trail, oldest first.
+pub fn audited(conn: &mut DbConn, event: &str) -> Vec<crate::store::audit_log::Entry> {
+    let mut all = crate::store::audit_log::matching(
+        conn,
+        event,
+        NaiveDateTime::MIN,
+        &Default::default(),
+        10_000,
+    )
+    .unwrap();
+    all.reverse();
+    all
+}
+
+/// One set of signing keys for the whole test run (generating RSA keys is slow).
+pub fn keys() -> &'static crate::keys::signing::KeySet {
+    static KEYS: std::sync::OnceLock<crate::keys::signing::KeySet> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut conn = db();
+        let master = crate::keys::master::MasterKey::from_bytes([1; 32]);
+        crate::keys::signing::ensure_signing_key(&mut conn, &master, t0()).unwrap();
+        crate::keys::signing::load(&mut conn, &master, None).unwrap()
+    })
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::sign_in::password::dummy_hash().unwrap())
+}
+
+/// What a use case is handed besides the connection and the time, owned by the test so it
+/// can change the configuration or the request's origin before building the context.
+pub struct Env {
+    pub config: Config,
+    pub master: crate::keys::master::MasterKey,
+    pub metrics: crate::metrics::Metrics,
+    /// Requests come from `IP` unless a test says otherwise.
+    pub meta: crate::context::RequestMeta,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            config: config(),
+            master: crate::keys::master::MasterKey::from_bytes([1; 32]),
+            metrics: crate::metrics::Metrics::new(),
+            meta: crate::context::RequestMeta {
+                ip: Some(IP.into()),
+                user_agent: Some("test-agent".into()),
+                request_id: None,
+            },
+        }
+    }
+
+    /// The context as the server builds it (`AppState::ctx_with`), without WebAuthn.
+    pub fn ctx(&self) -> crate::context::Ctx<'_> {
+        crate::context::Ctx {
+            config: &self.config,
+            keys: keys(),
+            dummy_hash: dummy_hash(),
+            meta: &self.meta,
+            metrics: &self.metrics,
+            master: &self.master,
+            webauthn: None,
+        }
+    }
+}
