@@ -100,13 +100,14 @@ pub fn client(
     row
 }
 
-/// Signs `user_id` in with the methods `amr` (e.g. `["pwd"]`, or `["pwd", "otp", "mfa"]`).
+/// Signs `user_id` in with the methods `amr` (e.g. `["pwd"]`, or `["pwd", "otp", "mfa"]`):
+/// the session and its cookie.
 pub fn signed_in(
     conn: &mut DbConn,
     user_id: &str,
     amr: &[&str],
     now: NaiveDateTime,
-) -> crate::store::sessions::Session {
+) -> crate::sign_in::sessions::Opened {
     use crate::sign_in::sessions;
     let proof = sessions::Proof {
         amr,
@@ -123,7 +124,6 @@ pub fn signed_in(
         &lifetimes,
     )
     .unwrap()
-    .session
 }
 
 /// The entries of `event` in the audit trail, oldest first.

@@ -63,7 +63,7 @@ impl World {
     }
 
     fn session(&mut self, amr: &[&str], now: NaiveDateTime) -> Session {
-        signed_in(&mut self.c, &self.uid, amr, now)
+        signed_in(&mut self.c, &self.uid, amr, now).session
     }
 
     /// Requests waiting from the fixture's address.
