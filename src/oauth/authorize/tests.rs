@@ -374,7 +374,12 @@ fn prompt_login_sends_an_earlier_session_to_sign_in_until_the_new_sign_in_is_mar
         },
     )
     .unwrap();
-    let marked = resume(&mut w.c, w.env.ctx(), &id, Some(&fresh), at(22)).unwrap();
+    let other = resume(&mut w.c, w.env.ctx(), &id, Some(&before), at(22)).unwrap();
+    assert!(
+        matches!(other, Outcome::Login { .. }),
+        "only the session that signed in for the request is fresh: {other:?}"
+    );
+    let marked = resume(&mut w.c, w.env.ctx(), &id, Some(&fresh), at(23)).unwrap();
     assert_eq!(marked, Outcome::Consent { request_id: id });
 }
 
