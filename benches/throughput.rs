@@ -1,6 +1,9 @@
-//! Throughput of the hot paths, measured on loopback with a bounded number of requests:
-//! refresh-token rotation (hash lookups, two inserts, an RS256 ID token) in process, and
-//! discovery, JWKS and the refresh grant over HTTP.
+//! Throughput of the hot paths, with a bounded number of requests: refresh-token rotation
+//! (hash lookups, two inserts, an RS256 ID token) in process, one rotation after another;
+//! then discovery, JWKS and the refresh grant over HTTP on loopback, driven by `CLIENTS`
+//! concurrent clients (tasks on a multi-threaded runtime, each with its own connection and,
+//! for refresh, its own token chain). Every refresh answer must carry an ID token. The load
+//! generator and the server share the machine's cores.
 //!
 //! Run with `cargo bench --bench throughput`.
 
@@ -24,7 +27,12 @@ use portcullis::store::{clients, tokens, users};
 use portcullis::web::server::build_server;
 
 const ROTATIONS: usize = 500;
-const HTTP_REQUESTS: usize = 2000;
+/// Concurrent HTTP clients.
+const CLIENTS: usize = 16;
+/// GET requests per client and path.
+const GETS_PER_CLIENT: usize = 250;
+/// Refresh grants per client (each rotates that client's own token).
+const REFRESHES_PER_CLIENT: usize = 50;
 
 fn setup(dir: &std::path::Path, port: u16) -> AppState {
     let mut config = Config::build(
@@ -35,7 +43,7 @@ fn setup(dir: &std::path::Path, port: u16) -> AppState {
         8,
     )
     .unwrap();
-    // Raw throughput: the per-address and per-client limits would cap a serial loop.
+    // Raw throughput: the per-address and per-client limits would cap the load.
     config.rate_limit.enabled = false;
     let state = AppState::new(config, Clock::System).unwrap();
     let mut c = state.pool.get().unwrap();
@@ -68,7 +76,8 @@ fn setup(dir: &std::path::Path, port: u16) -> AppState {
             post_logout_redirect_uris: "[]".into(),
             scopes: "openid offline_access".into(),
             grant_types: "[\"authorization_code\",\"refresh_token\"]".into(),
-            auth_method: "client_secret_basic".into(),
+            // The form below sends the secret in the body.
+            auth_method: "client_secret_post".into(),
             skip_consent: true,
             require_mfa: false,
             backchannel_logout_uri: None,
@@ -126,6 +135,56 @@ fn refresh_form(refresh: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// The rotated refresh token of a refresh answer, after checking the answer has an ID token
+/// (the token's scope includes `openid`).
+fn rotated(body: &serde_json::Map<String, serde_json::Value>) -> String {
+    let field = |name: &str| body.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+    assert_eq!(
+        field("id_token")
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .count(),
+        3,
+        "every refresh answer carries an ID token (a compact JWS): {body:?}"
+    );
+    let next = field("refresh_token");
+    assert!(!next.is_empty(), "a rotated refresh token: {body:?}");
+    next.to_string()
+}
+
+/// Runs `CLIENTS` tasks at once, each doing `per_client` requests with `round`, which takes
+/// the task's HTTP client and its state and returns the next state. Returns every request's
+/// latency (ms) and the wall-clock seconds from the first start to the last end.
+async fn concurrent<S, F, Fut>(states: Vec<S>, per_client: usize, round: F) -> (Vec<f64>, f64)
+where
+    S: Send + 'static,
+    F: Fn(reqwest::Client, S) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = S> + Send,
+{
+    assert_eq!(states.len(), CLIENTS);
+    let started = Instant::now();
+    let tasks: Vec<_> = states
+        .into_iter()
+        .map(|mut state| {
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut lat = Vec::with_capacity(per_client);
+                for _ in 0..per_client {
+                    let t = Instant::now();
+                    state = round(http.clone(), state).await;
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(CLIENTS * per_client);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (all, started.elapsed().as_secs_f64())
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -151,61 +210,72 @@ fn main() {
             )
         })
         .unwrap_or_else(|e| panic!("refresh failed: {e:?}"));
-        refresh = body["refresh_token"].as_str().unwrap().to_string();
+        refresh = rotated(&body);
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     report(
-        "refresh rotation (in process)",
+        "refresh rotation with ID token (in process, serial)",
         ROTATIONS,
         lat,
         started.elapsed().as_secs_f64(),
     );
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let data = actix_web::web::Data::new(state);
         let server = build_server(listener, data.clone()).unwrap();
         let handle = server.handle();
         tokio::spawn(server);
-        let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         for path in ["/.well-known/openid-configuration", "/jwks"] {
-            let mut lat = Vec::with_capacity(HTTP_REQUESTS);
-            let started = Instant::now();
-            for _ in 0..HTTP_REQUESTS {
-                let t = Instant::now();
-                let r = http.get(format!("{base}{path}")).send().await.unwrap();
-                assert!(r.status().is_success());
-                r.bytes().await.unwrap();
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
+            let url = format!("{base}{path}");
+            let (lat, total) = concurrent(
+                vec![url; CLIENTS],
+                GETS_PER_CLIENT,
+                |http, url| async move {
+                    let r = http.get(&url).send().await.unwrap();
+                    assert!(r.status().is_success(), "{}", r.status());
+                    r.bytes().await.unwrap();
+                    url
+                },
+            )
+            .await;
             report(
-                &format!("GET {path} (http, serial)"),
-                HTTP_REQUESTS,
+                &format!("GET {path} (http, {CLIENTS} clients)"),
+                CLIENTS * GETS_PER_CLIENT,
                 lat,
-                started.elapsed().as_secs_f64(),
+                total,
             );
         }
-        let mut refresh = seed_refresh(&data);
-        let mut lat = Vec::with_capacity(ROTATIONS);
-        let started = Instant::now();
-        for _ in 0..ROTATIONS {
-            let t = Instant::now();
-            let r = http
-                .post(format!("{base}/token"))
-                .form(&refresh_form(&refresh))
-                .send()
-                .await
-                .unwrap();
-            let body: serde_json::Value = r.json().await.unwrap();
-            refresh = body["refresh_token"].as_str().expect("rotated").to_string();
-            lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
+        let url = format!("{base}/token");
+        let chains: Vec<(String, String)> = (0..CLIENTS)
+            .map(|_| (url.clone(), seed_refresh(&data)))
+            .collect();
+        let (lat, total) = concurrent(
+            chains,
+            REFRESHES_PER_CLIENT,
+            |http, (url, refresh)| async move {
+                let r = http
+                    .post(&url)
+                    .form(&refresh_form(&refresh))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                let body: serde_json::Map<String, serde_json::Value> = r.json().await.unwrap();
+                let next = rotated(&body);
+                (url, next)
+            },
+        )
+        .await;
         report(
-            "POST /token refresh (http, serial)",
-            ROTATIONS,
+            &format!("POST /token refresh with ID token (http, {CLIENTS} clients)"),
+            CLIENTS * REFRESHES_PER_CLIENT,
             lat,
-            started.elapsed().as_secs_f64(),
+            total,
         );
         handle.stop(true).await;
     });

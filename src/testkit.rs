@@ -57,52 +57,135 @@ pub fn user(conn: &mut DbConn, username: &str, now: NaiveDateTime) -> String {
     id
 }
 
-/// Signing keys of every algorithm, made once per test run (RSA key generation is slow) and
-/// valid in any database.
-pub fn keys() -> crate::keys::signing::KeySet {
+/// The redirect URI of the clients made here.
+pub const REDIRECT_URI: &str = "https://app.example/cb";
+
+/// The address requests of the fixture's context come from.
+pub const IP: &str = "192.0.2.10";
+
+/// A confidential client (secret "secret") allowed the code and refresh grants and the scopes
+/// `openid profile email offline_access`, asking for consent, not yet stored.
+pub fn client_row(client_id: &str, now: NaiveDateTime) -> crate::store::clients::Client {
+    crate::store::clients::Client {
+        client_id: client_id.into(),
+        name: format!("App {client_id}"),
+        secret_hash: Some(crate::keys::secrets::sha256_hex("secret")),
+        public: false,
+        redirect_uris: serde_json::json!([REDIRECT_URI]).to_string(),
+        post_logout_redirect_uris: "[]".into(),
+        scopes: "openid profile email offline_access".into(),
+        grant_types: r#"["authorization_code","refresh_token"]"#.into(),
+        auth_method: "client_secret_basic".into(),
+        skip_consent: false,
+        require_mfa: false,
+        backchannel_logout_uri: None,
+        id_token_alg: crate::keys::signing::RS256.into(),
+        created_at: now,
+        web_origins: "[]".into(),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        requests_per_minute: None,
+        updated_at: None,
+    }
+}
+
+/// Stores `client_row(client_id)`; returns it.
+pub fn client(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> crate::store::clients::Client {
+    let row = client_row(client_id, now);
+    crate::store::clients::insert(conn, &row).unwrap();
+    row
+}
+
+/// Signs `user_id` in with the methods `amr` (e.g. `["pwd"]`, or `["pwd", "otp", "mfa"]`):
+/// the session and its cookie.
+pub fn signed_in(
+    conn: &mut DbConn,
+    user_id: &str,
+    amr: &[&str],
+    now: NaiveDateTime,
+) -> crate::sign_in::sessions::Opened {
+    use crate::sign_in::sessions;
+    let proof = sessions::Proof {
+        amr,
+        password_at: Some(now),
+    };
+    let lifetimes = crate::config::Lifetimes::default();
+    sessions::sign_in(
+        conn,
+        None,
+        user_id,
+        proof,
+        &sessions::Origin::default(),
+        now,
+        &lifetimes,
+    )
+    .unwrap()
+}
+
+/// The entries of `event` in the audit trail, oldest first.
+pub fn audited(conn: &mut DbConn, event: &str) -> Vec<crate::store::audit_log::Entry> {
+    let mut all = crate::store::audit_log::matching(
+        conn,
+        event,
+        NaiveDateTime::MIN,
+        &Default::default(),
+        10_000,
+    )
+    .unwrap();
+    all.reverse();
+    all
+}
+
+/// One set of signing keys for the whole test run (generating RSA keys is slow).
+pub fn keys() -> &'static crate::keys::signing::KeySet {
     static KEYS: std::sync::OnceLock<crate::keys::signing::KeySet> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
         let mut conn = db();
-        let master = master();
+        let master = crate::keys::master::MasterKey::from_bytes([1; 32]);
         crate::keys::signing::ensure_signing_key(&mut conn, &master, t0()).unwrap();
         crate::keys::signing::load(&mut conn, &master, None).unwrap()
     })
-    .clone()
 }
 
-/// The master key of the test runs.
-pub fn master() -> crate::keys::master::MasterKey {
-    crate::keys::master::MasterKey::from_bytes([7; 32])
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::sign_in::password::dummy_hash().unwrap())
 }
 
-/// What a use case's context borrows: the default configuration, the test keys, no request
-/// origin, fresh metrics.
+/// What a use case is handed besides the connection and the time, owned by the test so it
+/// can change the configuration or the request's origin before building the context.
 pub struct Env {
     pub config: Config,
-    pub keys: crate::keys::signing::KeySet,
-    pub meta: crate::context::RequestMeta,
-    pub metrics: crate::metrics::Metrics,
     pub master: crate::keys::master::MasterKey,
+    pub metrics: crate::metrics::Metrics,
+    /// Requests come from `IP` unless a test says otherwise.
+    pub meta: crate::context::RequestMeta,
 }
 
 impl Env {
     pub fn new() -> Env {
         Env {
             config: config(),
-            keys: keys(),
-            meta: crate::context::RequestMeta::default(),
+            master: crate::keys::master::MasterKey::from_bytes([1; 32]),
             metrics: crate::metrics::Metrics::new(),
-            master: master(),
+            meta: crate::context::RequestMeta {
+                ip: Some(IP.into()),
+                user_agent: Some("test-agent".into()),
+                request_id: None,
+            },
         }
     }
 
-    /// The context of a use case. No Argon2 hash for unknown users: password checks do not
-    /// belong on these paths.
+    /// The context as the server builds it (`AppState::ctx_with`), without WebAuthn.
     pub fn ctx(&self) -> crate::context::Ctx<'_> {
         crate::context::Ctx {
             config: &self.config,
-            keys: &self.keys,
-            dummy_hash: "",
+            keys: keys(),
+            dummy_hash: dummy_hash(),
             meta: &self.meta,
             metrics: &self.metrics,
             master: &self.master,
@@ -112,8 +195,8 @@ impl Env {
 }
 
 /// A client row with nothing beyond `openid`: public, no secret, no redirect URI, no grant
-/// type, no web origin. Tests set what they need (`Client { public: false, ..client("app") }`).
-pub fn client(client_id: &str) -> crate::store::clients::Client {
+/// type, no web origin. Tests set what they need (`Client { public: false, ..public_client("app") }`).
+pub fn public_client(client_id: &str) -> crate::store::clients::Client {
     crate::store::clients::Client {
         client_id: client_id.into(),
         name: client_id.into(),

@@ -2,6 +2,8 @@
 //! transaction as the change it records. Never a password, token, code or secret.
 
 pub mod detect;
+#[cfg(test)]
+mod tests;
 
 use chrono::{NaiveDateTime, Timelike};
 use serde_json::Value;

@@ -325,7 +325,7 @@ mod tests {
         Client {
             public,
             auth_method: method.into(),
-            ..crate::testkit::client("c")
+            ..crate::testkit::public_client("c")
         }
     }
 

@@ -392,7 +392,7 @@ mod tests {
                 grant_types: r#"["authorization_code","refresh_token"]"#.into(),
                 auth_method: "client_secret_basic".into(),
                 skip_consent: true,
-                ..crate::testkit::client(client_id)
+                ..crate::testkit::public_client(client_id)
             },
         )
         .unwrap();

@@ -262,7 +262,7 @@ mod tests {
     fn client(id: &str, origins: &[&str]) -> Client {
         Client {
             web_origins: serde_json::to_string(origins).unwrap(),
-            ..crate::testkit::client(id)
+            ..crate::testkit::public_client(id)
         }
     }
 

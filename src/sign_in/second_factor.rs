@@ -250,3 +250,6 @@ pub fn submit_code(
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

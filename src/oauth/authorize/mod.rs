@@ -28,6 +28,8 @@ use crate::store::{consents, session_clients, users};
 
 mod consent;
 mod issue;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use issue::issue_code;
