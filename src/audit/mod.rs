@@ -247,7 +247,6 @@ pub fn unanchored(conn: &mut DbConn, master: &MasterKey) -> Result<i64, Internal
     Ok(last - anchored)
 }
 
-/// Walks the chain from the first entry.
 /// An email address with its local part hidden but the first character (`a****@example.com`).
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
