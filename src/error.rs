@@ -41,6 +41,28 @@ pub enum InternalError {
 }
 
 impl InternalError {
+    /// True when the database did not answer in time: no pooled connection within the pool's
+    /// timeout, a statement cancelled by `statement_timeout`, SQLite's write lock not free
+    /// within its busy timeout, or a connection that closed. The request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            InternalError::Pool(_) => true,
+            InternalError::Database(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                _,
+            )) => true,
+            InternalError::Database(Error::DatabaseError(_, info)) => {
+                let m = info.message();
+                m.contains("statement timeout")
+                    || m.contains("lock timeout")
+                    || m.contains("database is locked")
+                    || m.contains("terminating connection")
+            }
+            _ => false,
+        }
+    }
+
     /// A broken invariant.
     pub fn new(message: impl Into<String>) -> Self {
         InternalError::Invariant(message.into())

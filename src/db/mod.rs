@@ -97,7 +97,7 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
         match &self.url {
-            DbUrl::Postgres(u) => PgConnection::establish(u)
+            DbUrl::Postgres(u) => PgConnection::establish(&with_connect_timeout(u))
                 .map(DbConn::Pg)
                 .map_err(r2d2::Error::ConnectionError),
             DbUrl::Sqlite(p) => SqliteConnection::establish(p)
@@ -124,18 +124,34 @@ impl ManageConnection for Manager {
 }
 
 #[derive(Debug)]
-struct SqlitePragmas;
+struct SessionSettings;
 
-impl CustomizeConnection<DbConn, r2d2::Error> for SqlitePragmas {
+/// How long a statement of a pooled PostgreSQL connection may run (or wait for a lock)
+/// before it is cancelled, so a database that stops answering fails requests with 503 in
+/// seconds instead of hanging them. Migrations run on a connection without it.
+pub const STATEMENT_TIMEOUT_MS: u32 = 5_000;
+
+impl CustomizeConnection<DbConn, r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        if let DbConn::Sqlite(c) = conn {
-            c.batch_execute(
+        match conn {
+            DbConn::Sqlite(c) => c.batch_execute(
                 "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-            )
-            .map_err(r2d2::Error::QueryError)?;
+            ),
+            DbConn::Pg(c) => {
+                c.batch_execute(&format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+            }
         }
-        Ok(())
+        .map_err(r2d2::Error::QueryError)
     }
+}
+
+/// The URL with a connect timeout of 5 s unless it names one (libpq waits forever by default).
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout=5")
 }
 
 pub type Pool = r2d2::Pool<Manager>;
@@ -195,7 +211,7 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
         .min_idle(Some(1))
         .idle_timeout(Some(std::time::Duration::from_secs(60)))
         .connection_timeout(std::time::Duration::from_secs(5))
-        .connection_customizer(Box::new(SqlitePragmas))
+        .connection_customizer(Box::new(SessionSettings))
         .build(manager)
         .map_err(|e| InternalError::with("cannot open the database pool", e))
 }

@@ -37,10 +37,25 @@ pub enum WebError {
     /// A refused bearer token at `/userinfo`. Never an internal error.
     #[error(transparent)]
     Bearer(UserinfoError),
+    /// The database did not answer in time (`InternalError::is_unavailable`): 503 with
+    /// `Retry-After`, as OAuth JSON at the token side (`json`), as a page elsewhere.
+    #[error("database unavailable")]
+    Unavailable { json: bool },
+}
+
+/// Seconds a client is asked to wait while the database does not answer.
+pub const UNAVAILABLE_RETRY_AFTER: i64 = 5;
+
+fn unavailable(e: &InternalError, json: bool) -> WebError {
+    tracing::warn!(error = %chain(e), "the database did not answer in time");
+    WebError::Unavailable { json }
 }
 
 impl From<InternalError> for WebError {
     fn from(e: InternalError) -> Self {
+        if e.is_unavailable() {
+            return unavailable(&e, false);
+        }
         WebError::Internal(e)
     }
 }
@@ -48,6 +63,7 @@ impl From<InternalError> for WebError {
 impl From<OAuthError> for WebError {
     fn from(e: OAuthError) -> Self {
         match e {
+            OAuthError::Internal(e) if e.is_unavailable() => unavailable(&e, true),
             OAuthError::Internal(e) => WebError::Internal(e),
             refused => WebError::OAuth(refused),
         }
@@ -163,12 +179,38 @@ impl ResponseError for WebError {
             WebError::RefusedForm | WebError::ExpiredForm => StatusCode::FORBIDDEN,
             WebError::OAuth(e) => oauth_refusal(e).0,
             WebError::Bearer(e) => bearer_refusal(e).0,
+            WebError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
             WebError::Internal(e) => internal_error_page(e),
+            WebError::Unavailable { json: true } => {
+                let mut r = oauth_json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the service is briefly unavailable; retry later",
+                    None,
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
+                );
+                r
+            }
+            WebError::Unavailable { json: false } => {
+                let mut r = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is briefly unavailable. Please try again in a few seconds.",
+                    None,
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
+                );
+                r
+            }
             WebError::Page(status, message) => error_page(*status, message, None),
             WebError::SignInRequired => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/login"))

@@ -155,3 +155,57 @@ fn a_new_pool_opens_one_connection_not_its_maximum() {
     // Idle, it keeps one; more are opened as load needs them (and closed after a minute idle).
     assert_eq!(pool.state().connections, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_stops_answering_gives_json_503_with_retry_after_and_then_recovers() {
+    use diesel::{Connection, RunQueryDsl};
+    let app = TestApp::spawn_with(Options {
+        configure: Box::new(|c| c.rate_limit.enabled = false),
+        ..Default::default()
+    })
+    .await;
+    let mut spec = ClientSpec::confidential("svc");
+    spec.scopes = "api:read";
+    spec.grant_types = vec!["client_credentials"];
+    let secret = app.add_client(spec).unwrap();
+    let ask = || async {
+        reqwest::Client::new()
+            .post(app.url("/token"))
+            .basic_auth("svc", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(ask().await.status(), 200);
+    // Another connection holds what every token write needs, as a frozen database would.
+    let mut blocker = match portcullis::db::DbUrl::parse(&app.database_url).unwrap() {
+        portcullis::db::DbUrl::Postgres(u) => {
+            let mut c = diesel::pg::PgConnection::establish(&u).unwrap();
+            diesel::sql_query("BEGIN").execute(&mut c).unwrap();
+            diesel::sql_query("LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut c)
+                .unwrap();
+            portcullis::db::DbConn::Pg(c)
+        }
+        portcullis::db::DbUrl::Sqlite(p) => {
+            let mut c = diesel::sqlite::SqliteConnection::establish(&p).unwrap();
+            diesel::sql_query("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .unwrap();
+            portcullis::db::DbConn::Sqlite(c)
+        }
+    };
+    let r = ask().await;
+    assert_eq!(r.status(), 503);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    diesel::sql_query("ROLLBACK").execute(&mut blocker).unwrap();
+    assert_eq!(ask().await.status(), 200, "it recovers by itself");
+}
