@@ -342,3 +342,36 @@ mod tests {
         );
     }
 }
+
+/// What in-process tests of other modules start from (the test fixture itself knows no
+/// domain module).
+#[cfg(test)]
+pub(crate) mod fixture {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Signs `user_id` in with the methods `amr` (e.g. `["pwd"]`, or `["pwd", "otp", "mfa"]`):
+    /// the session and its cookie.
+    pub(crate) fn signed_in(
+        conn: &mut DbConn,
+        user_id: &str,
+        amr: &[&str],
+        now: NaiveDateTime,
+    ) -> Opened {
+        let proof = Proof {
+            amr,
+            password_at: Some(now),
+        };
+        let lifetimes = crate::config::Lifetimes::default();
+        sign_in(
+            conn,
+            None,
+            user_id,
+            proof,
+            &Origin::default(),
+            now,
+            &lifetimes,
+        )
+        .unwrap()
+    }
+}

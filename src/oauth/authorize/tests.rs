@@ -2,7 +2,8 @@
 //! The authorization endpoint's decisions, in process on the fixture database.
 
 use super::*;
-use crate::testkit::{self, Env, IP, REDIRECT_URI, audited, db, signed_in, t0, user};
+use crate::sign_in::sessions::fixture::signed_in;
+use crate::testkit::{self, Env, IP, REDIRECT_URI, audited, db, t0, user};
 use chrono::Duration;
 
 /// A valid S256 challenge (RFC 7636 appendix B).

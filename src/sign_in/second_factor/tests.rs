@@ -6,8 +6,9 @@ use super::*;
 use crate::config::Schedule;
 use crate::keys::secrets::Secret;
 use crate::sign_in::finish::Next;
+use crate::sign_in::sessions::fixture::signed_in;
 use crate::store::audit_log::Entry;
-use crate::testkit::{Env, IP, audited, db, signed_in, t0, user};
+use crate::testkit::{Env, IP, audited, db, t0, user};
 
 /// RFC 6238's test secret, so every run sees the same codes.
 const SECRET: &[u8] = b"12345678901234567890";
