@@ -190,6 +190,10 @@ async fn a_database_that_stops_answering_gives_json_503_with_retry_after_and_the
         }
         portcullis::db::DbUrl::Sqlite(p) => {
             let mut c = diesel::sqlite::SqliteConnection::establish(&p).unwrap();
+            // The server may be writing at this moment (its background jobs): wait our turn.
+            diesel::sql_query("PRAGMA busy_timeout = 10000")
+                .execute(&mut c)
+                .unwrap();
             diesel::sql_query("BEGIN IMMEDIATE")
                 .execute(&mut c)
                 .unwrap();
