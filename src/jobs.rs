@@ -1,5 +1,5 @@
 //! Background work every instance runs: back-channel and webhook deliveries, the key
-//! schedule, checkpoints and the purge.
+//! schedule, linking the audit trail, checkpoints and the purge.
 
 use crate::app::{run, run_conn, web_data};
 use crate::error::{InternalError, chain};
@@ -14,16 +14,35 @@ pub async fn delivery_loop(state: web_data::Data) {
     // Every instance asks each minute; the one that takes the due run purges (`maintenance`).
     let mut purge = tokio::time::interval(std::time::Duration::from_secs(60));
     let mut checkpoint = tokio::time::interval(std::time::Duration::from_secs(60));
+    // Audit entries written unlinked (PostgreSQL) are chained within about a second.
+    let mut link = tokio::time::interval(std::time::Duration::from_secs(1));
+    let links = state.config.database_url.is_postgres();
+    let mut heartbeat = tokio::time::interval(std::time::Duration::from_secs(
+        crate::rate_limit::HEARTBEAT_SECONDS,
+    ));
     loop {
         tokio::select! {
+            _ = heartbeat.tick() => {
+                let st = state.clone();
+                if let Err(e) = run_conn(&state, move |c, _ctx, now| st.share.heartbeat(c, now)).await {
+                    tracing::error!(error = %chain(&e), "the instance heartbeat failed");
+                }
+                continue;
+            }
+            _ = link.tick(), if links => {
+                if let Err(e) = run_conn(&state, |c, _ctx, _now| crate::audit::link(c, false)).await {
+                    tracing::error!(error = %chain(&e), "linking the audit trail failed");
+                }
+                continue;
+            }
             _ = state.wakeup.notified() => {}
             _ = tick.tick() => {}
             _ = checkpoint.tick() => {
                 crate::rate_limit::prune(&state.client_limiter);
                 crate::rate_limit::prune(&state.address_limiter);
                 let st = state.clone();
-                if let Err(e) = run(&state, move |c, _ctx, now| {
-                    crate::audit::checkpoint(c, &st.master, now)
+                if let Err(e) = run_conn(&state, move |c, _ctx, now| {
+                    crate::audit::link_and_checkpoint(c, &st.master, now, false)
                 })
                 .await
                 {

@@ -45,12 +45,18 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Wakes the delivery loop when work was queued.
     pub wakeup: Arc<tokio::sync::Notify>,
+    /// One per pooled connection: a use case waits for its turn here, as a task, before it
+    /// takes a thread of the blocking pool (so no more threads block on the database than
+    /// there are connections for them).
+    pub db_permits: Arc<tokio::sync::Semaphore>,
     /// Bounds concurrent Argon2 verifications (about one per core).
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
     /// Request rate per client at the token-side endpoints.
     pub client_limiter: Arc<crate::rate_limit::ClientLimiter>,
     /// Request rate per client address.
     pub address_limiter: Arc<crate::rate_limit::AddressLimiter>,
+    /// This instance among those serving the database: the limiters enforce its share.
+    pub share: crate::rate_limit::Share,
     /// Origin of work that no request caused (background jobs, CLI).
     pub no_meta: RequestMeta,
     pub metrics: crate::metrics::Metrics,
@@ -59,6 +65,8 @@ pub struct AppState {
     pub master: crate::keys::master::MasterKey,
     /// Passkey ceremonies for the issuer's host (shared by all workers).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Write transactions on SQLite take turns here (`db::writer`); none on PostgreSQL.
+    pub writer: Option<db::writer::Gate>,
     /// When this instance last compared its keys with the database (`refresh_keys`).
     keys_checked_at: std::sync::Mutex<chrono::NaiveDateTime>,
 }
@@ -79,6 +87,8 @@ impl AppState {
         })?;
         let keys = signing::load(&mut conn, &master, config.previous_master_key.as_ref())?;
         let published = Published::build(&config, keys)?;
+        let share = crate::rate_limit::Share::default();
+        share.heartbeat(&mut conn, now)?;
         drop(conn);
         // reqwest uses the process-wide rustls provider; ring is the one already in the tree.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -91,7 +101,14 @@ impl AppState {
         let client_limiter = Arc::new(crate::rate_limit::client_limiter());
         let address_limiter = Arc::new(crate::rate_limit::address_limiter(&config.rate_limit));
         let webauthn = crate::sign_in::passkeys::relying_party(&config.issuer).map(Arc::new);
+        let writer = (!config.database_url.is_postgres()).then(db::writer::Gate::default);
+        let db_permits = Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(pool.max_size()).unwrap_or(1).max(1),
+        ));
         Ok(AppState {
+            db_permits,
+            share,
+            writer,
             keys_checked_at: std::sync::Mutex::new(now),
             webauthn,
             no_meta: RequestMeta::default(),

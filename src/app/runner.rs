@@ -77,12 +77,20 @@ where
     E: From<InternalError> + Send + 'static,
     F: FnOnce(&mut DbConn, Ctx<'_>, NaiveDateTime) -> Result<T, E> + Send + 'static,
 {
+    let permit = state
+        .db_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| E::from(InternalError::with("waiting for a database connection", e)))?;
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let now = st.clock.naive();
         let keys = st.published().keys;
         // The connection lives inside the guarded closure: a panic drops it while unwinding,
         // so the pool closes it (rolling back its transaction) instead of reusing it.
+        let _writer = st.writer.as_ref().map(db::writer::Gate::enter);
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut conn = st.pool.get().map_err(InternalError::from)?;
             f(&mut conn, st.ctx_with(&keys, &meta), now)

@@ -10,7 +10,7 @@ use crate::db::DbConn;
 use crate::error::InternalError;
 use crate::keys::master::MasterKey;
 use crate::keys::secrets::random_id;
-use crate::store::audit_log::{self, Filter};
+use crate::store::detection_facts;
 use crate::store::webhook_deliveries::{self, WebhookDelivery};
 
 /// Purpose of the key that makes account pseudonyms.
@@ -89,8 +89,23 @@ fn since(ctx: Ctx<'_>, now: NaiveDateTime) -> NaiveDateTime {
     now - Duration::seconds(ctx.config.detection.window)
 }
 
+/// The kinds of `detection_facts` the rules count.
+const ACCOUNT_FAILURE: &str = "account_failure";
+const ADDRESS_FAILURE: &str = "address_failure";
+const SIGN_IN: &str = "sign_in";
+const TOKEN_ERROR: &str = "token_error";
+
+/// How far back a user's sign-ins count as their habits.
+const HISTORY_DAYS: i64 = 180;
+
+/// How long facts are kept: the longest any rule looks back.
+pub fn facts_kept(config: &crate::config::Config) -> Duration {
+    Duration::days(HISTORY_DAYS).max(Duration::seconds(config.detection.window))
+}
+
 /// After a failed sign-in (already in the trail): guessing against the account, stuffing
-/// from the address. Each fires once, when its threshold is reached.
+/// from the address. Each fires once, when its threshold is reached. The rule counts through
+/// an index (`detection_facts`): its cost does not grow with the trail.
 pub fn after_failed_sign_in(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
@@ -101,19 +116,23 @@ pub fn after_failed_sign_in(
     if !d.enabled {
         return Ok(());
     }
-    let failures = audit_log::matching(
+    let fact = |kind, subject, other| detection_facts::Fact {
+        kind,
+        subject,
+        other,
+        at: now,
+    };
+    detection_facts::insert(conn, &fact(ACCOUNT_FAILURE, account, ""))?;
+    let since = since(ctx, now);
+    let most = |n: usize| i64::try_from(n).unwrap_or(i64::MAX).saturating_add(1);
+    let on_account = detection_facts::count(
         conn,
-        "sign_in",
-        since(ctx, now),
-        &Filter {
-            outcome: Some("failure"),
-            ..Default::default()
-        },
-        10_000,
+        ACCOUNT_FAILURE,
+        account,
+        None,
+        since,
+        most(d.guessing_failures),
     )?;
-    let of_account =
-        |e: &audit_log::Entry| e.details.contains(&format!("\"account\":\"{account}\""));
-    let on_account = failures.iter().filter(|e| of_account(e)).count();
     if on_account == d.guessing_failures {
         raise(
             conn,
@@ -126,36 +145,51 @@ pub fn after_failed_sign_in(
         )?;
     }
     if let Some(ip) = ctx.meta.ip.as_deref() {
-        let mut accounts: Vec<String> = failures
-            .iter()
-            .filter(|e| e.ip.as_deref() == Some(ip))
-            .filter_map(|e| serde_json::from_str::<Value>(&e.details).ok())
-            .filter_map(|v| v["account"].as_str().map(str::to_string))
-            .collect();
-        accounts.sort();
-        accounts.dedup();
-        let newest_is_new = failures
-            .iter()
-            .filter(|e| e.ip.as_deref() == Some(ip))
-            .skip(1)
-            .all(|e| !of_account(e));
-        if accounts.len() == d.stuffing_accounts && newest_is_new {
-            raise(
+        detection_facts::insert(conn, &fact(ADDRESS_FAILURE, ip, account))?;
+        // Fires when this failure brings the address to its Nth distinct account.
+        let newest_is_new =
+            detection_facts::count(conn, ADDRESS_FAILURE, ip, Some(account), since, 2)? == 1;
+        if newest_is_new {
+            let accounts = detection_facts::distinct_others(
                 conn,
-                ctx,
-                now,
-                "stuffing",
-                None,
-                None,
-                json!({"accounts": accounts.len()}),
+                ADDRESS_FAILURE,
+                ip,
+                since,
+                most(d.stuffing_accounts),
             )?;
+            if accounts.len() == d.stuffing_accounts {
+                raise(
+                    conn,
+                    ctx,
+                    now,
+                    "stuffing",
+                    None,
+                    None,
+                    json!({"accounts": accounts.len()}),
+                )?;
+            }
         }
     }
     Ok(())
 }
 
+/// The address and agent of a sign-in, as one value to compare.
+fn device(ctx: Ctx<'_>) -> String {
+    format!(
+        "{}\n{}",
+        ctx.meta.ip.as_deref().unwrap_or_default(),
+        ctx.meta
+            .user_agent
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(256)
+            .collect::<String>()
+    )
+}
+
 /// After a successful sign-in (already in the trail): a new address and device, an hour far
-/// from the user's habits.
+/// from the user's habits (the user's last 500 sign-ins within 180 days, through an index).
 pub fn after_sign_in(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
@@ -166,27 +200,28 @@ pub fn after_sign_in(
     if !d.enabled {
         return Ok(());
     }
-    let earlier: Vec<audit_log::Entry> = audit_log::matching(
+    let this_device = device(ctx);
+    let earlier = detection_facts::newest(
         conn,
-        "sign_in",
-        now - Duration::days(180),
-        &Filter {
-            outcome: Some("success"),
-            user_id: Some(user_id),
-            ..Default::default()
-        },
+        SIGN_IN,
+        user_id,
+        now - Duration::days(HISTORY_DAYS),
         500,
-    )?
-    .into_iter()
-    .skip(1)
-    .collect();
+    )?;
+    detection_facts::insert(
+        conn,
+        &detection_facts::Fact {
+            kind: SIGN_IN,
+            subject: user_id,
+            other: &this_device,
+            at: now,
+        },
+    )?;
     if earlier.is_empty() {
         return Ok(());
     }
     if d.new_device {
-        let seen = earlier
-            .iter()
-            .any(|e| e.ip == ctx.meta.ip && e.user_agent == ctx.meta.user_agent);
+        let seen = earlier.iter().any(|(device, _)| *device == this_device);
         if !seen {
             raise(
                 conn,
@@ -202,8 +237,8 @@ pub fn after_sign_in(
     if d.unusual_hour && earlier.len() >= d.min_history {
         let hour = now.hour() as i32;
         let margin = d.unusual_hour_margin as i32;
-        let usual = earlier.iter().any(|e| {
-            let diff = (e.at.hour() as i32 - hour).rem_euclid(24);
+        let usual = earlier.iter().any(|(_, at)| {
+            let diff = (at.hour() as i32 - hour).rem_euclid(24);
             diff.min(24 - diff) <= margin
         });
         if !usual {
@@ -221,10 +256,6 @@ pub fn after_sign_in(
     Ok(())
 }
 
-/// The failures that count as token errors of a client: refused grants and failed client
-/// authentication at any token-side endpoint.
-const TOKEN_ERROR_EVENTS: &[&str] = &["token.issue", "client.auth"];
-
 /// After a failed token request or client authentication (already in the trail): a burst of
 /// errors from one client.
 pub fn after_token_error(
@@ -237,21 +268,19 @@ pub fn after_token_error(
     if !d.enabled {
         return Ok(());
     }
-    let mut errors = 0;
-    for event in TOKEN_ERROR_EVENTS {
-        errors += audit_log::matching(
-            conn,
-            event,
-            since(ctx, now),
-            &Filter {
-                outcome: Some("failure"),
-                client_id: Some(client_id),
-                ..Default::default()
-            },
-            10_000,
-        )?
-        .len();
-    }
+    detection_facts::insert(
+        conn,
+        &detection_facts::Fact {
+            kind: TOKEN_ERROR,
+            subject: client_id,
+            other: "",
+            at: now,
+        },
+    )?;
+    let most = i64::try_from(d.token_error_burst)
+        .unwrap_or(i64::MAX)
+        .saturating_add(1);
+    let errors = detection_facts::count(conn, TOKEN_ERROR, client_id, None, since(ctx, now), most)?;
     if errors == d.token_error_burst {
         raise(
             conn,

@@ -78,26 +78,25 @@ pub fn entry_hash(prev_hash: &str, e: &Entry) -> String {
     sha256_hex(&format!("{prev_hash}\n{}", canonical(e)))
 }
 
-/// Appends an entry (call inside the transaction of the change). Appends are serialised:
-/// SQLite's write lock, and a transaction-scoped advisory lock on PostgreSQL.
+/// Appends an entry (call inside the transaction of the change), so the change and its
+/// record commit together.
+///
+/// On SQLite, where one writer writes at a time anyway, the entry is linked into the chain
+/// at once. On PostgreSQL it is written unlinked, numbered below zero from a sequence, so
+/// writers on any number of instances never wait for one another; `link` chains it after
+/// it commits (every instance runs it every second, and every reader of the whole trail
+/// first).
 pub fn record(
     conn: &mut DbConn,
     meta: &RequestMeta,
     now: NaiveDateTime,
     ev: Event<'_>,
 ) -> Result<(), InternalError> {
-    crate::db::lock(conn, crate::db::LOCK_AUDIT)?;
-    let prev = audit_log::last(conn)?;
-    let (seq, prev_hash) = match prev {
-        Some(p) => (p.seq + 1, p.hash),
-        None => (1, GENESIS.to_string()),
-    };
     // Microseconds: what both backends store exactly, so the hash verifies after a round trip.
     let at = now
         .with_nanosecond(now.nanosecond() / 1000 * 1000)
         .unwrap_or(now);
-    let mut e = Entry {
-        seq,
+    let content = audit_log::Content {
         at,
         event: ev.event.to_string(),
         actor: ev.actor.map(str::to_string),
@@ -111,12 +110,79 @@ pub fn record(
         request_id: meta.request_id.clone(),
         outcome: ev.outcome.to_string(),
         details: ev.details.to_string(),
-        prev_hash: prev_hash.clone(),
+    };
+    if let DbConn::Pg(_) = conn {
+        audit_log::insert_unlinked(conn, &content)?;
+        return Ok(());
+    }
+    let (seq, prev_hash) = match audit_log::last(conn)? {
+        Some(p) => (p.seq + 1, p.hash),
+        None => (1, GENESIS.to_string()),
+    };
+    audit_log::insert(conn, &linked(content, seq, prev_hash))?;
+    Ok(())
+}
+
+/// The entry `content` becomes as number `seq` after the entry with hash `prev_hash`.
+fn linked(content: audit_log::Content, seq: i64, prev_hash: String) -> Entry {
+    let mut e = Entry {
+        seq,
+        at: content.at,
+        event: content.event,
+        actor: content.actor,
+        user_id: content.user_id,
+        client_id: content.client_id,
+        ip: content.ip,
+        user_agent: content.user_agent,
+        request_id: content.request_id,
+        outcome: content.outcome,
+        details: content.details,
+        prev_hash,
         hash: String::new(),
     };
-    e.hash = entry_hash(&prev_hash, &e);
-    audit_log::insert(conn, &e)?;
-    Ok(())
+    e.hash = entry_hash(&e.prev_hash, &e);
+    e
+}
+
+/// Most entries one `link` step chains.
+pub const LINK_BATCH: i64 = 1000;
+
+/// Chains the committed unlinked entries (PostgreSQL), oldest first, in steps of
+/// `LINK_BATCH`, each step one transaction under the audit lock. With `wait` false it gives
+/// way when another instance is linking (it links these too); with `wait` true it waits its
+/// turn and returns only when nothing committed is left unlinked (what readers of the whole
+/// trail need). On SQLite nothing is ever unlinked. Returns how many it linked.
+pub fn link(conn: &mut DbConn, wait: bool) -> Result<usize, InternalError> {
+    if !matches!(conn, DbConn::Pg(_)) {
+        return Ok(0);
+    }
+    let mut total = 0;
+    loop {
+        let linked_now = crate::db::transaction(conn, |c| {
+            if wait {
+                crate::db::lock(c, crate::db::LOCK_AUDIT)?;
+            } else if !crate::db::try_lock(c, crate::db::LOCK_AUDIT)? {
+                return Ok::<_, InternalError>(0);
+            }
+            let pending = audit_log::unlinked(c, LINK_BATCH)?;
+            let (mut seq, mut prev_hash) = match audit_log::last(c)? {
+                Some(p) => (p.seq, p.hash),
+                None => (0, GENESIS.to_string()),
+            };
+            let n = pending.len();
+            for (old, content) in pending {
+                seq += 1;
+                let e = linked(content, seq, prev_hash);
+                audit_log::relink(c, old, &e)?;
+                prev_hash = e.hash;
+            }
+            Ok(n)
+        })?;
+        total += linked_now;
+        if i64::try_from(linked_now).unwrap_or(i64::MAX) < LINK_BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 /// Purpose of the key that signs checkpoints.
@@ -165,6 +231,18 @@ pub fn resign_checkpoints(
         })?;
     }
     Ok(n)
+}
+
+/// Chains what is unlinked (`link`, giving way to another instance unless `wait`), then
+/// signs a checkpoint in a transaction of its own.
+pub fn link_and_checkpoint(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    now: NaiveDateTime,
+    wait: bool,
+) -> Result<Option<i64>, InternalError> {
+    link(conn, wait)?;
+    crate::db::transaction(conn, |c| checkpoint(c, master, now))
 }
 
 /// Signs the newest entry, if it is newer than the last checkpoint. With checkpoints taken
@@ -267,6 +345,7 @@ pub fn mask(name: &str) -> String {
 
 /// Walks the chain from the first entry, and checks every checkpoint signed with `master`.
 pub fn verify(conn: &mut DbConn, master: Option<&MasterKey>) -> Result<Verdict, InternalError> {
+    link(conn, true)?;
     let checkpoints: std::collections::BTreeMap<i64, audit_log::Checkpoint> = match master {
         Some(_) => audit_log::checkpoints(conn)?
             .into_iter()

@@ -67,6 +67,9 @@ fn parse_since(s: &str) -> Result<NaiveDateTime, CliError> {
 
 pub fn run(config: &Config, cmd: AuditCommand, json: bool) -> Result<(), CliError> {
     let mut conn = open(config)?;
+    // What is committed but not yet chained (PostgreSQL) is chained first, so every command
+    // sees the whole trail.
+    audit::link(&mut conn, true)?;
     match cmd {
         AuditCommand::Verify => {
             match audit::verify(&mut conn, config.master_key.as_ref().map(|(k, _)| k))? {
@@ -116,6 +119,7 @@ pub fn run(config: &Config, cmd: AuditCommand, json: bool) -> Result<(), CliErro
             // Follows until interrupted (Ctrl-C), checking for new entries every second.
             loop {
                 std::thread::park_timeout(std::time::Duration::from_secs(1));
+                audit::link(&mut conn, false)?;
                 for e in audit_log::page(&mut conn, last, 1000)? {
                     crate::cli::say(if json {
                         as_json(&e).to_string()

@@ -126,12 +126,18 @@ pub fn serve(config: Config) -> Result<(), CliError> {
             deliveries.abort();
             // A clean stop anchors the tail of the audit trail with a signed checkpoint.
             let st = data.clone();
-            let anchored = crate::app::run(&data, move |c, _ctx, now| {
-                crate::audit::checkpoint(c, &st.master, now)
+            let anchored = crate::app::run_conn(&data, move |c, _ctx, now| {
+                crate::audit::link_and_checkpoint(c, &st.master, now, true)
             })
             .await;
             if let Err(e) = anchored {
                 tracing::error!(error = %crate::error::chain(&e), "the checkpoint at stop failed");
+            }
+            let st = data.clone();
+            let left =
+                crate::app::run_conn(&data, move |c, _ctx, now| st.share.leave(c, now)).await;
+            if let Err(e) = left {
+                tracing::error!(error = %crate::error::chain(&e), "leaving the instance count failed");
             }
             result
         })

@@ -1,7 +1,9 @@
 //! Database access: one connection type over PostgreSQL and SQLite, a pool, migrations.
 
+pub mod plans;
 pub mod schema;
 pub mod server_lock;
+pub mod writer;
 
 use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -247,25 +249,58 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let DbConn::Sqlite(sqlite) = conn else {
+    if let DbConn::Pg(_) = conn {
         return conn.transaction(f);
-    };
-    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-    let result = f(conn);
-    let DbConn::Sqlite(sqlite) = conn else {
-        return Err(diesel::result::Error::BrokenTransactionManager.into());
-    };
-    match result {
-        Ok(v) => {
-            AnsiTransactionManager::commit_transaction(sqlite)?;
-            Ok(v)
-        }
-        Err(e) => {
-            // A failed rollback leaves the manager in error: the pool then discards the connection.
-            let _ = AnsiTransactionManager::rollback_transaction(sqlite);
-            Err(e)
-        }
     }
+    writer::in_turn(|| sqlite_write_transaction(conn, f))
+}
+
+/// `transaction` on SQLite: BEGIN IMMEDIATE … COMMIT, in this thread's turn to write.
+fn sqlite_write_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    transaction_begun_by(conn, "BEGIN IMMEDIATE", f)
+}
+
+/// Runs `f` in one read-only transaction: one consistent view for its reads, no write lock
+/// and no turn at the writer gate. On PostgreSQL a write in it fails (`BEGIN READ ONLY`); on
+/// SQLite it is a deferred transaction that a write would upgrade, so callers only use it
+/// for work that does not write, or that retries in `transaction` when it fails.
+pub fn read_only<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let begin = match conn {
+        DbConn::Pg(_) => "BEGIN READ ONLY",
+        DbConn::Sqlite(_) => "BEGIN DEFERRED",
+    };
+    transaction_begun_by(conn, begin, f)
+}
+
+/// A transaction opened with `begin`, committed when `f` succeeds and rolled back when it
+/// fails, through diesel's transaction manager (a connection left inside it is broken).
+fn transaction_begun_by<T, E, F>(conn: &mut DbConn, begin: &str, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, begin)?,
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, begin)?,
+    }
+    let result = f(conn);
+    let finished = match (&result, &mut *conn) {
+        (Ok(_), DbConn::Pg(c)) => AnsiTransactionManager::commit_transaction(c),
+        (Ok(_), DbConn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(c),
+        // A failed rollback leaves the manager in error: the pool then discards the connection.
+        (Err(_), DbConn::Pg(c)) => AnsiTransactionManager::rollback_transaction(c).or(Ok(())),
+        (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(c).or(Ok(())),
+    };
+    finished?;
+    result
 }
 
 /// Runs a trivial transaction: what readiness asks of a pooled connection.
@@ -309,6 +344,24 @@ pub fn lock(conn: &mut DbConn, key: i64) -> Result<(), diesel::result::Error> {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({key})")).execute(conn)?;
     }
     Ok(())
+}
+
+/// Takes the transaction-scoped lock `key` if no one holds it (PostgreSQL); false when
+/// another transaction does. On SQLite the immediate transaction holds the write lock.
+pub fn try_lock(conn: &mut DbConn, key: i64) -> Result<bool, diesel::result::Error> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    match conn {
+        DbConn::Pg(_) => Ok(diesel::sql_query(format!(
+            "SELECT pg_try_advisory_xact_lock({key}) AS taken"
+        ))
+        .get_result::<Taken>(conn)?
+        .taken),
+        DbConn::Sqlite(_) => Ok(true),
+    }
 }
 
 /// Lock keys for `lock`.

@@ -266,6 +266,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    detection_facts (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        other -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     job_runs (name) {
         name -> Text,
         next_run_at -> Timestamp,
@@ -274,6 +291,8 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     job_runs,
+    detection_facts,
+    instances,
     pushed_requests,
     totp_credentials,
     passkeys,

@@ -168,6 +168,20 @@ pub fn transaction_keeping_refusals<T>(
     }
 }
 
+/// For a use case that writes only when it refuses (introspection audits a failed client
+/// authentication): first in a read-only transaction, which on SQLite waits for no writer and
+/// on PostgreSQL takes no row lock; on a refusal or any failure there, once more in a write
+/// transaction that keeps refusals, so the refusal's record commits as before.
+pub fn read_only_unless_refused<T>(
+    conn: &mut DbConn,
+    f: impl Fn(&mut DbConn) -> Result<T, OAuthError>,
+) -> Result<T, OAuthError> {
+    match db::read_only(conn, &f) {
+        Ok(v) => Ok(v),
+        Err(_) => transaction_keeping_refusals(conn, f),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -182,6 +196,29 @@ mod tests {
     fn audited_then(c: &mut DbConn, answer: OAuthError) -> Result<(), OAuthError> {
         audit::record(c, &RequestMeta::default(), t0(), Event::new("x", "y"))?;
         Err(answer)
+    }
+
+    #[test]
+    fn a_read_only_use_case_that_refuses_still_records_why() {
+        let mut conn = db();
+        let before = audit_log::tail(&mut conn, 10).unwrap().len();
+        let refused = read_only_unless_refused(&mut conn, |c| {
+            audited_then(c, OAuthError::InvalidClient { basic: false })
+        });
+        assert!(matches!(refused, Err(OAuthError::InvalidClient { .. })));
+        assert_eq!(audit_log::tail(&mut conn, 10).unwrap().len(), before + 1);
+    }
+
+    #[test]
+    fn a_read_only_use_case_that_answers_runs_once() {
+        let mut conn = db();
+        let runs = std::cell::Cell::new(0);
+        let answer = read_only_unless_refused(&mut conn, |_| {
+            runs.set(runs.get() + 1);
+            Ok(5)
+        });
+        assert_eq!(answer.unwrap(), 5);
+        assert_eq!(runs.get(), 1);
     }
 
     #[test]

@@ -23,12 +23,61 @@ pub struct Entry {
     pub hash: String,
 }
 
+/// The newest linked entry (unlinked ones are numbered below zero).
 pub fn last(conn: &mut DbConn) -> QueryResult<Option<Entry>> {
     audit_log::table
+        .filter(audit_log::seq.gt(0))
         .order(audit_log::seq.desc())
         .select(Entry::as_select())
         .first(conn)
         .optional()
+}
+
+/// What an entry says, before it is numbered and linked.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct Content {
+    pub at: NaiveDateTime,
+    pub event: String,
+    pub actor: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub details: String,
+}
+
+/// Inserts an entry unlinked (PostgreSQL): its number is the next value of the pending
+/// sequence, negated, and its hashes are empty until `relink`.
+pub fn insert_unlinked(conn: &mut DbConn, c: &Content) -> QueryResult<()> {
+    diesel::insert_into(audit_log::table)
+        .values(c)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The committed unlinked entries, oldest first (numbers closest to zero), at most `limit`,
+/// with their pending numbers.
+pub fn unlinked(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(i64, Content)>> {
+    audit_log::table
+        .filter(audit_log::seq.lt(0))
+        .order(audit_log::seq.desc())
+        .limit(limit)
+        .select((audit_log::seq, Content::as_select()))
+        .load(conn)
+}
+
+/// Gives the unlinked entry `pending` its place in the chain.
+pub fn relink(conn: &mut DbConn, pending: i64, e: &Entry) -> QueryResult<usize> {
+    diesel::update(audit_log::table.find(pending))
+        .set((
+            audit_log::seq.eq(e.seq),
+            audit_log::prev_hash.eq(&e.prev_hash),
+            audit_log::hash.eq(&e.hash),
+        ))
+        .execute(conn)
 }
 
 pub fn insert(conn: &mut DbConn, e: &Entry) -> QueryResult<()> {
@@ -148,19 +197,24 @@ pub fn checkpoint_before(
         .optional()
 }
 
-/// Deletes entries up to `seq` and the checkpoints before it (the one at `seq` stays).
 /// Deletes the entries up to `seq` and the checkpoints before it (the one at `seq` stays
 /// and anchors what follows).
 pub fn delete_through(conn: &mut DbConn, seq: i64) -> QueryResult<usize> {
     use crate::db::schema::audit_checkpoints;
     diesel::delete(audit_checkpoints::table.filter(audit_checkpoints::seq.lt(seq)))
         .execute(conn)?;
-    diesel::delete(audit_log::table.filter(audit_log::seq.le(seq))).execute(conn)
+    diesel::delete(
+        audit_log::table
+            .filter(audit_log::seq.gt(0))
+            .filter(audit_log::seq.le(seq)),
+    )
+    .execute(conn)
 }
 
 /// The first entry's number, if any.
 pub fn first_seq(conn: &mut DbConn) -> QueryResult<Option<i64>> {
     audit_log::table
+        .filter(audit_log::seq.gt(0))
         .select(diesel::dsl::min(audit_log::seq))
         .first(conn)
 }

@@ -5,6 +5,8 @@ pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;
 pub mod consents;
+pub mod detection_facts;
+pub mod instances;
 pub mod job_runs;
 pub mod logout_deliveries;
 pub mod mfa;

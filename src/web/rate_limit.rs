@@ -10,23 +10,30 @@ use crate::config::RateLimit;
 use crate::rate_limit::AddressLimiter;
 use crate::web::extractors::client_ip;
 
-/// `Some(seconds)` when the request's address is over its limit. A request without a peer
+/// `Some(seconds)` when the request's address is over this instance's share of its limit
+/// (1/`instances`). A request without a peer
 /// address is counted as 0.0.0.0.
 pub fn address_over_limit(
     limiter: &AddressLimiter,
     cfg: &RateLimit,
     req: &HttpRequest,
     trusted: &[IpAddr],
+    instances: u32,
 ) -> Option<u64> {
     if !cfg.enabled {
         return None;
     }
     let ip = client_ip(req, trusted).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    limiter.check_key(&ip).err().map(|n| {
-        n.wait_time_from(DefaultClock::default().now())
-            .as_secs()
-            .max(1)
-    })
+    match limiter.check_key_n(&ip, crate::rate_limit::address_cost(cfg, instances)) {
+        Ok(Ok(())) => None,
+        Ok(Err(n)) => Some(
+            n.wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1),
+        ),
+        // Cannot happen (the cost never exceeds the bucket); refuse for a second if it did.
+        Err(_) => Some(1),
+    }
 }
 
 /// The 429 answer for an address over its limit.

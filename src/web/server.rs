@@ -109,6 +109,7 @@ fn build(
                                 &st.config.rate_limit,
                                 req.request(),
                                 &st.config.trusted_proxies,
+                                st.share.instances(),
                             )
                         });
                         match over {

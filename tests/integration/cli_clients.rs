@@ -319,7 +319,7 @@ async fn a_rotated_secret_keeps_the_old_one_working_for_the_overlap_only() {
         client_credentials(&app, "now-app", &new, false).await,
         StatusCode::OK
     );
-    let trail = portcullis::store::audit_log::tail(&mut app.conn(), 100).unwrap();
+    let trail = app.trail();
     let rotations: Vec<_> = trail
         .iter()
         .filter(|e| e.event == "admin.client.rotate_secret")

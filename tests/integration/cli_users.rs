@@ -217,7 +217,7 @@ async fn removing_a_user_removes_their_sessions_tokens_consents_and_factors_on_t
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
-    let trail = portcullis::store::audit_log::tail(&mut app.conn(), 5).unwrap();
+    let trail = app.trail();
     assert!(trail.iter().any(|e| e.event == "admin.user.remove"));
 }
 

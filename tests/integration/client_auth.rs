@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use crate::support::{ClientSpec, Options, REDIRECT, TestApp};
 
 fn audit(app: &TestApp) -> Vec<portcullis::store::audit_log::Entry> {
-    portcullis::store::audit_log::page(&mut app.conn(), 0, 100_000).unwrap()
+    app.trail()
 }
 
 fn detection_only(c: &mut portcullis::config::Config) {

@@ -31,15 +31,11 @@ async fn sign_in_with_totp(b: &Browser, app: &TestApp, username: &str, secret: &
 }
 
 fn events(app: &TestApp, name: &str) -> Vec<String> {
-    use portcullis::db::schema::audit_log::dsl::*;
-    let mut c = app.conn();
-    let conn: &mut portcullis::db::DbConn = &mut c;
-    audit_log
-        .filter(event.eq(name))
-        .order(seq.asc())
-        .select(details)
-        .load(conn)
-        .unwrap()
+    app.trail()
+        .into_iter()
+        .filter(|e| e.event == name)
+        .map(|e| e.details)
+        .collect()
 }
 
 #[tokio::test]

@@ -10,8 +10,7 @@ use crate::support::browser::Browser;
 use crate::support::{ClientSpec, Options, PASSWORD, REDIRECT, TestApp, param};
 
 fn alerts(app: &TestApp) -> Vec<String> {
-    portcullis::store::audit_log::page(&mut app.conn(), 0, 100_000)
-        .unwrap()
+    app.trail()
         .into_iter()
         .filter(|e| e.event.starts_with("alert."))
         .map(|e| e.event)

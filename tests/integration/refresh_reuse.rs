@@ -96,11 +96,7 @@ async fn refresh(s: &Setup, token: &str) -> (StatusCode, Value) {
 }
 
 fn events(app: &TestApp) -> Vec<String> {
-    portcullis::store::audit_log::page(&mut app.conn(), 0, 100_000)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
-        .collect()
+    app.trail().into_iter().map(|e| e.event).collect()
 }
 
 fn count(app: &TestApp, event: &str) -> usize {

@@ -3,6 +3,7 @@
 //! fires once when its threshold is reached, not once per event after it.
 
 use super::*;
+use crate::store::audit_log;
 use crate::testkit::{Env, audited, db, t0};
 
 fn at(seconds: i64) -> NaiveDateTime {

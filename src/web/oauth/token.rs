@@ -9,13 +9,41 @@ use crate::app::{execute, run_conn_as, web_data::Data};
 use crate::context::Ctx;
 use crate::db::DbConn;
 use crate::oauth::client_auth;
-use crate::oauth::errors::{OAuthError, transaction_keeping_refusals};
+use crate::oauth::errors::{OAuthError, read_only_unless_refused, transaction_keeping_refusals};
 use crate::oauth::token;
 use crate::oauth::web_origin;
 use crate::rate_limit;
 use crate::web::cors;
 use crate::web::errors::WebError;
 use crate::web::extractors::{authorization, form_pairs, is_form};
+
+/// A token-side use case: the form pairs and the Authorization header in, an answer or a
+/// refusal out.
+pub trait UseCase<T>:
+    Fn(
+        &mut DbConn,
+        Ctx<'_>,
+        &[(String, String)],
+        Option<&str>,
+        NaiveDateTime,
+    ) -> Result<T, OAuthError>
+    + Send
+    + 'static
+{
+}
+
+impl<T, F> UseCase<T> for F where
+    F: Fn(
+            &mut DbConn,
+            Ctx<'_>,
+            &[(String, String)],
+            Option<&str>,
+            NaiveDateTime,
+        ) -> Result<T, OAuthError>
+        + Send
+        + 'static
+{
+}
 
 /// A token-side request's form pairs and Authorization header.
 pub type TokenRequest = (Vec<(String, String)>, Option<String>);
@@ -45,15 +73,43 @@ pub async fn token_side<T, F>(
 ) -> Result<T, WebError>
 where
     T: Send + 'static,
-    F: FnOnce(
-            &mut DbConn,
-            Ctx<'_>,
-            &[(String, String)],
-            Option<&str>,
-            NaiveDateTime,
-        ) -> Result<T, OAuthError>
-        + Send
-        + 'static,
+    F: UseCase<T>,
+{
+    token_side_in(state, req, body, Writes::Always, f).await
+}
+
+/// `token_side` for a use case that writes only when it refuses: read-only first
+/// (`read_only_unless_refused`).
+pub async fn token_side_reading<T, F>(
+    state: &Data,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    f: F,
+) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: UseCase<T>,
+{
+    token_side_in(state, req, body, Writes::OnRefusal, f).await
+}
+
+/// When a token-side use case writes.
+#[derive(Clone, Copy)]
+enum Writes {
+    Always,
+    OnRefusal,
+}
+
+async fn token_side_in<T, F>(
+    state: &Data,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    writes: Writes,
+    f: F,
+) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: UseCase<T>,
 {
     let (pairs, auth) = preflight(req, body)?;
     let meta = crate::web::extractors::meta(req, &state.config);
@@ -68,24 +124,27 @@ where
     let limiter = state.client_limiter.clone();
     let enabled = state.config.rate_limit.enabled;
     let default_budget = state.config.rate_limit.client_requests_per_minute;
+    let instances = state.share.instances();
     let answer = execute(state, meta, move |c, ctx, now| {
-        transaction_keeping_refusals(c, |c| {
-            if enabled {
-                let named = client_auth::named_client(c, auth.as_deref(), &pairs)?;
-                let budget = named
-                    .as_ref()
-                    .and_then(|c| c.requests_per_minute)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(default_budget);
-                let key = rate_limit::client_key(named.map(|c| c.client_id));
-                if let Some(retry_after) =
-                    rate_limit::client_over_limit(&limiter, enabled, Some(key), budget)
-                {
-                    return Err(OAuthError::RateLimited { retry_after });
-                }
+        if enabled {
+            let named = client_auth::named_client(c, auth.as_deref(), &pairs)?;
+            let budget = named
+                .as_ref()
+                .and_then(|c| c.requests_per_minute)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(default_budget);
+            let key = rate_limit::client_key(named.map(|c| c.client_id));
+            if let Some(retry_after) =
+                rate_limit::client_over_limit(&limiter, enabled, Some(key), budget, instances)
+            {
+                return Err(OAuthError::RateLimited { retry_after });
             }
-            f(c, ctx, &pairs, auth.as_deref(), now)
-        })
+        }
+        let use_case = |c: &mut DbConn| f(c, ctx, &pairs, auth.as_deref(), now);
+        match writes {
+            Writes::Always => transaction_keeping_refusals(c, use_case),
+            Writes::OnRefusal => read_only_unless_refused(c, use_case),
+        }
     })
     .await?;
     Ok(answer)

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::app::web_data::Data;
 use crate::oauth::{introspection, revocation};
 use crate::web::errors::WebError;
-use crate::web::oauth::token::token_side;
+use crate::web::oauth::token::{token_side, token_side_reading};
 
 pub async fn revoke(
     state: Data,
@@ -24,7 +24,7 @@ pub async fn introspect(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let answer = token_side(&state, &req, &body, introspection::introspect).await?;
+    let answer = token_side_reading(&state, &req, &body, introspection::introspect).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(answer))

@@ -204,6 +204,14 @@ impl TestApp {
         self.state.pool.get().expect("connection")
     }
 
+    /// The whole audit trail, oldest first, after chaining every committed entry (on
+    /// PostgreSQL entries are linked shortly after they commit).
+    pub fn trail(&self) -> Vec<portcullis::store::audit_log::Entry> {
+        let mut c = self.conn();
+        portcullis::audit::link(&mut c, true).expect("linking the trail");
+        portcullis::store::audit_log::page(&mut c, 0, i64::MAX).expect("the trail")
+    }
+
     pub fn advance(&self, seconds: i64) {
         self.clock.advance(Duration::seconds(seconds));
     }

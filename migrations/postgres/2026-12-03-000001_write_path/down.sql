@@ -1,0 +1,6 @@
+DROP TABLE instances;
+ALTER TABLE audit_log ALTER COLUMN hash DROP DEFAULT;
+ALTER TABLE audit_log ALTER COLUMN prev_hash DROP DEFAULT;
+ALTER TABLE audit_log ALTER COLUMN seq DROP DEFAULT;
+DROP SEQUENCE audit_pending_seq;
+DROP TABLE detection_facts;
