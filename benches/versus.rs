@@ -15,7 +15,8 @@
 //! generator (this process) to another, so the figures are per core; without taskset or
 //! with fewer than two CPUs the run says pinning was SKIPPED. Portcullis is the release
 //! binary (`portcullis serve`), one actix worker since it follows the CPUs it may use, rate
-//! limits off, log filter `warn` (set `PORTCULLIS_LOG` to change it), on SQLite seeded
+//! limits off, log filter `warn` (`PORTCULLIS_LOG` and `PORTCULLIS_DB_POOL_SIZE` are passed
+//! on when set; nothing else of the environment is), on SQLite seeded
 //! beforehand through the library (users, a confidential `client_secret_post` client allowed
 //! `client_credentials` and `refresh_token`, one refresh token per load client). The
 //! reference is configured alike (`server.mjs`: RS256, the same client, opaque access tokens,
@@ -73,6 +74,8 @@ use server::{Launch, Server};
 
 /// Starts per server for the cold start figure (the last one serves the load).
 const COLD_STARTS: usize = 3;
+/// RS256 signatures timed in process: what an ID token costs apart from the endpoint.
+pub const SIGNATURES: usize = 200;
 /// Pause after the start before the idle memory is read.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -114,7 +117,8 @@ impl Settings {
     }
 
     pub fn warmup(&self) -> usize {
-        (self.per_client() / 10).clamp(1, 50)
+        // Enough for node's JIT to settle too: at least 10 per client (160 with 16 clients).
+        (self.per_client() / 5).clamp(10, 50)
     }
 
     pub fn load(&self, server_pids: Vec<u32>) -> Load {
@@ -123,6 +127,7 @@ impl Settings {
             per_client: self.per_client(),
             warmup: self.warmup(),
             server_pids,
+            server_cpu: self.cpus.map(|(s, _)| s),
         }
     }
 }
@@ -193,17 +198,21 @@ pub fn portcullis_launch(
     cpu: Option<usize>,
 ) -> Launch {
     let filter = std::env::var("PORTCULLIS_LOG").unwrap_or_else(|_| "warn".into());
+    let mut env: Vec<(String, String)> = vec![
+        ("PORTCULLIS_BIND".into(), addr.to_string()),
+        ("PORTCULLIS_ISSUER".into(), format!("http://{addr}")),
+        ("PORTCULLIS_DATABASE_URL".into(), database_url.into()),
+        ("PORTCULLIS_MASTER_KEY".into(), master.into()),
+        ("PORTCULLIS_RATE_LIMIT_ENABLED".into(), "false".into()),
+        ("PORTCULLIS_LOG".into(), filter),
+    ];
+    if let Ok(size) = std::env::var("PORTCULLIS_DB_POOL_SIZE") {
+        env.push(("PORTCULLIS_DB_POOL_SIZE".into(), size));
+    }
     Launch {
         program: PathBuf::from(env!("CARGO_BIN_EXE_portcullis")),
         args: vec!["serve".into()],
-        env: vec![
-            ("PORTCULLIS_BIND".into(), addr.to_string()),
-            ("PORTCULLIS_ISSUER".into(), format!("http://{addr}")),
-            ("PORTCULLIS_DATABASE_URL".into(), database_url.into()),
-            ("PORTCULLIS_MASTER_KEY".into(), master.into()),
-            ("PORTCULLIS_RATE_LIMIT_ENABLED".into(), "false".into()),
-            ("PORTCULLIS_LOG".into(), filter),
-        ],
+        env,
         dir: dir.to_path_buf(),
         log: dir.join(log),
         cpu,
@@ -226,6 +235,10 @@ fn portcullis_sqlite(
             n = settings.seed
         );
     }
+    support::report_timed(
+        "portcullis RS256 signature (in process, serial)",
+        seed::signatures(&url, &master, SIGNATURES),
+    );
     let server_cpu = settings.cpus.map(|(s, _)| s);
     let (server, cold) = server::start_repeatedly(COLD_STARTS, |addr| {
         portcullis_launch(addr, &url, &master, dir, "portcullis.log", server_cpu)
@@ -293,37 +306,37 @@ pub async fn phases(load: &Load, bases: Vec<String>, refresh: Vec<String>) -> Ve
         .collect();
     let (rt, chains) = load
         .run(
-            "POST /token refresh_token (rotation, ID token)",
+            "POST /token refresh_token + ID token",
             chains,
             load::refresh,
         )
         .await;
-    let (intro, chains) = load
-        .run("POST /introspect (access token)", chains, load::introspect)
-        .await;
-    let (info, _) = load
-        .run(
-            "GET /userinfo (bearer access token)",
-            chains,
-            load::userinfo,
-        )
-        .await;
+    let (intro, chains) = load.run("POST /introspect", chains, load::introspect).await;
+    let (info, _) = load.run("GET /userinfo", chains, load::userinfo).await;
     vec![cc, rt, intro, info]
 }
 
 pub fn print_measured(label: &str, settings: &Settings, m: &Measured) {
     support::report(
-        &format!("{label} {} ({} clients)", m.name, settings.clients),
+        &format!("{label} {}", m.name),
         m.latencies.len(),
         m.latencies.clone(),
         m.seconds,
     );
-    println!(
-        "{:<58}   cpu: server {:.0}% of a core, load generator {:.0}%",
-        "",
-        m.server_cpu * 100.0,
-        m.load_cpu * 100.0
-    );
+    let cpu = match (settings.cpus, m.server_cpu_busy) {
+        (Some((server, load)), Some(busy)) => format!(
+            "server {:.0}% of CPU {server} (busy {:.0}% counting other processes), load generator {:.0}% of CPU {load}",
+            m.server_cpu * 100.0,
+            busy * 100.0,
+            m.load_cpu * 100.0
+        ),
+        _ => format!(
+            "server {:.0}% of a core, load generator {:.0}%",
+            m.server_cpu * 100.0,
+            m.load_cpu * 100.0
+        ),
+    };
+    println!("{:<58}   cpu: {cpu}", "");
 }
 
 pub fn print_cold(label: &str, ms: &[f64]) {

@@ -20,6 +20,8 @@ pub struct Measured {
     pub seconds: f64,
     pub server_cpu: f64,
     pub load_cpu: f64,
+    /// How busy the servers' CPU was, whoever used it (when the servers are pinned).
+    pub server_cpu_busy: Option<f64>,
 }
 
 impl Measured {
@@ -48,6 +50,8 @@ pub struct Load {
     pub warmup: usize,
     /// The servers' processes, whose CPU time is measured.
     pub server_pids: Vec<u32>,
+    /// The CPU the servers are pinned to.
+    pub server_cpu: Option<usize>,
 }
 
 type Json = Map<String, Value>;
@@ -180,7 +184,8 @@ impl Load {
             .collect();
         // Timing starts when every client is warm.
         barrier.wait().await;
-        let (server0, load0) = (server_cpu(), procfs::cpu_ns("self"));
+        let busy_cpu = || self.server_cpu.and_then(procfs::cpu_busy_seconds);
+        let (server0, load0, cpu0) = (server_cpu(), procfs::cpu_ns("self"), busy_cpu());
         let started = Instant::now();
         let mut latencies = Vec::with_capacity(self.clients * per_client);
         let mut states = Vec::with_capacity(self.clients);
@@ -197,6 +202,7 @@ impl Load {
             seconds,
             server_cpu: busy(server0, server_cpu()),
             load_cpu: busy(load0, procfs::cpu_ns("self")),
+            server_cpu_busy: cpu0.zip(busy_cpu()).map(|(a, b)| (b - a) / seconds),
         };
         (measured, states)
     }

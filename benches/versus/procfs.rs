@@ -23,6 +23,38 @@ pub fn cpu_ns(pid: &str) -> u64 {
         .sum()
 }
 
+/// Seconds CPU `cpu` has been busy (anyone's work, from `/proc/stat`).
+pub fn cpu_busy_seconds(cpu: usize) -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&format!("cpu{cpu}")))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|i| ticks.get(*i))
+        .sum();
+    Some(busy as f64 / ticks_per_second())
+}
+
+/// USER_HZ, the unit of `/proc/stat` (100 unless `getconf` says otherwise).
+fn ticks_per_second() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 /// The CPUs this process may run on, from `taskset -pc`; `None` without taskset.
 pub fn allowed_cpus() -> Option<Vec<usize>> {
     let out = Command::new("taskset")

@@ -33,6 +33,7 @@ pub fn run(settings: &Settings, dir: &Path, runtime: &tokio::runtime::Runtime) -
         .env("REF_ISSUER", "http://127.0.0.1")
         .env("REF_CHAINS", settings.clients.to_string())
         .env("REF_SEED_ROWS", settings.seed.to_string())
+        .env("REF_SIGNATURES", crate::SIGNATURES.to_string())
         .output()
         .expect("node server.mjs seed");
     assert!(
@@ -55,6 +56,16 @@ pub fn run(settings: &Settings, dir: &Path, runtime: &tokio::runtime::Runtime) -
     assert_eq!(refresh.len(), settings.clients);
     if settings.seed > 0 {
         println!("reference: seeded {} token rows", settings.seed);
+    }
+    let signatures: Vec<f64> = out["sign_ms"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    if !signatures.is_empty() {
+        crate::support::report_timed(
+            "reference RS256 signature (node:crypto, serial)",
+            signatures,
+        );
     }
     println!("reference: node-oidc-provider (package-lock.json) on node {version}");
     let cpu = settings.cpus.map(|(s, _)| s);

@@ -15,6 +15,7 @@ use portcullis::db::{self, DbConn};
 use portcullis::error::InternalError;
 use portcullis::keys::master::{MasterKey, Source};
 use portcullis::keys::secrets::{random_id, random_token, sha256_hex};
+use portcullis::keys::signing::sign_jwt;
 use portcullis::protocol::grant_data::GrantData;
 use portcullis::store::{clients, tokens, users};
 
@@ -188,6 +189,25 @@ pub fn history(url: &str, master: &str, n: usize) -> f64 {
         done = upto;
     }
     started.elapsed().as_secs_f64()
+}
+
+/// Milliseconds of each of `n` RS256 signatures of ID token claims with the database's key,
+/// as the token endpoint signs them (in process, one after another).
+pub fn signatures(url: &str, master: &str, n: usize) -> Vec<f64> {
+    let state = state(url, master);
+    let keys = state.published().keys;
+    let now = state.clock.naive().and_utc().timestamp();
+    let claims = json!({
+        "iss": "http://127.0.0.1:8080", "sub": "u0", "aud": CLIENT_ID,
+        "iat": now, "exp": now + 600, "auth_time": now, "amr": ["pwd"],
+    });
+    (0..n)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            sign_jwt(&keys, "RS256", None, &claims).expect("a signature");
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect()
 }
 
 /// The application state on `url` with the given master key (what the binary will be given
