@@ -9,6 +9,8 @@ use std::time::Instant;
 use crate::procfs;
 
 pub const CLIENT_ID: &str = "bench";
+/// The longest any one request may take.
+const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 pub const CLIENT_SECRET: &str = "secret";
 
 /// One measurement: its name, how many operations, their latencies (ms), the wall-clock
@@ -161,17 +163,34 @@ impl Load {
         let (per_client, warmup) = (self.per_client, self.warmup);
         let servers: Vec<String> = self.server_pids.iter().map(u32::to_string).collect();
         let server_cpu = || servers.iter().map(|p| procfs::cpu_ns(p)).sum::<u64>();
-        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(self.clients + 1));
-        let tasks: Vec<_> = states
+        // The warm-up: each client opens its connection and does `warmup` rounds, untimed.
+        let warming: Vec<_> = states
             .into_iter()
             .map(|mut state| {
-                let barrier = barrier.clone();
                 tokio::spawn(async move {
-                    let http = reqwest::Client::new();
+                    let http = reqwest::Client::builder()
+                        .timeout(REQUEST_LIMIT)
+                        .build()
+                        .expect("an HTTP client");
                     for _ in 0..warmup {
                         state = round(http.clone(), state).await;
                     }
-                    barrier.wait().await;
+                    (http, state)
+                })
+            })
+            .collect();
+        let mut warm = Vec::with_capacity(self.clients);
+        for t in warming {
+            warm.push(t.await.expect("a client's warm-up"));
+        }
+        // Timed from here: the same clients on the same connections.
+        let busy_cpu = || self.server_cpu.and_then(procfs::cpu_busy_seconds);
+        let (server0, load0, cpu0) = (server_cpu(), procfs::cpu_ns("self"), busy_cpu());
+        let started = Instant::now();
+        let tasks: Vec<_> = warm
+            .into_iter()
+            .map(|(http, mut state)| {
+                tokio::spawn(async move {
                     let mut lat = Vec::with_capacity(per_client);
                     for _ in 0..per_client {
                         let t = Instant::now();
@@ -182,15 +201,10 @@ impl Load {
                 })
             })
             .collect();
-        // Timing starts when every client is warm.
-        barrier.wait().await;
-        let busy_cpu = || self.server_cpu.and_then(procfs::cpu_busy_seconds);
-        let (server0, load0, cpu0) = (server_cpu(), procfs::cpu_ns("self"), busy_cpu());
-        let started = Instant::now();
         let mut latencies = Vec::with_capacity(self.clients * per_client);
         let mut states = Vec::with_capacity(self.clients);
         for t in tasks {
-            let (lat, state) = t.await.expect("a load task");
+            let (lat, state) = t.await.expect("a client's timed requests");
             latencies.extend(lat);
             states.push(state);
         }
