@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::load::Measured;
 use crate::server::{self, Server};
@@ -30,6 +30,9 @@ struct Activity {
     wait_event_type: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     wait_event: Option<String>,
+    /// The advisory lock key a backend waits for (`classid << 32 | objid`).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    advisory: Option<i64>,
 }
 
 pub fn run(settings: &Settings, admin_url: &str, dir: &Path, runtime: &tokio::runtime::Runtime) {
@@ -158,16 +161,20 @@ fn sample(url: &str, name: &str, stop: &AtomicBool) -> BTreeMap<String, usize> {
         return counts;
     };
     let query = format!(
-        "SELECT state, wait_event_type, wait_event FROM pg_stat_activity \
-         WHERE datname = '{name}' AND pid <> pg_backend_pid() AND state <> 'idle' \
-         AND backend_type = 'client backend'"
+        "SELECT a.state, a.wait_event_type, a.wait_event, \
+           (SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l \
+             WHERE l.pid = a.pid AND NOT l.granted AND l.locktype = 'advisory' LIMIT 1) AS advisory \
+         FROM pg_stat_activity a \
+         WHERE a.datname = '{name}' AND a.pid <> pg_backend_pid() AND a.state <> 'idle' \
+         AND a.backend_type = 'client backend'"
     );
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed) && started.elapsed() < SAMPLE_LIMIT {
         if let Ok(rows) = diesel::sql_query(&query).load::<Activity>(&mut conn) {
             for r in rows {
-                let what = match (r.wait_event_type, r.wait_event) {
-                    (Some(t), Some(e)) => format!("{t}/{e}"),
+                let what = match (r.wait_event_type, r.wait_event, r.advisory) {
+                    (Some(t), Some(e), Some(key)) => format!("{t}/{e} ({})", lock_name(key)),
+                    (Some(t), Some(e), None) => format!("{t}/{e}"),
                     _ => "CPU (no wait event)".to_string(),
                 };
                 let key = match r.state.as_deref() {
@@ -180,6 +187,17 @@ fn sample(url: &str, name: &str, stop: &AtomicBool) -> BTreeMap<String, usize> {
         server::pause(SAMPLE_EVERY);
     }
     counts
+}
+
+/// The project's name for an advisory lock key.
+fn lock_name(key: i64) -> String {
+    use portcullis::db::{LOCK_AUDIT, LOCK_MIGRATIONS, LOCK_SIGNING_KEYS};
+    match key {
+        LOCK_AUDIT => "LOCK_AUDIT, the audit chain".into(),
+        LOCK_SIGNING_KEYS => "LOCK_SIGNING_KEYS".into(),
+        LOCK_MIGRATIONS => "LOCK_MIGRATIONS".into(),
+        other => format!("key {other}"),
+    }
 }
 
 fn print_waits(label: &str, counts: &BTreeMap<String, usize>) {
