@@ -24,6 +24,7 @@ pub fn run(settings: &Settings, dir: &Path, runtime: &tokio::runtime::Runtime) -
         );
         return None;
     }
+    println!("reference: node-oidc-provider (package-lock.json) on node {version}");
     let db = dir.join("reference.db");
     let seeded = Command::new("node")
         .arg(folder.join("server.mjs"))
@@ -67,7 +68,6 @@ pub fn run(settings: &Settings, dir: &Path, runtime: &tokio::runtime::Runtime) -
             signatures,
         );
     }
-    println!("reference: node-oidc-provider (package-lock.json) on node {version}");
     let cpu = settings.cpus.map(|(s, _)| s);
     let (srv, cold) = server::start_repeatedly(crate::COLD_STARTS, |addr| Launch {
         program: PathBuf::from("node"),
