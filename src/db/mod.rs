@@ -210,6 +210,9 @@ pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
     // one: N instances hold about N connections until they are busy.
     r2d2::Pool::builder()
         .max_size(size)
+        // A SQLite file cannot drop a connection: no round trip to test one before each use.
+        // A PostgreSQL connection is tested, so one the server closed is replaced, not used.
+        .test_on_check_out(url.is_postgres())
         .min_idle(Some(1))
         .idle_timeout(Some(std::time::Duration::from_secs(60)))
         .connection_timeout(std::time::Duration::from_secs(5))
