@@ -101,7 +101,10 @@ impl AppState {
         let client_limiter = Arc::new(crate::rate_limit::client_limiter());
         let address_limiter = Arc::new(crate::rate_limit::address_limiter(&config.rate_limit));
         let webauthn = crate::sign_in::passkeys::relying_party(&config.issuer).map(Arc::new);
-        let writer = (!config.database_url.is_postgres()).then(db::writer::Gate::default);
+        let writer = match &config.database_url {
+            db::DbUrl::Sqlite(path) => Some(db::writer::Gate::for_file(path)),
+            db::DbUrl::Postgres(_) => None,
+        };
         let db_permits = Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(pool.max_size()).unwrap_or(1).max(1),
         ));

@@ -136,8 +136,12 @@ pub const STATEMENT_TIMEOUT_MS: u32 = 5_000;
 impl CustomizeConnection<DbConn, r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
         match conn {
+            // The server checkpoints the WAL every second off the request path
+            // (`checkpoint_wal`); a commit checkpoints only when the WAL has grown past
+            // 10,000 pages (about 40 MB) without that, e.g. in a long command.
             DbConn::Sqlite(c) => c.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                 PRAGMA wal_autocheckpoint = 10000;",
             ),
             DbConn::Pg(c) => {
                 c.batch_execute(&format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}"))
@@ -157,6 +161,17 @@ fn with_connect_timeout(url: &str) -> String {
 }
 
 pub type Pool = r2d2::Pool<Manager>;
+
+/// One SQLite connection outside the pool, set up as pooled ones are (the writer
+/// connection of `writer::Gate`).
+pub(crate) fn open_sqlite(path: &str) -> Result<DbConn, r2d2::Error> {
+    let mut conn = Manager {
+        url: DbUrl::Sqlite(path.to_string()),
+    }
+    .connect()?;
+    SessionSettings.on_acquire(&mut conn)?;
+    Ok(conn)
+}
 
 /// Opens the pool, creating the SQLite file's folder when needed, and runs pending migrations.
 pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, InternalError> {
@@ -255,7 +270,7 @@ where
     if let DbConn::Pg(_) = conn {
         return conn.transaction(f);
     }
-    writer::in_turn(|| sqlite_write_transaction(conn, f))
+    writer::in_turn(|writer| sqlite_write_transaction(writer.unwrap_or(conn), f))
 }
 
 /// `transaction` on SQLite: BEGIN IMMEDIATE … COMMIT, in this thread's turn to write.
@@ -304,6 +319,17 @@ where
     };
     finished?;
     result
+}
+
+/// Copies what the SQLite write-ahead log holds into the database file, beside readers and
+/// writers (PASSIVE: it waits for no one), so no request's commit has to: with the WAL
+/// checkpointed by the committing connection, every thousandth commit or so paid for a
+/// checkpoint and its fsync while holding the write lock. Nothing to do on PostgreSQL.
+pub fn checkpoint_wal(conn: &mut DbConn) -> Result<(), diesel::result::Error> {
+    if let DbConn::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")?;
+    }
+    Ok(())
 }
 
 /// Runs a trivial transaction: what readiness asks of a pooled connection.

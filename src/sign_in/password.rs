@@ -6,7 +6,6 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use crate::config::PasswordPolicy;
 use crate::db::DbConn;
 use crate::error::{InternalError, internal_error_sources};
-use crate::keys::secrets::random_token;
 use crate::store::password_history;
 use crate::store::users::{self, User};
 
@@ -371,7 +370,7 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_costs_what_a_real_one_costs_and_matches_nothing() {
-        use argon2::password_hash::PasswordHash;
+        use argon2::password_hash::phc::PasswordHash;
         let dummy = dummy_hash().unwrap();
         let real = hash("a real password").unwrap();
         let (d, r) = (
