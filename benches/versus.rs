@@ -6,6 +6,8 @@
 //! - `POST /token` with `refresh_token`: rotation on every use and an ID token (scope
 //!   `openid offline_access`);
 //! - `POST /introspect` of an access token, and `GET /userinfo` with it as bearer;
+//! - Portcullis only: full sign-in flows (`flows.rs`: a fresh browser each, `/authorize`,
+//!   the sign-in page, the password, the code back at the client, the code exchange);
 //! - with the reference: the ratio Portcullis/reference of each (ops/s and percentiles);
 //! - each server's resident memory (VmRSS) idle after start and its peak (VmHWM) after the
 //!   load, and its cold start: milliseconds from spawning it on an existing, migrated
@@ -41,6 +43,7 @@
 //! Settings (environment):
 //! - `PORTCULLIS_BENCH_REQUESTS`: requests per measurement (default 2000);
 //! - `PORTCULLIS_BENCH_CLIENTS`: concurrent clients (default 16);
+//! - `PORTCULLIS_BENCH_FLOWS`: full sign-in flows (default 320);
 //! - `PORTCULLIS_BENCH_REFERENCE=1`: run the reference too (needs node and npm; `npm ci`
 //!   runs in its folder when `node_modules` is missing);
 //! - `PORTCULLIS_BENCH_SEED=N`: first seed N audit rows (over the last 30 days, a mix of
@@ -54,6 +57,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "versus/flows.rs"]
+mod flows;
 #[path = "versus/load.rs"]
 mod load;
 #[path = "versus/postgres.rs"]
@@ -78,12 +83,16 @@ use server::{Launch, Server};
 const COLD_STARTS: usize = 3;
 /// RS256 signatures timed in process: what an ID token costs apart from the endpoint.
 pub const SIGNATURES: usize = 200;
+/// Argon2id checks timed in process: what a sign-in costs apart from the endpoint.
+pub const PASSWORD_CHECKS: usize = 40;
 /// Pause after the start before the idle memory is read.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the environment asks of this run.
 pub struct Settings {
     pub requests: usize,
+    /// Full sign-in flows (Portcullis only).
+    pub flows: usize,
     pub clients: usize,
     pub seed: usize,
     pub reference: bool,
@@ -104,6 +113,7 @@ impl Settings {
         };
         Settings {
             requests: number("PORTCULLIS_BENCH_REQUESTS", 2000),
+            flows: number("PORTCULLIS_BENCH_FLOWS", 320),
             clients: number("PORTCULLIS_BENCH_CLIENTS", 16).max(1),
             seed: number("PORTCULLIS_BENCH_SEED", 0),
             reference: std::env::var("PORTCULLIS_BENCH_REFERENCE").is_ok_and(|v| v == "1"),
@@ -241,11 +251,15 @@ fn portcullis_sqlite(
         "portcullis RS256 signature (in process, serial)",
         seed::signatures(&url, &master, SIGNATURES),
     );
+    support::report_timed(
+        "portcullis Argon2id password check (in process, serial)",
+        seed::password_checks(PASSWORD_CHECKS),
+    );
     let server_cpu = settings.cpus.map(|(s, _)| s);
     let (server, cold) = server::start_repeatedly(COLD_STARTS, |addr| {
         portcullis_launch(addr, &url, &master, dir, "portcullis.log", server_cpu)
     });
-    measure("portcullis", settings, server, cold, refresh, runtime)
+    measure("portcullis", settings, server, cold, refresh, runtime, true)
 }
 
 /// Idle memory, the four measurements, peak memory; prints them and stops the server.
@@ -256,12 +270,34 @@ pub fn measure(
     cold_ms: Vec<f64>,
     refresh: Vec<String>,
     runtime: &tokio::runtime::Runtime,
+    sign_ins: bool,
 ) -> Outcome {
     server::pause(SETTLE);
     let rss_idle_kib = procfs::status_kib(server.pid, "VmRSS");
     let load = settings.load(vec![server.pid]);
     let bases = vec![server.base(); settings.clients];
-    let measured = runtime.block_on(phases(&load, bases, refresh));
+    let mut measured = runtime.block_on(phases(&load, bases, refresh));
+    if sign_ins {
+        let flows = Load {
+            per_client: (settings.flows / settings.clients).max(1),
+            warmup: 1,
+            ..settings.load(vec![server.pid])
+        };
+        let states = (0..settings.clients)
+            .map(|i| {
+                std::sync::Arc::new(flows::Flow {
+                    base: server.base(),
+                    user: format!("flow{i}"),
+                })
+            })
+            .collect();
+        let (m, _) = runtime.block_on(flows.run(
+            "full sign-in flow (authorize, password, code, token)",
+            states,
+            flows::sign_in,
+        ));
+        measured.push(m);
+    }
     let hwm_kib = procfs::status_kib(server.pid, "VmHWM");
     let rss_after = procfs::status_kib(server.pid, "VmRSS");
     server.stop();

@@ -52,6 +52,7 @@ pub async fn delivery_loop(state: web_data::Data) {
             _ = checkpoint.tick() => {
                 crate::rate_limit::prune(&state.client_limiter);
                 crate::rate_limit::prune(&state.address_limiter);
+                crate::sign_in::password::release_idle_memory();
                 let st = state.clone();
                 if let Err(e) = run_conn(&state, move |c, _ctx, now| {
                     crate::audit::link_and_checkpoint(c, &st.master, now, false)

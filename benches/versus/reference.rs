@@ -89,6 +89,7 @@ pub fn run(settings: &Settings, dir: &Path, runtime: &tokio::runtime::Runtime) -
         cold,
         refresh,
         runtime,
+        false,
     ))
 }
 

@@ -55,6 +55,13 @@ pub fn prepare(url: &str, master: &str, chains: usize) -> Vec<String> {
             now,
         );
     }
+    // The accounts of the sign-in flows: one per load client, one Argon2id hash for all.
+    let hash = portcullis::sign_in::password::hash(crate::flows::PASSWORD).expect("a hash");
+    for i in 0..chains {
+        let id = format!("flow{i}");
+        add_user(&mut c, &id, &id, "[]", now);
+        users::set_password(&mut c, &id, &hash, now).expect("a password");
+    }
     (0..chains)
         .map(|i| {
             let value = random_token();
@@ -205,6 +212,22 @@ pub fn signatures(url: &str, master: &str, n: usize) -> Vec<f64> {
         .map(|_| {
             let t = std::time::Instant::now();
             sign_jwt(&keys, "RS256", None, &claims).expect("a signature");
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect()
+}
+
+/// `n` Argon2id checks of the flow users' password against its stored hash, in process one
+/// after another: what a sign-in costs apart from the endpoint (on the load generator's CPU).
+pub fn password_checks(n: usize) -> Vec<f64> {
+    let hash = portcullis::sign_in::password::hash(crate::flows::PASSWORD).expect("a hash");
+    (0..n)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            assert!(portcullis::sign_in::password::verify(
+                &hash,
+                crate::flows::PASSWORD
+            ));
             t.elapsed().as_secs_f64() * 1000.0
         })
         .collect()
