@@ -57,7 +57,7 @@ impl Share {
     pub fn heartbeat(&self, conn: &mut DbConn, now: NaiveDateTime) -> Result<u32, InternalError> {
         let live = crate::db::transaction(conn, |c| {
             instances::seen(c, &self.id, now)?;
-            instances::forget(c, "", now - chrono::Duration::seconds(LIVE_SECONDS * 20))?;
+            instances::forget_silent(c, now - chrono::Duration::seconds(LIVE_SECONDS * 20))?;
             instances::live(c, now - chrono::Duration::seconds(LIVE_SECONDS))
         })?;
         let live = u32::try_from(live.max(1)).unwrap_or(u32::MAX);
@@ -67,14 +67,8 @@ impl Share {
 
     /// Leaves the count at a clean stop, so the others take over its share at their next
     /// heartbeat.
-    pub fn leave(&self, conn: &mut DbConn, now: NaiveDateTime) -> Result<(), InternalError> {
-        crate::db::transaction(conn, |c| {
-            instances::forget(
-                c,
-                &self.id,
-                now - chrono::Duration::seconds(LIVE_SECONDS * 20),
-            )
-        })?;
+    pub fn leave(&self, conn: &mut DbConn) -> Result<(), InternalError> {
+        crate::db::transaction(conn, |c| instances::forget(c, &self.id))?;
         Ok(())
     }
 }
@@ -247,7 +241,7 @@ mod tests {
             "a silent instance stops counting"
         );
         a.heartbeat(&mut c, later).unwrap();
-        a.leave(&mut c, later).unwrap();
+        a.leave(&mut c).unwrap();
         assert_eq!(
             b.heartbeat(&mut c, later).unwrap(),
             1,

@@ -135,7 +135,7 @@ pub fn serve(config: Config) -> Result<(), CliError> {
             }
             let st = data.clone();
             let left =
-                crate::app::run_conn(&data, move |c, _ctx, now| st.share.leave(c, now)).await;
+                crate::app::run_conn(&data, move |c, _ctx, _now| st.share.leave(c)).await;
             if let Err(e) = left {
                 tracing::error!(error = %crate::error::chain(&e), "leaving the instance count failed");
             }

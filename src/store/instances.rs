@@ -33,8 +33,12 @@ pub fn live(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<i64> {
         .get_result(conn)
 }
 
-/// Forgets instance `id` (a clean stop) and every instance not seen since `before`.
-pub fn forget(conn: &mut DbConn, id: &str, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(instances::table.filter(instances::id.eq(id).or(instances::seen_at.lt(before))))
-        .execute(conn)
+/// Forgets instance `id` (a clean stop).
+pub fn forget(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(instances::table.filter(instances::id.eq(id))).execute(conn)
+}
+
+/// Forgets every instance not seen since `before`.
+pub fn forget_silent(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(instances::table.filter(instances::seen_at.lt(before))).execute(conn)
 }

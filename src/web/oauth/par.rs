@@ -6,14 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::app::web_data::Data;
 use crate::oauth::par;
 use crate::web::errors::WebError;
-use crate::web::oauth::token::token_side;
+use crate::web::oauth::token::{Writes, token_side};
 
 pub async fn push(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let pushed = token_side(&state, &req, &body, par::push).await?;
+    let pushed = token_side(&state, &req, &body, Writes::Always, par::push).await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({

@@ -59,48 +59,24 @@ pub fn preflight(req: &HttpRequest, body: &web::Bytes) -> Result<TokenRequest, O
     Ok((form_pairs(body), authorization(req)))
 }
 
-/// Runs a token-side use case (form pairs, Authorization header) after the preflight and the
-/// per-client rate limit, in one transaction that a refusal keeps
-/// (`transaction_keeping_refusals`), audited with the request's origin. The CORS verdict for a
-/// presented `Origin` (the named client's web origins) is recorded on the request first, for
-/// whatever answer goes out. The limit is keyed on the client as authentication reads it, and
-/// only registered clients get a bucket of their own: every other request shares one.
-pub async fn token_side<T, F>(
-    state: &Data,
-    req: &HttpRequest,
-    body: &web::Bytes,
-    f: F,
-) -> Result<T, WebError>
-where
-    T: Send + 'static,
-    F: UseCase<T>,
-{
-    token_side_in(state, req, body, Writes::Always, f).await
-}
-
-/// `token_side` for a use case that writes only when it refuses: read-only first
-/// (`read_only_unless_refused`).
-pub async fn token_side_reading<T, F>(
-    state: &Data,
-    req: &HttpRequest,
-    body: &web::Bytes,
-    f: F,
-) -> Result<T, WebError>
-where
-    T: Send + 'static,
-    F: UseCase<T>,
-{
-    token_side_in(state, req, body, Writes::OnRefusal, f).await
-}
-
 /// When a token-side use case writes.
 #[derive(Clone, Copy)]
-enum Writes {
+pub enum Writes {
+    /// Whenever it answers (grants, revocation, pushed requests).
     Always,
+    /// Only when it refuses (introspection audits a failed client authentication).
     OnRefusal,
 }
 
-async fn token_side_in<T, F>(
+/// Runs a token-side use case (form pairs, Authorization header) after the preflight and the
+/// per-client rate limit, in one transaction that a refusal keeps
+/// (`transaction_keeping_refusals`), or, for a use case that writes only when it refuses,
+/// read-only first (`read_only_unless_refused`); audited with the request's origin. The CORS
+/// verdict for a presented `Origin` (the named client's web origins) is recorded on the
+/// request first, for whatever answer goes out. The limit is keyed on the client as
+/// authentication reads it, and only registered clients get a bucket of their own: every
+/// other request shares one.
+pub async fn token_side<T, F>(
     state: &Data,
     req: &HttpRequest,
     body: &web::Bytes,
@@ -155,7 +131,7 @@ pub async fn token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let tokens = token_side(&state, &req, &body, token::token).await?;
+    let tokens = token_side(&state, &req, &body, Writes::Always, token::token).await?;
     Ok(json_answer(&tokens))
 }
 

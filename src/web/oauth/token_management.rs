@@ -6,14 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::app::web_data::Data;
 use crate::oauth::{introspection, revocation};
 use crate::web::errors::WebError;
-use crate::web::oauth::token::{token_side, token_side_reading};
+use crate::web::oauth::token::{Writes, token_side};
 
 pub async fn revoke(
     state: Data,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    token_side(&state, &req, &body, revocation::revoke).await?;
+    token_side(&state, &req, &body, Writes::Always, revocation::revoke).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
@@ -24,7 +24,14 @@ pub async fn introspect(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let answer = token_side_reading(&state, &req, &body, introspection::introspect).await?;
+    let answer = token_side(
+        &state,
+        &req,
+        &body,
+        Writes::OnRefusal,
+        introspection::introspect,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(answer))
